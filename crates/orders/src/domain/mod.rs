@@ -1,0 +1,18 @@
+//! The orders domain: money, the order aggregate and its events.
+//!
+//! Nothing here performs I/O or knows about HTTP, SQL or the broker; the
+//! aggregate is a pure function of its history and a command.
+
+pub mod money;
+pub mod order;
+pub mod values;
+
+#[cfg(test)]
+mod tests;
+
+pub use money::{Currency, Money, MoneyError};
+pub use order::{
+    LineItem, Order, OrderCommand, OrderEvent, OrderId, OrderStatus, PaymentStatus, PlaceOrder,
+    Recorded, ReplayError, RuleViolation, Totals,
+};
+pub use values::{Address, AddressInput, OrderNumber, ProductId, Quantity, UserId, Violation};

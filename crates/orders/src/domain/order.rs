@@ -1,0 +1,507 @@
+//! The order aggregate: a pure state machine.
+//!
+//! `Order::place` and `Order::handle` decide: they take a command and return the
+//! events it causes, or a rule violation. `apply` evolves the state by one
+//! recorded event and is the only way state changes, so replaying an order's
+//! history always rebuilds exactly the state that was live.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::money::{Currency, Money, MoneyError};
+use super::values::{Address, OrderNumber, ProductId, Quantity, UserId};
+
+/// Most line items an order may have.
+pub const MAX_ITEMS: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OrderId(pub Uuid);
+
+impl std::fmt::Display for OrderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Pending,
+    Paid,
+    Shipped,
+    Delivered,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 5] = [
+        OrderStatus::Pending,
+        OrderStatus::Paid,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+        OrderStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Delivered => "delivered",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == value)
+    }
+
+    /// The edges of the lifecycle: `pending → paid → shipped → delivered`, and
+    /// `cancelled` from `pending`, `paid` or `shipped`.
+    pub fn can_become(self, next: OrderStatus) -> bool {
+        use OrderStatus::*;
+        matches!(
+            (self, next),
+            (Pending, Paid)
+                | (Paid, Shipped)
+                | (Shipped, Delivered)
+                | (Pending | Paid | Shipped, Cancelled)
+        )
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, OrderStatus::Delivered | OrderStatus::Cancelled)
+    }
+}
+
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// No successful payment yet.
+    Pending,
+    Paid,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Paid => "paid",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [PaymentStatus::Pending, PaymentStatus::Paid]
+            .into_iter()
+            .find(|status| status.as_str() == value)
+    }
+}
+
+/// One line of an order. Price, name and SKU are a snapshot taken when the
+/// order was placed: later catalogue changes do not alter a placed order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineItem {
+    pub id: Uuid,
+    pub product_id: ProductId,
+    pub name: Option<String>,
+    pub sku: Option<String>,
+    pub quantity: Quantity,
+    pub unit_price: Money,
+}
+
+impl LineItem {
+    pub fn subtotal(&self) -> Result<Money, MoneyError> {
+        self.unit_price.checked_mul(self.quantity.get())
+    }
+}
+
+/// What the customer pays, all in the order's currency.
+/// Invariant: `total = subtotal - discount + tax + shipping`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub shipping: Money,
+    pub total: Money,
+}
+
+impl Totals {
+    /// Totals of `items`, with no discount, tax or shipping charge.
+    pub fn of(currency: Currency, items: &[LineItem]) -> Result<Totals, MoneyError> {
+        let subtotal = items.iter().try_fold(Money::zero(currency), |sum, item| {
+            sum.checked_add(item.subtotal()?)
+        })?;
+        let zero = Money::zero(currency);
+        Totals::new(subtotal, zero, zero, zero)
+    }
+
+    pub fn new(
+        subtotal: Money,
+        discount: Money,
+        tax: Money,
+        shipping: Money,
+    ) -> Result<Totals, MoneyError> {
+        let total = subtotal
+            .saturating_sub(discount)?
+            .checked_add(tax)?
+            .checked_add(shipping)?;
+        Ok(Totals {
+            subtotal,
+            discount,
+            tax,
+            shipping,
+            total,
+        })
+    }
+}
+
+/// An order as it stands after its history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: OrderId,
+    pub number: OrderNumber,
+    pub user_id: UserId,
+    pub status: OrderStatus,
+    pub payment_status: PaymentStatus,
+    pub currency: Currency,
+    pub items: Vec<LineItem>,
+    pub shipping_address: Address,
+    pub billing_address: Address,
+    pub shipping_method: Option<String>,
+    pub notes: Option<String>,
+    pub payment_method: Option<String>,
+    pub totals: Totals,
+    pub cancellation_reason: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    /// The sequence number of the last event applied (1 after creation).
+    pub version: u32,
+}
+
+/// Place a new order. Ids and the order number are chosen by the caller so the
+/// aggregate stays pure (no clock, no randomness, no I/O).
+#[derive(Debug, Clone)]
+pub struct PlaceOrder {
+    pub id: OrderId,
+    pub number: OrderNumber,
+    pub user_id: UserId,
+    pub currency: Currency,
+    pub items: Vec<LineItem>,
+    pub shipping_address: Address,
+    pub billing_address: Address,
+    pub shipping_method: Option<String>,
+    pub notes: Option<String>,
+    pub payment_method: Option<String>,
+}
+
+/// Commands on an existing order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderCommand {
+    MarkPaid,
+    Ship,
+    Deliver,
+    Cancel { reason: Option<String> },
+}
+
+impl OrderCommand {
+    /// The command that moves an order to `status`, if any does.
+    pub fn to_reach(status: OrderStatus, reason: Option<String>) -> Option<OrderCommand> {
+        match status {
+            OrderStatus::Pending => None,
+            OrderStatus::Paid => Some(OrderCommand::MarkPaid),
+            OrderStatus::Shipped => Some(OrderCommand::Ship),
+            OrderStatus::Delivered => Some(OrderCommand::Deliver),
+            OrderStatus::Cancelled => Some(OrderCommand::Cancel { reason }),
+        }
+    }
+
+    /// The status this command leads to.
+    pub fn target(&self) -> OrderStatus {
+        match self {
+            OrderCommand::MarkPaid => OrderStatus::Paid,
+            OrderCommand::Ship => OrderStatus::Shipped,
+            OrderCommand::Deliver => OrderStatus::Delivered,
+            OrderCommand::Cancel { .. } => OrderStatus::Cancelled,
+        }
+    }
+}
+
+/// What happened to an order: past tense, immutable once recorded. These are the
+/// event store's payloads; a change to a shape needs a new `version` and an
+/// upcaster in [`OrderEvent::decode`]. Serialized without a tag: the type is
+/// stored beside the payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum OrderEvent {
+    Created(OrderCreated),
+    Paid(OrderPaid),
+    Shipped(OrderShipped),
+    Delivered(OrderDelivered),
+    Cancelled(OrderCancelled),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCreated {
+    pub order_number: OrderNumber,
+    pub user_id: UserId,
+    pub currency: Currency,
+    pub items: Vec<LineItem>,
+    pub shipping_address: Address,
+    pub billing_address: Address,
+    pub shipping_method: Option<String>,
+    pub notes: Option<String>,
+    pub payment_method: Option<String>,
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPaid {
+    pub amount: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderShipped {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderDelivered {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCancelled {
+    /// The status the order had when it was cancelled.
+    pub from: OrderStatus,
+    pub reason: Option<String>,
+}
+
+impl OrderEvent {
+    /// The public event type (`order.created`, …), also the routing key.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            OrderEvent::Created(_) => "order.created",
+            OrderEvent::Paid(_) => "order.paid",
+            OrderEvent::Shipped(_) => "order.shipped",
+            OrderEvent::Delivered(_) => "order.delivered",
+            OrderEvent::Cancelled(_) => "order.cancelled",
+        }
+    }
+
+    /// Version of this event's stored payload shape.
+    pub fn event_version(&self) -> u16 {
+        1
+    }
+
+    /// Reads a stored payload back, by its type and version (the upcasting point).
+    pub fn decode(
+        event_type: &str,
+        version: u16,
+        payload: serde_json::Value,
+    ) -> Result<OrderEvent, DecodeError> {
+        let event = match (event_type, version) {
+            ("order.created", 1) => OrderEvent::Created(serde_json::from_value(payload)?),
+            ("order.paid", 1) => OrderEvent::Paid(serde_json::from_value(payload)?),
+            ("order.shipped", 1) => OrderEvent::Shipped(serde_json::from_value(payload)?),
+            ("order.delivered", 1) => OrderEvent::Delivered(serde_json::from_value(payload)?),
+            ("order.cancelled", 1) => OrderEvent::Cancelled(serde_json::from_value(payload)?),
+            _ => {
+                return Err(DecodeError::Unknown {
+                    event_type: event_type.to_owned(),
+                    version,
+                });
+            }
+        };
+        Ok(event)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown event {event_type} v{version}")]
+    Unknown { event_type: String, version: u16 },
+    #[error("undecodable payload: {0}")]
+    Payload(#[from] serde_json::Error),
+}
+
+/// An event as recorded in the order's stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub order_id: OrderId,
+    /// 1 for the first event of an order, then gap-free.
+    pub sequence: u32,
+    pub occurred_at: OffsetDateTime,
+    pub event: OrderEvent,
+}
+
+/// A command that breaks a business rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleViolation {
+    #[error("an order needs at least one item")]
+    NoItems,
+    #[error("an order may have at most {MAX_ITEMS} items")]
+    TooManyItems,
+    #[error("item {index} is priced in {found}, the order in {expected}")]
+    MixedCurrencies {
+        index: usize,
+        expected: Currency,
+        found: Currency,
+    },
+    #[error("the order's total is too large")]
+    TotalTooLarge,
+    #[error("an order cannot go from {from} to {to}")]
+    InvalidTransition { from: OrderStatus, to: OrderStatus },
+}
+
+/// A history that cannot be an order's: corrupt or out-of-order storage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    #[error("the history is empty")]
+    Empty,
+    #[error("the history does not start with order.created")]
+    NotCreatedFirst,
+    #[error("order.created appears twice")]
+    CreatedTwice,
+    #[error("expected sequence {expected}, found {found}")]
+    Gap { expected: u32, found: u32 },
+}
+
+impl Order {
+    /// Decides whether `command` may place an order; returns `order.created`.
+    pub fn place(command: PlaceOrder) -> Result<Vec<OrderEvent>, RuleViolation> {
+        if command.items.is_empty() {
+            return Err(RuleViolation::NoItems);
+        }
+        if command.items.len() > MAX_ITEMS {
+            return Err(RuleViolation::TooManyItems);
+        }
+        if let Some((index, item)) = command
+            .items
+            .iter()
+            .enumerate()
+            .find(|(_, item)| item.unit_price.currency() != command.currency)
+        {
+            return Err(RuleViolation::MixedCurrencies {
+                index,
+                expected: command.currency,
+                found: item.unit_price.currency(),
+            });
+        }
+        let totals = Totals::of(command.currency, &command.items)
+            .map_err(|_| RuleViolation::TotalTooLarge)?;
+        Ok(vec![OrderEvent::Created(OrderCreated {
+            order_number: command.number,
+            user_id: command.user_id,
+            currency: command.currency,
+            items: command.items,
+            shipping_address: command.shipping_address,
+            billing_address: command.billing_address,
+            shipping_method: command.shipping_method,
+            notes: command.notes,
+            payment_method: command.payment_method,
+            totals,
+        })])
+    }
+
+    /// Decides what `command` does to this order. Asking for the status the
+    /// order already has is a no-op (no events), so retries are harmless.
+    pub fn handle(&self, command: OrderCommand) -> Result<Vec<OrderEvent>, RuleViolation> {
+        let target = command.target();
+        if target == self.status {
+            return Ok(Vec::new());
+        }
+        if !self.status.can_become(target) {
+            return Err(RuleViolation::InvalidTransition {
+                from: self.status,
+                to: target,
+            });
+        }
+        let event = match command {
+            OrderCommand::MarkPaid => OrderEvent::Paid(OrderPaid {
+                amount: self.totals.total,
+            }),
+            OrderCommand::Ship => OrderEvent::Shipped(OrderShipped {}),
+            OrderCommand::Deliver => OrderEvent::Delivered(OrderDelivered {}),
+            OrderCommand::Cancel { reason } => OrderEvent::Cancelled(OrderCancelled {
+                from: self.status,
+                reason,
+            }),
+        };
+        Ok(vec![event])
+    }
+
+    /// Rebuilds an order from its full history.
+    pub fn replay<'a>(history: impl IntoIterator<Item = &'a Recorded>) -> Result<Order, ReplayError> {
+        let mut history = history.into_iter();
+        let first = history.next().ok_or(ReplayError::Empty)?;
+        let mut order = Order::created(first)?;
+        for recorded in history {
+            order.apply(recorded)?;
+        }
+        Ok(order)
+    }
+
+    /// The state right after `order.created`.
+    pub fn created(recorded: &Recorded) -> Result<Order, ReplayError> {
+        let OrderEvent::Created(created) = &recorded.event else {
+            return Err(ReplayError::NotCreatedFirst);
+        };
+        if recorded.sequence != 1 {
+            return Err(ReplayError::Gap {
+                expected: 1,
+                found: recorded.sequence,
+            });
+        }
+        let created = created.clone();
+        Ok(Order {
+            id: recorded.order_id,
+            number: created.order_number,
+            user_id: created.user_id,
+            status: OrderStatus::Pending,
+            payment_status: PaymentStatus::Pending,
+            currency: created.currency,
+            items: created.items,
+            shipping_address: created.shipping_address,
+            billing_address: created.billing_address,
+            shipping_method: created.shipping_method,
+            notes: created.notes,
+            payment_method: created.payment_method,
+            totals: created.totals,
+            cancellation_reason: None,
+            created_at: recorded.occurred_at,
+            updated_at: recorded.occurred_at,
+            version: 1,
+        })
+    }
+
+    /// Evolves the state by one event that follows the current version.
+    pub fn apply(&mut self, recorded: &Recorded) -> Result<(), ReplayError> {
+        let expected = self.version + 1;
+        if recorded.sequence != expected || recorded.order_id != self.id {
+            return Err(ReplayError::Gap {
+                expected,
+                found: recorded.sequence,
+            });
+        }
+        match &recorded.event {
+            OrderEvent::Created(_) => return Err(ReplayError::CreatedTwice),
+            OrderEvent::Paid(_) => {
+                self.status = OrderStatus::Paid;
+                self.payment_status = PaymentStatus::Paid;
+            }
+            OrderEvent::Shipped(_) => self.status = OrderStatus::Shipped,
+            OrderEvent::Delivered(_) => self.status = OrderStatus::Delivered,
+            OrderEvent::Cancelled(cancelled) => {
+                self.status = OrderStatus::Cancelled;
+                self.cancellation_reason.clone_from(&cancelled.reason);
+            }
+        }
+        self.version = recorded.sequence;
+        self.updated_at = recorded.occurred_at;
+        Ok(())
+    }
+}

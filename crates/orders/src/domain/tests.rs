@@ -1,0 +1,337 @@
+//! Aggregate tests: given a history, when a command arrives, then these events
+//! (or this rule violation). No database, no clock.
+
+use proptest::prelude::*;
+use time::{OffsetDateTime, macros::datetime};
+use uuid::Uuid;
+
+use super::order::{OrderCancelled, OrderPaid};
+use super::*;
+
+const T0: OffsetDateTime = datetime!(2026-11-22 10:00 UTC);
+
+fn usd() -> Currency {
+    Currency::parse("USD").unwrap()
+}
+
+fn address() -> Address {
+    Address::parse(&AddressInput {
+        first_name: "Ada",
+        last_name: "Lovelace",
+        line1: "12 St James's Square",
+        city: "London",
+        postal_code: "SW1Y 4JH",
+        country: "GB",
+        ..AddressInput::default()
+    })
+    .unwrap()
+}
+
+fn item(price: &str, quantity: i64, currency: Currency) -> LineItem {
+    LineItem {
+        id: Uuid::now_v7(),
+        product_id: ProductId::parse("prod_123").unwrap(),
+        name: Some("T-shirt".into()),
+        sku: None,
+        quantity: Quantity::parse(quantity).unwrap(),
+        unit_price: Money::parse(price, currency).unwrap(),
+    }
+}
+
+fn place(items: Vec<LineItem>) -> PlaceOrder {
+    PlaceOrder {
+        id: OrderId(Uuid::now_v7()),
+        number: OrderNumber::from_sequence(42).unwrap(),
+        user_id: UserId::parse("usr_abc123").unwrap(),
+        currency: usd(),
+        items,
+        shipping_address: address(),
+        billing_address: address(),
+        shipping_method: Some("standard".into()),
+        notes: None,
+        payment_method: None,
+    }
+}
+
+/// A tiny harness: the history so far and the order it replays to.
+struct Given {
+    history: Vec<Recorded>,
+}
+
+impl Given {
+    fn placed() -> Given {
+        let command = place(vec![item("29.99", 2, usd())]);
+        let id = command.id;
+        let events = Order::place(command).unwrap();
+        let mut given = Given { history: Vec::new() };
+        given.record(id, events);
+        given
+    }
+
+    fn then(mut self, command: OrderCommand) -> Given {
+        let order = self.order();
+        let events = order.handle(command).unwrap();
+        self.record(order.id, events);
+        self
+    }
+
+    fn record(&mut self, id: OrderId, events: Vec<OrderEvent>) {
+        for event in events {
+            let sequence = self.history.len() as u32 + 1;
+            self.history.push(Recorded {
+                order_id: id,
+                sequence,
+                occurred_at: T0 + time::Duration::minutes(i64::from(sequence)),
+                event,
+            });
+        }
+    }
+
+    fn order(&self) -> Order {
+        Order::replay(&self.history).unwrap()
+    }
+
+    fn when(&self, command: OrderCommand) -> Result<Vec<OrderEvent>, RuleViolation> {
+        self.order().handle(command)
+    }
+}
+
+fn cancel() -> OrderCommand {
+    OrderCommand::Cancel {
+        reason: Some("changed my mind".into()),
+    }
+}
+
+#[test]
+fn placing_an_order_computes_its_totals_from_the_items() {
+    let command = place(vec![item("29.99", 2, usd()), item("0.05", 3, usd())]);
+    let events = Order::place(command).unwrap();
+    let [OrderEvent::Created(created)] = events.as_slice() else {
+        panic!("expected one order.created, got {events:?}");
+    };
+    assert_eq!(created.totals.subtotal.to_string(), "60.13");
+    assert_eq!(created.totals.total.to_string(), "60.13");
+    assert_eq!(created.totals.tax.minor(), 0);
+}
+
+#[test]
+fn a_placed_order_is_pending_at_version_one() {
+    let order = Given::placed().order();
+    assert_eq!(order.status, OrderStatus::Pending);
+    assert_eq!(order.payment_status, PaymentStatus::Pending);
+    assert_eq!(order.version, 1);
+    assert_eq!(order.created_at, order.updated_at);
+}
+
+#[test]
+fn an_order_without_items_is_refused() {
+    assert_eq!(Order::place(place(vec![])), Err(RuleViolation::NoItems));
+}
+
+#[test]
+fn an_order_with_too_many_items_is_refused() {
+    let items = (0..=order::MAX_ITEMS).map(|_| item("1.00", 1, usd())).collect();
+    assert_eq!(Order::place(place(items)), Err(RuleViolation::TooManyItems));
+}
+
+#[test]
+fn items_in_another_currency_are_refused() {
+    let eur = Currency::parse("EUR").unwrap();
+    let result = Order::place(place(vec![item("1.00", 1, usd()), item("1.00", 1, eur)]));
+    assert!(matches!(result, Err(RuleViolation::MixedCurrencies { index: 1, .. })));
+}
+
+#[test]
+fn an_overflowing_total_is_refused() {
+    let items = (0..20).map(|_| item("9999999999999.99", 10_000, usd())).collect();
+    assert_eq!(Order::place(place(items)), Err(RuleViolation::TotalTooLarge));
+}
+
+#[test]
+fn paying_a_pending_order_records_the_amount() {
+    let given = Given::placed();
+    let events = given.when(OrderCommand::MarkPaid).unwrap();
+    assert_eq!(
+        events,
+        vec![OrderEvent::Paid(OrderPaid {
+            amount: Money::parse("59.98", usd()).unwrap()
+        })]
+    );
+    let order = given.then(OrderCommand::MarkPaid).order();
+    assert_eq!((order.status, order.payment_status), (OrderStatus::Paid, PaymentStatus::Paid));
+    assert_eq!(order.version, 2);
+}
+
+#[test]
+fn the_lifecycle_runs_to_delivered() {
+    let order = Given::placed()
+        .then(OrderCommand::MarkPaid)
+        .then(OrderCommand::Ship)
+        .then(OrderCommand::Deliver)
+        .order();
+    assert_eq!(order.status, OrderStatus::Delivered);
+    assert_eq!(order.version, 4);
+    assert_eq!(order.updated_at, T0 + time::Duration::minutes(4));
+}
+
+#[test]
+fn cancelling_records_the_previous_status_and_reason() {
+    for given in [
+        Given::placed(),
+        Given::placed().then(OrderCommand::MarkPaid),
+        Given::placed().then(OrderCommand::MarkPaid).then(OrderCommand::Ship),
+    ] {
+        let from = given.order().status;
+        assert_eq!(
+            given.when(cancel()).unwrap(),
+            vec![OrderEvent::Cancelled(OrderCancelled {
+                from,
+                reason: Some("changed my mind".into())
+            })]
+        );
+        let order = given.then(cancel()).order();
+        assert_eq!(order.status, OrderStatus::Cancelled);
+        assert_eq!(order.cancellation_reason.as_deref(), Some("changed my mind"));
+    }
+}
+
+#[test]
+fn skipping_or_going_backwards_is_an_invalid_transition() {
+    let invalid = |given: &Given, command: OrderCommand, from, to| {
+        assert_eq!(
+            given.when(command),
+            Err(RuleViolation::InvalidTransition { from, to })
+        );
+    };
+    use OrderStatus::*;
+    let pending = Given::placed();
+    invalid(&pending, OrderCommand::Ship, Pending, Shipped);
+    invalid(&pending, OrderCommand::Deliver, Pending, Delivered);
+    let delivered = Given::placed()
+        .then(OrderCommand::MarkPaid)
+        .then(OrderCommand::Ship)
+        .then(OrderCommand::Deliver);
+    invalid(&delivered, cancel(), Delivered, Cancelled);
+    invalid(&delivered, OrderCommand::MarkPaid, Delivered, Paid);
+    let cancelled = Given::placed().then(cancel());
+    invalid(&cancelled, OrderCommand::MarkPaid, Cancelled, Paid);
+    invalid(&cancelled, OrderCommand::Ship, Cancelled, Shipped);
+}
+
+#[test]
+fn nothing_leads_back_to_pending() {
+    assert_eq!(OrderCommand::to_reach(OrderStatus::Pending, None), None);
+    for status in OrderStatus::ALL {
+        assert!(!status.can_become(OrderStatus::Pending));
+    }
+}
+
+#[test]
+fn asking_for_the_current_status_again_changes_nothing() {
+    let paid = Given::placed().then(OrderCommand::MarkPaid);
+    assert_eq!(paid.when(OrderCommand::MarkPaid), Ok(vec![]));
+    let cancelled = Given::placed().then(cancel());
+    assert_eq!(cancelled.when(cancel()), Ok(vec![]));
+}
+
+#[test]
+fn a_history_with_a_gap_does_not_replay() {
+    let mut given = Given::placed().then(OrderCommand::MarkPaid);
+    given.history[1].sequence = 3;
+    assert_eq!(
+        Order::replay(&given.history),
+        Err(ReplayError::Gap { expected: 2, found: 3 })
+    );
+    assert_eq!(Order::replay(&[]), Err(ReplayError::Empty));
+    let paid_first = Given::placed().then(OrderCommand::MarkPaid).history.split_off(1);
+    assert_eq!(Order::replay(&paid_first), Err(ReplayError::NotCreatedFirst));
+}
+
+#[test]
+fn stored_events_decode_back_to_themselves() {
+    let given = Given::placed().then(OrderCommand::MarkPaid).then(cancel());
+    for recorded in &given.history {
+        let payload = serde_json::to_value(&recorded.event).unwrap();
+        let event = &recorded.event;
+        let decoded = OrderEvent::decode(event.event_type(), event.event_version(), payload).unwrap();
+        assert_eq!(&decoded, event);
+    }
+    assert!(OrderEvent::decode("order.exploded", 1, serde_json::json!({})).is_err());
+}
+
+fn any_command() -> impl Strategy<Value = OrderCommand> {
+    prop_oneof![
+        Just(OrderCommand::MarkPaid),
+        Just(OrderCommand::Ship),
+        Just(OrderCommand::Deliver),
+        proptest::option::of("[a-z ]{0,12}").prop_map(|reason| OrderCommand::Cancel { reason }),
+    ]
+}
+
+fn any_items() -> impl Strategy<Value = Vec<(i64, i64)>> {
+    proptest::collection::vec((0_i64..10_000_000, 1_i64..=100), 1..8)
+}
+
+proptest! {
+    /// Whatever commands arrive, in whatever order: the status only moves along
+    /// allowed edges, the sequence stays gap-free, the totals stay consistent,
+    /// and replaying the history rebuilds the live state.
+    #[test]
+    fn no_command_sequence_breaks_the_invariants(
+        items in any_items(),
+        commands in proptest::collection::vec(any_command(), 0..12),
+    ) {
+        let items: Vec<LineItem> = items
+            .into_iter()
+            .map(|(minor, quantity)| LineItem {
+                unit_price: Money::from_minor(minor, usd()).unwrap(),
+                ..item("0", quantity, usd())
+            })
+            .collect();
+        let expected_subtotal: i64 = items
+            .iter()
+            .map(|item| item.unit_price.minor() * i64::from(item.quantity.get()))
+            .sum();
+        let command = place(items);
+        let id = command.id;
+        let mut given = Given { history: Vec::new() };
+        given.record(id, Order::place(command).unwrap());
+        let mut live = given.order();
+
+        for command in commands {
+            let before = live.status;
+            match live.handle(command.clone()) {
+                Ok(events) => {
+                    prop_assert!(events.len() <= 1);
+                    let start = given.history.len();
+                    given.record(id, events);
+                    for recorded in &given.history[start..] {
+                        live.apply(recorded).unwrap();
+                    }
+                    let after = live.status;
+                    prop_assert!(after == before || before.can_become(after),
+                        "{} -> {} is not an edge", before, after);
+                    prop_assert_eq!(after, command.target());
+                }
+                Err(RuleViolation::InvalidTransition { from, to }) => {
+                    prop_assert_eq!(from, before);
+                    prop_assert!(!before.can_become(to));
+                }
+                Err(other) => prop_assert!(false, "unexpected violation {other:?}"),
+            }
+            let sequences: Vec<u32> = given.history.iter().map(|r| r.sequence).collect();
+            prop_assert_eq!(sequences, (1..=given.history.len() as u32).collect::<Vec<_>>());
+            prop_assert_eq!(live.version as usize, given.history.len());
+            let totals = live.totals;
+            prop_assert_eq!(totals.subtotal.minor(), expected_subtotal);
+            prop_assert_eq!(
+                totals.total.minor(),
+                (totals.subtotal.minor() - totals.discount.minor()).max(0)
+                    + totals.tax.minor() + totals.shipping.minor()
+            );
+            prop_assert_eq!(&Order::replay(&given.history).unwrap(), &live);
+            prop_assert_eq!(live.payment_status == PaymentStatus::Paid,
+                given.history.iter().any(|r| matches!(r.event, OrderEvent::Paid(_))));
+        }
+    }
+}

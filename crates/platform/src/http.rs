@@ -1,0 +1,115 @@
+//! HTTP plumbing shared by both services: operations endpoints, extractor error
+//! handlers that answer problem+json, and the request-id/trace middleware.
+
+use std::{future::Future, pin::Pin, sync::Arc};
+
+use actix_web::{
+    HttpRequest, HttpResponse, Responder, get,
+    http::StatusCode,
+    web::{self, ServiceConfig},
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::problem::{FieldError, Problem};
+
+/// A dependency `/ready` checks (database, broker, …).
+pub type ReadinessCheck =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> + Send + Sync>;
+
+/// The named checks behind `/ready`.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Vec<(&'static str, ReadinessCheck)>,
+}
+
+impl Readiness {
+    pub fn with_check<F, Fut>(mut self, name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.checks
+            .push((name, Arc::new(move || Box::pin(check()) as Pin<Box<_>>)));
+        self
+    }
+}
+
+/// Body of `/health` and `/ready`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthResponse {
+    /// `ok`, or `unavailable` when a check failed.
+    pub status: &'static str,
+    /// Each readiness check and its outcome (`ok` or the error).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckResult>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckResult {
+    pub name: &'static str,
+    pub status: String,
+}
+
+/// Liveness: the process serves HTTP.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "The process is alive", body = HealthResponse)))]
+#[get("/health")]
+pub async fn health() -> impl Responder {
+    HttpResponse::Ok().json(HealthResponse {
+        status: "ok",
+        checks: Vec::new(),
+    })
+}
+
+/// Readiness: every dependency answers.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "All dependencies reachable", body = HealthResponse),
+        (status = 503, description = "A dependency is unreachable", body = HealthResponse)))]
+#[get("/ready")]
+pub async fn ready(readiness: web::Data<Readiness>) -> impl Responder {
+    let results =
+        futures_util::future::join_all(readiness.checks.iter().map(|(name, check)| async move {
+            let outcome = tokio::time::timeout(std::time::Duration::from_secs(2), check()).await;
+            let status = match outcome {
+                Ok(Ok(())) => "ok".to_owned(),
+                Ok(Err(error)) => format!("{error:#}"),
+                Err(_) => "timed out".to_owned(),
+            };
+            CheckResult { name, status }
+        }))
+        .await;
+    let healthy = results.iter().all(|check| check.status == "ok");
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    HttpResponse::build(status).json(HealthResponse {
+        status: if healthy { "ok" } else { "unavailable" },
+        checks: results,
+    })
+}
+
+/// Registers `/health` and `/ready`.
+pub fn operations(cfg: &mut ServiceConfig) {
+    cfg.service(health).service(ready);
+}
+
+/// Extractor configuration so malformed paths and queries answer problem+json:
+/// an unparsable id in a path is simply not found; a bad query is a 400.
+pub fn extractor_config(cfg: &mut ServiceConfig) {
+    cfg.app_data(web::PathConfig::default().error_handler(|error, _| {
+        Problem::not_found(format!("no such resource ({error})")).into()
+    }))
+    .app_data(web::QueryConfig::default().error_handler(|error, _| {
+        Problem::validation(vec![FieldError::new("query", error.to_string())]).into()
+    }));
+}
+
+/// Fallback for unknown routes: a problem+json 404 (or 405 for a known path
+/// with the wrong method is left to actix's router).
+pub async fn route_not_found(req: HttpRequest) -> Problem {
+    Problem::not_found(format!("no route for {} {}", req.method(), req.path()))
+}
