@@ -52,7 +52,8 @@ pub struct Claims {
     pub sub: String,
     pub scope: String,
     pub iss: String,
-    pub aud: String,
+    /// One or more audiences.
+    pub aud: Vec<String>,
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
@@ -130,7 +131,10 @@ impl JwtVerifier {
                     secret.len() >= 32,
                     "the HS256 secret must be at least 32 bytes"
                 );
-                (DecodingKey::from_secret(secret.as_bytes()), Algorithm::HS256)
+                (
+                    DecodingKey::from_secret(secret.as_bytes()),
+                    Algorithm::HS256,
+                )
             }
             (None, None) => {
                 anyhow::bail!("configure auth.public_key_file or auth.hs256_secret")
@@ -145,8 +149,8 @@ impl JwtVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, Problem> {
-        let data = jsonwebtoken::decode::<VerifiedClaims>(token, &self.key, &self.validation).map_err(
-            |error| {
+        let data = jsonwebtoken::decode::<VerifiedClaims>(token, &self.key, &self.validation)
+            .map_err(|error| {
                 let reason = match error.kind() {
                     ErrorKind::ExpiredSignature => "the token has expired",
                     ErrorKind::InvalidAudience => "the token is not meant for this service",
@@ -158,8 +162,7 @@ impl JwtVerifier {
                     _ => "the token is malformed",
                 };
                 Problem::unauthorized(reason)
-            },
-        )?;
+            })?;
         let claims = data.claims;
         if claims.sub.trim().is_empty() {
             return Err(Problem::unauthorized("the token has an empty subject"));
@@ -200,7 +203,9 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, Problem> {
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         })
         .filter(|token| !token.is_empty())
-        .ok_or_else(|| Problem::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        .ok_or_else(|| {
+            Problem::unauthorized("the Authorization header must be `Bearer <token>`")
+        })?;
     verifier.verify(token)
 }
 
@@ -208,7 +213,7 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, Problem> {
 pub fn mint_hs256(
     secret: &SecretString,
     issuer: &str,
-    audience: &str,
+    audience: &[String],
     subject: &str,
     scopes: &[&str],
     ttl_seconds: i64,
@@ -218,7 +223,7 @@ pub fn mint_hs256(
         sub: subject.to_owned(),
         scope: scopes.join(" "),
         iss: issuer.to_owned(),
-        aud: audience.to_owned(),
+        aud: audience.to_vec(),
         exp: u64::try_from(now + ttl_seconds).unwrap_or(0),
         iat: u64::try_from(now).ok(),
     };

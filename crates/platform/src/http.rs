@@ -110,6 +110,7 @@ pub fn extractor_config(cfg: &mut ServiceConfig) {
 
 /// Fallback for unknown routes: a problem+json 404 (or 405 for a known path
 /// with the wrong method is left to actix's router).
-pub async fn route_not_found(req: HttpRequest) -> Problem {
-    Problem::not_found(format!("no route for {} {}", req.method(), req.path()))
+pub async fn route_not_found(req: HttpRequest) -> HttpResponse {
+    use actix_web::ResponseError;
+    Problem::not_found(format!("no route for {} {}", req.method(), req.path())).error_response()
 }

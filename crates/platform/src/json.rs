@@ -83,7 +83,8 @@ fn is_json_media_type(req: &HttpRequest) -> bool {
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Parses `body` as `T`, mapping syntax errors to `malformed_request` and data
@@ -112,9 +113,13 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// `missing field `x`` is reported at the parent's path; name the field itself.
+/// `missing field `x`` is reported at the parent's path, so the field is
+/// appended; an unknown field's path already ends with it.
 fn field_error(path: &str, message: &str) -> FieldError {
     let parent = if path == "." { "" } else { path };
+    if message.starts_with("unknown field `") {
+        return FieldError::new(parent, "is not a known field");
+    }
     let named = |prefix: &str| {
         message
             .strip_prefix(prefix)
@@ -129,9 +134,6 @@ fn field_error(path: &str, message: &str) -> FieldError {
     };
     if let Some(field) = named("missing field `") {
         return FieldError::new(field, "is required");
-    }
-    if let Some(field) = named("unknown field `") {
-        return FieldError::new(field, "is not a known field");
     }
     let field = if parent.is_empty() { "body" } else { parent };
     FieldError::new(field, message)
@@ -165,7 +167,9 @@ mod tests {
 
     #[test]
     fn a_wrong_type_names_its_path() {
-        let (kind, error) = first_field(parse_json(br#"{"items":[{"quantity":1},{"quantity":"2"}]}"#));
+        let (kind, error) = first_field(parse_json(
+            br#"{"items":[{"quantity":1},{"quantity":"2"}]}"#,
+        ));
         assert_eq!(kind, "validation_error");
         assert_eq!(error.field, "items[1].quantity");
         assert!(!error.message.contains("line"), "{}", error.message);
@@ -183,11 +187,19 @@ mod tests {
     fn an_unknown_field_is_named() {
         let (_, error) = first_field(parse_json(br#"{"items":[],"itemz":1}"#));
         assert_eq!(error, FieldError::new("itemz", "is not a known field"));
+        let (_, error) = first_field(parse_json(br#"{"items":[{"quantity":1,"colour":2}]}"#));
+        assert_eq!(
+            error,
+            FieldError::new("items[0].colour", "is not a known field")
+        );
     }
 
     #[test]
     fn broken_json_is_malformed() {
         let problem = parse_json::<Body>(b"{\"items\": [").err();
-        assert_eq!(problem.map(|p| p.kind), Some("malformed_request".to_owned()));
+        assert_eq!(
+            problem.map(|p| p.kind),
+            Some("malformed_request".to_owned())
+        );
     }
 }

@@ -4,7 +4,9 @@
 //! The writer is a parameter so tests can keep quiet unless `TEST_LOG` is set.
 
 use serde::Deserialize;
-use tracing_subscriber::{EnvFilter, fmt::MakeWriter, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{
+    EnvFilter, fmt::MakeWriter, layer::SubscriberExt, util::SubscriberInitExt,
+};
 
 /// `log:` section of a service's configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -44,7 +46,11 @@ where
             )
             .try_init(),
         LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().compact().with_writer(writer))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .compact()
+                    .with_writer(writer),
+            )
             .try_init(),
     };
     if result.is_ok() {

@@ -1,1 +1,94 @@
+//! Test harness shared by the services' integration tests.
+//!
+//! - [`TestDatabase`]: a fresh, migrated PostgreSQL database per test, dropped
+//!   when the test ends, so tests run in parallel and re-run on a dirty machine;
+//! - [`tokens`]: JWTs signed with the test secret or the RS256 fixture key, and
+//!   every kind of bad token.
 
+pub mod tokens;
+
+use anyhow::Context;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_migrations::EmbeddedMigrations;
+use secrecy::SecretString;
+use uuid::Uuid;
+
+/// Where the test databases live: `TEST_DATABASE_URL` (a server URL whose
+/// database is used for administration), by default the local PostgreSQL.
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn url_for(database: &str) -> String {
+    let admin = admin_url();
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+    format!("{base}/{database}")
+}
+
+/// A database created for one test, migrated, and dropped on drop.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// Creates `test_<service>_<random>` and applies `migrations` to `schema`.
+    pub async fn create(
+        service: &str,
+        schema: &'static str,
+        migrations: EmbeddedMigrations,
+    ) -> anyhow::Result<TestDatabase> {
+        let name = format!("test_{service}_{}", Uuid::new_v4().simple());
+        let mut admin = AsyncPgConnection::establish(&admin_url())
+            .await
+            .context("connecting to the test PostgreSQL (set TEST_DATABASE_URL?)")?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .with_context(|| format!("creating {name}"))?;
+        let database = TestDatabase {
+            url: url_for(&name),
+            name,
+        };
+        platform::db::run_migrations(
+            &SecretString::from(database.url.clone()),
+            schema,
+            migrations,
+        )
+        .await?;
+        Ok(database)
+    }
+
+    /// A direct connection, for assertions on what was stored.
+    pub async fn connect(&self) -> anyhow::Result<AsyncPgConnection> {
+        platform::db::connect(&self.url).await
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; use a thread with its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut admin = AsyncPgConnection::establish(&admin_url()).await.ok()?;
+                admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("could not drop test database {}", self.name);
+        }
+    }
+}

@@ -6,7 +6,6 @@
 
 use std::fmt;
 
-
 /// An ISO 4217 currency that has a minor unit (funds and metals are refused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Currency {
@@ -172,66 +171,6 @@ impl fmt::Display for Money {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn usd() -> Currency {
-        Currency::parse("USD").unwrap()
-    }
-
-    #[test]
-    fn parses_and_prints_decimal_strings() {
-        let cases = [("29.99", 2999, "29.99"), ("5", 500, "5.00"), ("0.5", 50, "0.50"), ("0", 0, "0.00")];
-        for (input, minor, printed) in cases {
-            let money = Money::parse(input, usd()).unwrap();
-            assert_eq!(money.minor(), minor, "{input}");
-            assert_eq!(money.to_string(), printed, "{input}");
-        }
-    }
-
-    #[test]
-    fn respects_each_currencys_minor_unit() {
-        let jpy = Currency::parse("JPY").unwrap();
-        assert_eq!(Money::parse("1500", jpy).unwrap().to_string(), "1500");
-        assert!(matches!(Money::parse("1500.5", jpy), Err(MoneyError::TooPrecise { .. })));
-        let kwd = Currency::parse("KWD").unwrap();
-        assert_eq!(Money::parse("1.234", kwd).unwrap().minor(), 1234);
-        assert!(matches!(Money::parse("29.999", usd()), Err(MoneyError::TooPrecise { .. })));
-    }
-
-    #[test]
-    fn refuses_what_is_not_a_plain_decimal() {
-        for input in ["", "-1", "+1", "1e3", "1.", ".5", "1,50", " 1", "NaN", "1.2.3"] {
-            assert_eq!(Money::parse(input, usd()), Err(MoneyError::NotADecimal), "{input:?}");
-        }
-        assert_eq!(Money::parse("99999999999999999999", usd()), Err(MoneyError::Overflow));
-    }
-
-    #[test]
-    fn refuses_unknown_currencies_and_those_without_minor_units() {
-        for code in ["usd", "XYZ", "XAU", ""] {
-            assert!(Currency::parse(code).is_err(), "{code}");
-        }
-    }
-
-    #[test]
-    fn never_mixes_currencies() {
-        let eur = Currency::parse("EUR").unwrap();
-        let sum = Money::zero(usd()).checked_add(Money::zero(eur));
-        assert!(matches!(sum, Err(MoneyError::CurrencyMismatch(..))));
-    }
-
-    proptest! {
-        #[test]
-        fn printing_then_parsing_is_the_identity(minor in 0..=MAX_MINOR) {
-            let money = Money::from_minor(minor, usd()).unwrap();
-            prop_assert_eq!(Money::parse(&money.to_string(), usd()).unwrap(), money);
-        }
-    }
-}
-
 /// Stored and sent as `{"amount": "29.99", "currency": "USD"}`.
 impl serde::Serialize for Money {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -265,5 +204,85 @@ impl<'de> serde::Deserialize<'de> for Currency {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let code = String::deserialize(deserializer)?;
         Currency::parse(&code).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn usd() -> Currency {
+        Currency::parse("USD").unwrap()
+    }
+
+    #[test]
+    fn parses_and_prints_decimal_strings() {
+        let cases = [
+            ("29.99", 2999, "29.99"),
+            ("5", 500, "5.00"),
+            ("0.5", 50, "0.50"),
+            ("0", 0, "0.00"),
+        ];
+        for (input, minor, printed) in cases {
+            let money = Money::parse(input, usd()).unwrap();
+            assert_eq!(money.minor(), minor, "{input}");
+            assert_eq!(money.to_string(), printed, "{input}");
+        }
+    }
+
+    #[test]
+    fn respects_each_currencys_minor_unit() {
+        let jpy = Currency::parse("JPY").unwrap();
+        assert_eq!(Money::parse("1500", jpy).unwrap().to_string(), "1500");
+        assert!(matches!(
+            Money::parse("1500.5", jpy),
+            Err(MoneyError::TooPrecise { .. })
+        ));
+        let kwd = Currency::parse("KWD").unwrap();
+        assert_eq!(Money::parse("1.234", kwd).unwrap().minor(), 1234);
+        assert!(matches!(
+            Money::parse("29.999", usd()),
+            Err(MoneyError::TooPrecise { .. })
+        ));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_plain_decimal() {
+        for input in [
+            "", "-1", "+1", "1e3", "1.", ".5", "1,50", " 1", "NaN", "1.2.3",
+        ] {
+            assert_eq!(
+                Money::parse(input, usd()),
+                Err(MoneyError::NotADecimal),
+                "{input:?}"
+            );
+        }
+        assert_eq!(
+            Money::parse("99999999999999999999", usd()),
+            Err(MoneyError::Overflow)
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_currencies_and_those_without_minor_units() {
+        for code in ["usd", "XYZ", "XAU", ""] {
+            assert!(Currency::parse(code).is_err(), "{code}");
+        }
+    }
+
+    #[test]
+    fn never_mixes_currencies() {
+        let eur = Currency::parse("EUR").unwrap();
+        let sum = Money::zero(usd()).checked_add(Money::zero(eur));
+        assert!(matches!(sum, Err(MoneyError::CurrencyMismatch(..))));
+    }
+
+    proptest! {
+        #[test]
+        fn printing_then_parsing_is_the_identity(minor in 0..=MAX_MINOR) {
+            let money = Money::from_minor(minor, usd()).unwrap();
+            prop_assert_eq!(Money::parse(&money.to_string(), usd()).unwrap(), money);
+        }
     }
 }

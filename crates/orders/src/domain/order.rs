@@ -54,7 +54,9 @@ impl OrderStatus {
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == value)
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == value)
     }
 
     /// The edges of the lifecycle: `pending → paid → shipped → delivered`, and
@@ -241,7 +243,7 @@ impl OrderCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum OrderEvent {
-    Created(OrderCreated),
+    Created(Box<OrderCreated>),
     Paid(OrderPaid),
     Shipped(OrderShipped),
     Delivered(OrderDelivered),
@@ -304,7 +306,7 @@ impl OrderEvent {
         payload: serde_json::Value,
     ) -> Result<OrderEvent, DecodeError> {
         let event = match (event_type, version) {
-            ("order.created", 1) => OrderEvent::Created(serde_json::from_value(payload)?),
+            ("order.created", 1) => OrderEvent::Created(Box::new(serde_json::from_value(payload)?)),
             ("order.paid", 1) => OrderEvent::Paid(serde_json::from_value(payload)?),
             ("order.shipped", 1) => OrderEvent::Shipped(serde_json::from_value(payload)?),
             ("order.delivered", 1) => OrderEvent::Delivered(serde_json::from_value(payload)?),
@@ -393,7 +395,7 @@ impl Order {
         }
         let totals = Totals::of(command.currency, &command.items)
             .map_err(|_| RuleViolation::TotalTooLarge)?;
-        Ok(vec![OrderEvent::Created(OrderCreated {
+        Ok(vec![OrderEvent::Created(Box::new(OrderCreated {
             order_number: command.number,
             user_id: command.user_id,
             currency: command.currency,
@@ -404,7 +406,7 @@ impl Order {
             notes: command.notes,
             payment_method: command.payment_method,
             totals,
-        })])
+        }))])
     }
 
     /// Decides what `command` does to this order. Asking for the status the
@@ -435,7 +437,9 @@ impl Order {
     }
 
     /// Rebuilds an order from its full history.
-    pub fn replay<'a>(history: impl IntoIterator<Item = &'a Recorded>) -> Result<Order, ReplayError> {
+    pub fn replay<'a>(
+        history: impl IntoIterator<Item = &'a Recorded>,
+    ) -> Result<Order, ReplayError> {
         let mut history = history.into_iter();
         let first = history.next().ok_or(ReplayError::Empty)?;
         let mut order = Order::created(first)?;
@@ -456,7 +460,7 @@ impl Order {
                 found: recorded.sequence,
             });
         }
-        let created = created.clone();
+        let created = (**created).clone();
         Ok(Order {
             id: recorded.order_id,
             number: created.order_number,

@@ -63,7 +63,9 @@ impl Given {
         let command = place(vec![item("29.99", 2, usd())]);
         let id = command.id;
         let events = Order::place(command).unwrap();
-        let mut given = Given { history: Vec::new() };
+        let mut given = Given {
+            history: Vec::new(),
+        };
         given.record(id, events);
         given
     }
@@ -130,7 +132,9 @@ fn an_order_without_items_is_refused() {
 
 #[test]
 fn an_order_with_too_many_items_is_refused() {
-    let items = (0..=order::MAX_ITEMS).map(|_| item("1.00", 1, usd())).collect();
+    let items = (0..=order::MAX_ITEMS)
+        .map(|_| item("1.00", 1, usd()))
+        .collect();
     assert_eq!(Order::place(place(items)), Err(RuleViolation::TooManyItems));
 }
 
@@ -138,13 +142,21 @@ fn an_order_with_too_many_items_is_refused() {
 fn items_in_another_currency_are_refused() {
     let eur = Currency::parse("EUR").unwrap();
     let result = Order::place(place(vec![item("1.00", 1, usd()), item("1.00", 1, eur)]));
-    assert!(matches!(result, Err(RuleViolation::MixedCurrencies { index: 1, .. })));
+    assert!(matches!(
+        result,
+        Err(RuleViolation::MixedCurrencies { index: 1, .. })
+    ));
 }
 
 #[test]
 fn an_overflowing_total_is_refused() {
-    let items = (0..20).map(|_| item("9999999999999.99", 10_000, usd())).collect();
-    assert_eq!(Order::place(place(items)), Err(RuleViolation::TotalTooLarge));
+    let items = (0..20)
+        .map(|_| item("9999999999999.99", 10_000, usd()))
+        .collect();
+    assert_eq!(
+        Order::place(place(items)),
+        Err(RuleViolation::TotalTooLarge)
+    );
 }
 
 #[test]
@@ -158,7 +170,10 @@ fn paying_a_pending_order_records_the_amount() {
         })]
     );
     let order = given.then(OrderCommand::MarkPaid).order();
-    assert_eq!((order.status, order.payment_status), (OrderStatus::Paid, PaymentStatus::Paid));
+    assert_eq!(
+        (order.status, order.payment_status),
+        (OrderStatus::Paid, PaymentStatus::Paid)
+    );
     assert_eq!(order.version, 2);
 }
 
@@ -179,7 +194,9 @@ fn cancelling_records_the_previous_status_and_reason() {
     for given in [
         Given::placed(),
         Given::placed().then(OrderCommand::MarkPaid),
-        Given::placed().then(OrderCommand::MarkPaid).then(OrderCommand::Ship),
+        Given::placed()
+            .then(OrderCommand::MarkPaid)
+            .then(OrderCommand::Ship),
     ] {
         let from = given.order().status;
         assert_eq!(
@@ -191,7 +208,10 @@ fn cancelling_records_the_previous_status_and_reason() {
         );
         let order = given.then(cancel()).order();
         assert_eq!(order.status, OrderStatus::Cancelled);
-        assert_eq!(order.cancellation_reason.as_deref(), Some("changed my mind"));
+        assert_eq!(
+            order.cancellation_reason.as_deref(),
+            Some("changed my mind")
+        );
     }
 }
 
@@ -240,11 +260,20 @@ fn a_history_with_a_gap_does_not_replay() {
     given.history[1].sequence = 3;
     assert_eq!(
         Order::replay(&given.history),
-        Err(ReplayError::Gap { expected: 2, found: 3 })
+        Err(ReplayError::Gap {
+            expected: 2,
+            found: 3
+        })
     );
     assert_eq!(Order::replay(&[]), Err(ReplayError::Empty));
-    let paid_first = Given::placed().then(OrderCommand::MarkPaid).history.split_off(1);
-    assert_eq!(Order::replay(&paid_first), Err(ReplayError::NotCreatedFirst));
+    let paid_first = Given::placed()
+        .then(OrderCommand::MarkPaid)
+        .history
+        .split_off(1);
+    assert_eq!(
+        Order::replay(&paid_first),
+        Err(ReplayError::NotCreatedFirst)
+    );
 }
 
 #[test]
@@ -253,7 +282,8 @@ fn stored_events_decode_back_to_themselves() {
     for recorded in &given.history {
         let payload = serde_json::to_value(&recorded.event).unwrap();
         let event = &recorded.event;
-        let decoded = OrderEvent::decode(event.event_type(), event.event_version(), payload).unwrap();
+        let decoded =
+            OrderEvent::decode(event.event_type(), event.event_version(), payload).unwrap();
         assert_eq!(&decoded, event);
     }
     assert!(OrderEvent::decode("order.exploded", 1, serde_json::json!({})).is_err());

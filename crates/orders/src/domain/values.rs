@@ -214,7 +214,10 @@ impl Address {
 fn is_plausible_email(email: &str) -> bool {
     match email.split_once('@') {
         Some((local, domain)) => {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         }
         None => false,
     }
@@ -245,7 +248,8 @@ impl OrderNumber {
         }
         let (mut left, mut right) = (value >> HALF_BITS, value & HALF_MASK);
         for key in ROUND_KEYS {
-            let mixed = (right.wrapping_mul(0x2545_F491).wrapping_add(key) ^ (right >> 7)) & HALF_MASK;
+            let mixed =
+                (right.wrapping_mul(0x2545_F491).wrapping_add(key) ^ (right >> 7)) & HALF_MASK;
             (left, right) = (right, left ^ mixed);
         }
         let scrambled = (left << HALF_BITS) | right;
@@ -309,7 +313,11 @@ mod tests {
     fn consecutive_order_numbers_look_unrelated() {
         let a = OrderNumber::from_sequence(1000).unwrap();
         let b = OrderNumber::from_sequence(1001).unwrap();
-        let shared_prefix = a.0.chars().zip(b.0.chars()).take_while(|(x, y)| x == y).count();
+        let shared_prefix =
+            a.0.chars()
+                .zip(b.0.chars())
+                .take_while(|(x, y)| x == y)
+                .count();
         assert!(shared_prefix < 8, "{a} and {b}");
     }
 
@@ -329,7 +337,21 @@ mod tests {
             email: Some("not-an-email"),
             ..AddressInput::default()
         };
-        let fields: Vec<String> = Address::parse(&input).unwrap_err().into_iter().map(|v| v.field).collect();
-        assert_eq!(fields, ["last_name", "line1", "city", "postal_code", "country", "email"]);
+        let fields: Vec<String> = Address::parse(&input)
+            .unwrap_err()
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "last_name",
+                "line1",
+                "city",
+                "postal_code",
+                "country",
+                "email"
+            ]
+        );
     }
 }

@@ -1,0 +1,175 @@
+//! `order.*` events. Their data is the full order state after the change; the
+//! REST API answers with the same shape, so a subscriber and a client see one
+//! representation of an order.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// The `source` attribute of every order event.
+pub const SOURCE: &str = "/orders";
+/// The topic exchange order events are published to.
+pub const EXCHANGE: &str = "orders.events";
+
+/// The order event types; each is also the routing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum OrderEventType {
+    #[serde(rename = "order.created")]
+    Created,
+    #[serde(rename = "order.paid")]
+    Paid,
+    #[serde(rename = "order.shipped")]
+    Shipped,
+    #[serde(rename = "order.delivered")]
+    Delivered,
+    #[serde(rename = "order.cancelled")]
+    Cancelled,
+}
+
+impl OrderEventType {
+    pub const ALL: [OrderEventType; 5] = [
+        OrderEventType::Created,
+        OrderEventType::Paid,
+        OrderEventType::Shipped,
+        OrderEventType::Delivered,
+        OrderEventType::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderEventType::Created => "order.created",
+            OrderEventType::Paid => "order.paid",
+            OrderEventType::Shipped => "order.shipped",
+            OrderEventType::Delivered => "order.delivered",
+            OrderEventType::Cancelled => "order.cancelled",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == value)
+    }
+
+    /// The `dataschema` attribute: where the JSON Schema of this event's data lives.
+    pub fn data_schema(self) -> String {
+        format!(
+            "https://schemas.orders.example/events/{}.v1.json",
+            self.as_str()
+        )
+    }
+}
+
+/// The lifecycle state of an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Pending,
+    Paid,
+    Shipped,
+    Delivered,
+    Cancelled,
+}
+
+/// Whether the order has been paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Pending,
+    Paid,
+}
+
+/// An order: what `GET /api/v1/orders/{id}` answers and what every `order.*`
+/// event carries as data. Money is a decimal string in `currency`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrderData {
+    pub id: Uuid,
+    /// Human-readable unique number, e.g. `ORD-7K3M-9QX2`.
+    #[schema(example = "ORD-7K3M-9QX2")]
+    pub order_number: String,
+    /// The owner (the `sub` of the token that placed it).
+    #[schema(example = "usr_abc123")]
+    pub user_id: String,
+    pub status: OrderStatus,
+    pub payment_status: PaymentStatus,
+    /// ISO 4217 code.
+    #[schema(example = "USD")]
+    pub currency: String,
+    pub items: Vec<OrderItemData>,
+    pub shipping_address: AddressData,
+    pub billing_address: AddressData,
+    #[serde(default)]
+    pub shipping_method: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub payment_method: Option<String>,
+    #[serde(default)]
+    pub cancellation_reason: Option<String>,
+    /// Sum of the items' subtotals.
+    #[schema(example = "59.98")]
+    pub subtotal: String,
+    #[schema(example = "0.00")]
+    pub discount: String,
+    #[schema(example = "0.00")]
+    pub tax: String,
+    #[schema(example = "0.00")]
+    pub shipping: String,
+    /// `subtotal - discount + tax + shipping`.
+    #[schema(example = "59.98")]
+    pub total: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Number of events in the order's history; use it with `If-Match`.
+    #[schema(example = 1)]
+    pub version: u32,
+}
+
+/// One line of an order, with the price snapshotted when it was placed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrderItemData {
+    pub id: Uuid,
+    #[schema(example = "prod_123")]
+    pub product_id: String,
+    #[serde(default)]
+    #[schema(example = "T-shirt")]
+    pub name: Option<String>,
+    #[serde(default)]
+    #[schema(example = "TS-1")]
+    pub sku: Option<String>,
+    #[schema(example = 2, minimum = 1)]
+    pub quantity: u32,
+    #[schema(example = "29.99")]
+    pub unit_price: String,
+    /// `unit_price × quantity`.
+    #[schema(example = "59.98")]
+    pub subtotal: String,
+}
+
+/// A postal address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AddressData {
+    #[schema(example = "Ada")]
+    pub first_name: String,
+    #[schema(example = "Lovelace")]
+    pub last_name: String,
+    #[schema(example = "12 St James's Square")]
+    pub line1: String,
+    #[serde(default)]
+    pub line2: Option<String>,
+    #[schema(example = "London")]
+    pub city: String,
+    /// State, province or county.
+    #[serde(default)]
+    pub region: Option<String>,
+    #[schema(example = "SW1Y 4JH")]
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2.
+    #[schema(example = "GB")]
+    pub country: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}

@@ -1,0 +1,62 @@
+//! The one place orders' errors become problem+json.
+
+use actix_web::http::StatusCode;
+use platform::{FieldError, Problem};
+
+use crate::domain::RuleViolation;
+use crate::service::OrderError;
+
+impl From<OrderError> for Problem {
+    fn from(error: OrderError) -> Self {
+        match error {
+            OrderError::Invalid(violations) => Problem::validation(
+                violations
+                    .into_iter()
+                    .map(|v| FieldError::new(v.field, v.message))
+                    .collect(),
+            ),
+            OrderError::NotFound => Problem::not_found("no such order"),
+            OrderError::Forbidden(detail) => Problem::forbidden(detail),
+            OrderError::Rule(rule) => rule_problem(rule),
+            OrderError::UnknownStatus(status) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_transition",
+                "Invalid status transition",
+            )
+            .with_detail(format!(
+                "`{status}` is not an order status (pending, paid, shipped, delivered, cancelled)"
+            )),
+            OrderError::VersionMismatch { expected, current } => Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                "The order has changed",
+            )
+            .with_detail(format!(
+                "If-Match asked for version {expected}; the order is at version {current}"
+            ))
+            .with_extension("current_version", current),
+            OrderError::Conflict => {
+                Problem::conflict("the order is being changed by someone else; retry the request")
+            }
+            OrderError::Unexpected(cause) => Problem::internal(&cause),
+        }
+    }
+}
+
+fn rule_problem(rule: RuleViolation) -> Problem {
+    let field = |field: String| Problem::validation(vec![FieldError::new(field, rule.to_string())]);
+    match &rule {
+        RuleViolation::NoItems | RuleViolation::TooManyItems | RuleViolation::TotalTooLarge => {
+            field("items".to_owned())
+        }
+        RuleViolation::MixedCurrencies { index, .. } => field(format!("items[{index}].currency")),
+        RuleViolation::InvalidTransition { from, to } => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_transition",
+            "Invalid status transition",
+        )
+        .with_detail(rule.to_string())
+        .with_extension("current_status", from.as_str())
+        .with_extension("requested_status", to.as_str()),
+    }
+}

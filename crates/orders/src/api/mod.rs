@@ -1,0 +1,68 @@
+//! The HTTP API: routes, request/response bodies and the OpenAPI document.
+
+pub mod bodies;
+mod error;
+pub mod orders;
+
+use actix_web::web::{self, ServiceConfig};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{Http, HttpAuthScheme, SecurityScheme},
+};
+
+/// Registers every route of the orders API under `/api/v1`.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .service(orders::create_order)
+            .service(orders::list_orders)
+            .service(orders::list_order_events)
+            .service(orders::find_order)
+            .service(orders::update_order)
+            .service(orders::cancel_order),
+    );
+}
+
+/// The OpenAPI description of the orders service (served at `/openapi.json`).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Orders API",
+        description = "Create and track orders through pending → paid → shipped → delivered (or cancelled). \
+            Every error is application/problem+json (RFC 9457). Money is a decimal string with an ISO 4217 currency.",
+        license(name = "Apache-2.0"),
+    ),
+    paths(
+        orders::create_order,
+        orders::list_orders,
+        orders::find_order,
+        orders::update_order,
+        orders::cancel_order,
+        orders::list_order_events,
+        platform::http::health,
+        platform::http::ready,
+    ),
+    components(schemas(platform::Problem, platform::FieldError, contracts::order::OrderData)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "orders", description = "Orders and their history"),
+        (name = "operations", description = "Liveness and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.bearer_format = Some("JWT".to_owned());
+        scheme.description = Some(
+            "JWT with an OAuth2 `scope` claim: orders.read, orders.write, orders.admin".to_owned(),
+        );
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}

@@ -1,0 +1,296 @@
+//! Handlers of `/api/v1/orders`: authenticate, check the scope, convert the
+//! body, call the use case, shape the answer. Nothing else.
+
+use actix_web::{
+    HttpRequest, HttpResponse, delete, get,
+    http::header::{self, HeaderValue},
+    patch, post, web,
+};
+use contracts::order::OrderData;
+use platform::{
+    FieldError, Problem,
+    auth::{Authenticated, Principal},
+    json::ApiJson,
+};
+use uuid::Uuid;
+
+use super::bodies::{
+    CancelOrderQuery, CreateOrderBody, ListOrdersQuery, OrderEventResponse, OrderHistoryResponse,
+    OrderListResponse, UpdateOrderBody,
+};
+use crate::domain::{Order, OrderId};
+use crate::service::{Actor, Orders};
+use crate::view::order_data;
+
+pub const READ: &str = "orders.read";
+pub const WRITE: &str = "orders.write";
+pub const ADMIN: &str = "orders.admin";
+
+fn actor(principal: &Principal, request: &HttpRequest) -> Actor {
+    let traceparent = request
+        .headers()
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| value.len() == 55 && value.is_ascii())
+        .map(str::to_owned);
+    Actor {
+        user_id: principal.subject.clone(),
+        admin: principal.has(ADMIN),
+        traceparent,
+    }
+}
+
+/// `If-Match: "3"` → `Some(3)`; absent or `*` → `None`.
+fn expected_version(request: &HttpRequest) -> Result<Option<u32>, Problem> {
+    let Some(value) = request.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let value = value.to_str().unwrap_or_default().trim();
+    if value == "*" {
+        return Ok(None);
+    }
+    value
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<u32>()
+        .map(Some)
+        .map_err(|_| {
+            Problem::validation(vec![FieldError::new(
+                "header.If-Match",
+                "must be an order version as given in ETag, e.g. \"3\"",
+            )])
+        })
+}
+
+fn etag(order: &Order) -> (header::HeaderName, HeaderValue) {
+    let value = HeaderValue::from_str(&format!("\"{}\"", order.version))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+    (header::ETAG, value)
+}
+
+fn order_response(order: &Order) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(etag(order))
+        .json(order_data(order))
+}
+
+/// Place an order.
+///
+/// `user_id` comes from the token (an admin may name another user). The server
+/// computes every subtotal and total. Emits `order.created`.
+#[utoipa::path(
+    post, path = "/api/v1/orders", tag = "orders",
+    request_body = CreateOrderBody,
+    security(("bearer" = ["orders.write"])),
+    responses(
+        (status = 201, description = "Order placed", body = OrderData,
+            headers(("Location" = String, description = "URL of the new order"),
+                    ("ETag" = String, description = "The order's version"))),
+        (status = 400, description = "Invalid order", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope, or another user's order without admin scope", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/orders")]
+pub async fn create_order(
+    Authenticated(principal): Authenticated,
+    request: HttpRequest,
+    orders: web::Data<Orders>,
+    ApiJson(body): ApiJson<CreateOrderBody>,
+) -> Result<HttpResponse, Problem> {
+    principal.require(WRITE, &[ADMIN])?;
+    let actor = actor(&principal, &request);
+    let draft = body.into_draft(&actor).map_err(Problem::validation)?;
+    let order = orders.place(&actor, draft).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/orders/{}", order.id)))
+        .insert_header(etag(&order))
+        .json(order_data(&order)))
+}
+
+/// List orders, newest first.
+///
+/// A user sees their own orders; an admin sees everyone's and may filter by
+/// `user_id`.
+#[utoipa::path(
+    get, path = "/api/v1/orders", tag = "orders",
+    params(ListOrdersQuery),
+    security(("bearer" = ["orders.read"])),
+    responses(
+        (status = 200, description = "A page of orders", body = OrderListResponse),
+        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope, or another user's orders", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/orders")]
+pub async fn list_orders(
+    Authenticated(principal): Authenticated,
+    request: HttpRequest,
+    orders: web::Data<Orders>,
+    query: web::Query<ListOrdersQuery>,
+) -> Result<HttpResponse, Problem> {
+    principal.require(READ, &[ADMIN])?;
+    let filter = query
+        .into_inner()
+        .into_filter()
+        .map_err(Problem::validation)?;
+    let (limit, offset) = (filter.limit, filter.offset);
+    let page = orders.list(&actor(&principal, &request), filter).await?;
+    Ok(HttpResponse::Ok().json(OrderListResponse {
+        data: page.orders.iter().map(order_data).collect(),
+        total: page.total,
+        limit,
+        offset,
+    }))
+}
+
+/// Get an order by id or by order number.
+#[utoipa::path(
+    get, path = "/api/v1/orders/{id}", tag = "orders",
+    params(("id" = String, Path, description = "Order id (UUID) or order number (ORD-XXXX-XXXX)")),
+    security(("bearer" = ["orders.read"])),
+    responses(
+        (status = 200, description = "The order", body = OrderData,
+            headers(("ETag" = String, description = "The order's version, for If-Match"))),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/orders/{id}")]
+pub async fn find_order(
+    Authenticated(principal): Authenticated,
+    request: HttpRequest,
+    orders: web::Data<Orders>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    principal.require(READ, &[ADMIN])?;
+    let order = orders.find(&actor(&principal, &request), &id).await?;
+    Ok(order_response(&order))
+}
+
+/// Change an order's status.
+///
+/// `pending → paid → shipped → delivered`, or `cancelled` from `pending`, `paid`
+/// or `shipped`. `paid`, `shipped` and `delivered` need `orders.admin`; the owner
+/// may cancel. Asking for the current status again changes nothing. With
+/// `If-Match: "<version>"` the change applies only to that version.
+#[utoipa::path(
+    patch, path = "/api/v1/orders/{id}", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id"),
+           ("If-Match" = Option<String>, Header, description = "Apply only if the order is at this version (its ETag)")),
+    request_body = UpdateOrderBody,
+    security(("bearer" = ["orders.write"])),
+    responses(
+        (status = 200, description = "The updated order", body = OrderData),
+        (status = 400, description = "Invalid transition or body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope or admin-only transition", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent changes kept winning; retry", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The order is not at the If-Match version", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/orders/{id}")]
+pub async fn update_order(
+    Authenticated(principal): Authenticated,
+    request: HttpRequest,
+    orders: web::Data<Orders>,
+    id: web::Path<Uuid>,
+    ApiJson(body): ApiJson<UpdateOrderBody>,
+) -> Result<HttpResponse, Problem> {
+    principal.require(WRITE, &[ADMIN])?;
+    let expected = expected_version(&request)?;
+    let reason = body
+        .reason
+        .as_deref()
+        .map(|reason| crate::domain::values::text(reason, 500))
+        .transpose()
+        .map_err(|message| Problem::validation(vec![FieldError::new("reason", message)]))?;
+    let order = orders
+        .change_status(
+            &actor(&principal, &request),
+            OrderId(*id),
+            &body.status,
+            reason,
+            expected,
+        )
+        .await?;
+    Ok(order_response(&order))
+}
+
+/// Cancel an order (from `pending`, `paid` or `shipped`). Emits `order.cancelled`
+/// and answers with the cancelled order; cancelling again changes nothing.
+#[utoipa::path(
+    delete, path = "/api/v1/orders/{id}", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id"), CancelOrderQuery,
+           ("If-Match" = Option<String>, Header, description = "Apply only if the order is at this version")),
+    security(("bearer" = ["orders.write"])),
+    responses(
+        (status = 200, description = "The cancelled order", body = OrderData),
+        (status = 400, description = "The order can no longer be cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The order is not at the If-Match version", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/orders/{id}")]
+pub async fn cancel_order(
+    Authenticated(principal): Authenticated,
+    request: HttpRequest,
+    orders: web::Data<Orders>,
+    id: web::Path<Uuid>,
+    query: web::Query<CancelOrderQuery>,
+) -> Result<HttpResponse, Problem> {
+    principal.require(WRITE, &[ADMIN])?;
+    let expected = expected_version(&request)?;
+    let reason = query
+        .into_inner()
+        .reason
+        .as_deref()
+        .map(|reason| crate::domain::values::text(reason, 500))
+        .transpose()
+        .map_err(|message| Problem::validation(vec![FieldError::new("query.reason", message)]))?;
+    let order = orders
+        .change_status(
+            &actor(&principal, &request),
+            OrderId(*id),
+            "cancelled",
+            reason,
+            expected,
+        )
+        .await?;
+    Ok(order_response(&order))
+}
+
+/// An order's full history (the audit trail), oldest first.
+#[utoipa::path(
+    get, path = "/api/v1/orders/{id}/events", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = ["orders.read"])),
+    responses(
+        (status = 200, description = "Every event of the order", body = OrderHistoryResponse),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/orders/{id}/events")]
+pub async fn list_order_events(
+    Authenticated(principal): Authenticated,
+    request: HttpRequest,
+    orders: web::Data<Orders>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, Problem> {
+    principal.require(READ, &[ADMIN])?;
+    let id = OrderId(*id);
+    let entries = orders.history(&actor(&principal, &request), id).await?;
+    Ok(HttpResponse::Ok().json(OrderHistoryResponse {
+        order_id: id.0,
+        data: entries.into_iter().map(OrderEventResponse::from).collect(),
+    }))
+}

@@ -1,0 +1,32 @@
+//! Settings of the orders service (see `config/default.yaml` for every key).
+
+use std::path::Path;
+
+use platform::{auth::AuthConfig, db::DatabaseConfig, telemetry::LogConfig};
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("../config/default.yaml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpConfig {
+    pub host: String,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+    pub body_limit_bytes: usize,
+    pub workers: usize,
+}
+
+impl Settings {
+    /// Defaults, then `file`, then `ORDERS_*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Settings, figment::Error> {
+        platform::config::load(DEFAULTS, file, "ORDERS_")
+    }
+}

@@ -1,0 +1,319 @@
+//! Application services: what the API asks of orders, one function per use case.
+//!
+//! Each use case loads what it needs, checks who may do it, lets the aggregate
+//! decide, and saves the result in one transaction. Writers of the same order
+//! are serialized optimistically: a write decided on a stale version fails with
+//! a conflict and is retried on fresh state, so no update is ever lost.
+
+use platform::db::{self, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::{
+    Address, Currency, LineItem, Order, OrderCommand, OrderEvent, OrderId, OrderNumber,
+    OrderStatus, PlaceOrder, Recorded, RuleViolation, UserId, Violation,
+};
+use crate::store::{
+    self, HistoryEntry, ListFilter, NewEvent, OrderNumbers, StoreError, WriteContext,
+};
+use crate::view;
+
+/// How often a write that lost a race is retried before answering 409.
+const MAX_ATTEMPTS: usize = 5;
+
+/// The caller, as the application sees it.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: String,
+    /// Holds `orders.admin`: sees every order, performs fulfilment.
+    pub admin: bool,
+    /// W3C trace context of the request, recorded with the events it causes.
+    pub traceparent: Option<String>,
+}
+
+impl Actor {
+    fn may_see(&self, order: &Order) -> bool {
+        self.admin || order.user_id.as_str() == self.user_id
+    }
+
+    fn context(&self) -> WriteContext<'_> {
+        WriteContext {
+            actor: Some(&self.user_id),
+            traceparent: self.traceparent.as_deref(),
+        }
+    }
+}
+
+/// A validated request to place an order, before ids are assigned.
+#[derive(Debug, Clone)]
+pub struct OrderDraft {
+    /// Whose order it is (the caller, unless an admin places it for someone).
+    pub user_id: UserId,
+    pub currency: Currency,
+    pub items: Vec<LineItem>,
+    pub shipping_address: Address,
+    pub billing_address: Address,
+    pub shipping_method: Option<String>,
+    pub notes: Option<String>,
+    pub payment_method: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error("the request is invalid")]
+    Invalid(Vec<Violation>),
+    #[error("no such order")]
+    NotFound,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Rule(RuleViolation),
+    #[error("`{0}` is not an order status")]
+    UnknownStatus(String),
+    #[error("the order is at version {current}, not {expected}")]
+    VersionMismatch { expected: u32, current: u32 },
+    #[error("the order is being changed by someone else; try again")]
+    Conflict,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for OrderError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict => OrderError::Conflict,
+            StoreError::Unexpected(error) => OrderError::Unexpected(error),
+        }
+    }
+}
+
+/// A page of orders.
+#[derive(Debug)]
+pub struct Page {
+    pub orders: Vec<Order>,
+    pub total: u64,
+}
+
+/// The orders use cases, shared by all HTTP workers.
+pub struct Orders {
+    pool: PgPool,
+    numbers: OrderNumbers,
+}
+
+impl Orders {
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            numbers: OrderNumbers::default(),
+        }
+    }
+
+    /// Places an order: `order.created`.
+    pub async fn place(&self, actor: &Actor, draft: OrderDraft) -> Result<Order, OrderError> {
+        if draft.user_id.as_str() != actor.user_id && !actor.admin {
+            return Err(OrderError::Forbidden(
+                "only an admin may place an order for another user".into(),
+            ));
+        }
+        let mut conn = db::connection(&self.pool).await?;
+        let id = OrderId(Uuid::now_v7());
+        let number = self.numbers.next(&mut conn).await?;
+        let events = Order::place(PlaceOrder {
+            id,
+            number,
+            user_id: draft.user_id,
+            currency: draft.currency,
+            items: draft.items,
+            shipping_address: draft.shipping_address,
+            billing_address: draft.billing_address,
+            shipping_method: draft.shipping_method,
+            notes: draft.notes,
+            payment_method: draft.payment_method,
+        })
+        .map_err(OrderError::Rule)?;
+        let recorded = record(id, 0, now(), events);
+        let (order, snapshots) = evolve(None, &recorded)?;
+        let new_events = new_events(&recorded, snapshots);
+        store::save(&mut conn, &order, &new_events, actor.context(), None).await?;
+        Ok(order)
+    }
+
+    /// An order by id or order number, if the actor may see it.
+    pub async fn find(&self, actor: &Actor, key: &str) -> Result<Order, OrderError> {
+        let mut conn = db::connection(&self.pool).await?;
+        let id = match Uuid::parse_str(key) {
+            Ok(id) => OrderId(id),
+            Err(_) => {
+                let number = OrderNumber::parse(key).map_err(|_| OrderError::NotFound)?;
+                store::find_id_by_number(&mut conn, &number)
+                    .await?
+                    .ok_or(OrderError::NotFound)?
+            }
+        };
+        store::find_order(&mut conn, id)
+            .await?
+            .filter(|order| actor.may_see(order))
+            .ok_or(OrderError::NotFound)
+    }
+
+    /// The orders the actor may see, newest first.
+    pub async fn list(&self, actor: &Actor, mut filter: ListFilter) -> Result<Page, OrderError> {
+        if !actor.admin {
+            match &filter.user_id {
+                Some(user) if user.as_str() != actor.user_id => {
+                    return Err(OrderError::Forbidden(
+                        "only an admin may list another user's orders".into(),
+                    ));
+                }
+                _ => {
+                    filter.user_id =
+                        Some(UserId::parse(&actor.user_id).map_err(anyhow::Error::msg)?)
+                }
+            }
+        }
+        let mut conn = db::connection(&self.pool).await?;
+        let (orders, total) = store::list_orders(&mut conn, &filter).await?;
+        Ok(Page { orders, total })
+    }
+
+    /// Moves an order to `status` (`PATCH`), or cancels it (`DELETE`).
+    ///
+    /// `expected_version` (from `If-Match`) makes the change conditional: it
+    /// applies only to that version. Without it a lost race is retried on the
+    /// fresh state, which may then refuse the change (e.g. ship after cancel).
+    pub async fn change_status(
+        &self,
+        actor: &Actor,
+        id: OrderId,
+        status: &str,
+        reason: Option<String>,
+        expected_version: Option<u32>,
+    ) -> Result<Order, OrderError> {
+        let target = OrderStatus::parse(status)
+            .ok_or_else(|| OrderError::UnknownStatus(status.to_owned()))?;
+        let mut conn = db::connection(&self.pool).await?;
+        for _ in 0..MAX_ATTEMPTS {
+            let order = store::load_order(&mut conn, id)
+                .await?
+                .filter(|order| actor.may_see(order))
+                .ok_or(OrderError::NotFound)?;
+            let command = OrderCommand::to_reach(target, reason.clone()).ok_or(
+                OrderError::Rule(RuleViolation::InvalidTransition {
+                    from: order.status,
+                    to: target,
+                }),
+            )?;
+            if target != OrderStatus::Cancelled && !actor.admin {
+                return Err(OrderError::Forbidden(format!(
+                    "only an admin (scope orders.admin) may mark an order {target}"
+                )));
+            }
+            if let Some(expected) = expected_version
+                && expected != order.version
+            {
+                return Err(OrderError::VersionMismatch {
+                    expected,
+                    current: order.version,
+                });
+            }
+            let events = order.handle(command).map_err(OrderError::Rule)?;
+            if events.is_empty() {
+                return Ok(order);
+            }
+            let version = order.version;
+            let recorded = record(id, version, now(), events);
+            let (next, snapshots) = evolve(Some(order), &recorded)?;
+            let new_events = new_events(&recorded, snapshots);
+            match store::save(
+                &mut conn,
+                &next,
+                &new_events,
+                actor.context(),
+                Some(version),
+            )
+            .await
+            {
+                Ok(()) => return Ok(next),
+                // Lost a race: decide again on the fresh state (which also
+                // reports an accurate version to an `If-Match` caller).
+                Err(StoreError::Conflict) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(OrderError::Conflict)
+    }
+
+    /// The audit trail of an order the actor may see.
+    pub async fn history(
+        &self,
+        actor: &Actor,
+        id: OrderId,
+    ) -> Result<Vec<HistoryEntry>, OrderError> {
+        // Ownership is checked on the projection (cheap); the trail itself is
+        // read from the event store.
+        self.find(actor, &id.to_string()).await?;
+        let mut conn = db::connection(&self.pool).await?;
+        Ok(store::history_entries(&mut conn, id).await?)
+    }
+}
+
+/// The current time at the database's precision (microseconds), so an order
+/// answered now and the same order read back later are identical.
+fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
+}
+
+/// Numbers new events after `version`, all stamped `now`.
+fn record(
+    id: OrderId,
+    version: u32,
+    now: OffsetDateTime,
+    events: Vec<OrderEvent>,
+) -> Vec<Recorded> {
+    (version + 1..)
+        .zip(events)
+        .map(|(sequence, event)| Recorded {
+            order_id: id,
+            sequence,
+            occurred_at: now,
+            event,
+        })
+        .collect()
+}
+
+/// Applies new events to `before` (`None` for a new order), returning the
+/// resulting order and the public state after each event (the data each will
+/// be published with).
+fn evolve(
+    before: Option<Order>,
+    recorded: &[Recorded],
+) -> anyhow::Result<(Order, Vec<serde_json::Value>)> {
+    let mut state = before;
+    let mut snapshots = Vec::with_capacity(recorded.len());
+    for event in recorded {
+        let order = match state.as_mut() {
+            Some(order) => {
+                order.apply(event)?;
+                order
+            }
+            None => state.insert(Order::created(event)?),
+        };
+        snapshots.push(serde_json::to_value(view::order_data(order))?);
+    }
+    let order = state.ok_or_else(|| anyhow::anyhow!("no events to apply"))?;
+    Ok((order, snapshots))
+}
+
+fn new_events(recorded: &[Recorded], snapshots: Vec<serde_json::Value>) -> Vec<NewEvent<'_>> {
+    recorded
+        .iter()
+        .zip(snapshots)
+        .map(|(recorded, snapshot)| NewEvent {
+            id: Uuid::now_v7(),
+            recorded,
+            snapshot,
+        })
+        .collect()
+}

@@ -1,0 +1,328 @@
+//! Row types of schema `orders` and their conversion to and from the domain.
+//! Reading re-parses every value, so a corrupt row is an error, never a
+//! silently invalid order.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, anyhow};
+use diesel::prelude::*;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::schema::{events, order_addresses, order_items, orders};
+use super::{NewEvent, WriteContext};
+use crate::domain::{
+    Address, Currency, LineItem, Money, Order, OrderId, OrderNumber, OrderStatus, PaymentStatus,
+    ProductId, Quantity, Recorded, Totals, UserId,
+};
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = events)]
+pub(super) struct NewEventRow<'a> {
+    id: Uuid,
+    order_id: Uuid,
+    sequence: i32,
+    event_type: &'static str,
+    event_version: i16,
+    payload: serde_json::Value,
+    snapshot: &'a serde_json::Value,
+    actor: Option<&'a str>,
+    traceparent: Option<&'a str>,
+    occurred_at: OffsetDateTime,
+}
+
+impl<'a> NewEventRow<'a> {
+    pub(super) fn new(event: &'a NewEvent<'_>, context: WriteContext<'a>) -> anyhow::Result<Self> {
+        let recorded = event.recorded;
+        Ok(Self {
+            id: event.id,
+            order_id: recorded.order_id.0,
+            sequence: i32::try_from(recorded.sequence).context("sequence overflow")?,
+            event_type: recorded.event.event_type(),
+            event_version: i16::try_from(recorded.event.event_version())
+                .context("event version overflow")?,
+            payload: serde_json::to_value(&recorded.event).context("serializing an event")?,
+            snapshot: &event.snapshot,
+            actor: context.actor,
+            traceparent: context.traceparent,
+            occurred_at: recorded.occurred_at,
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = events)]
+pub(super) struct EventRow {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub sequence: i32,
+    pub event_type: String,
+    pub event_version: i16,
+    pub payload: serde_json::Value,
+    pub actor: Option<String>,
+    pub occurred_at: OffsetDateTime,
+}
+
+impl EventRow {
+    pub(super) fn into_recorded(self) -> anyhow::Result<Recorded> {
+        let event = super::decode(&self)?;
+        Ok(Recorded {
+            order_id: OrderId(self.order_id),
+            sequence: u32::try_from(self.sequence).context("negative sequence")?,
+            occurred_at: self.occurred_at,
+            event,
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = orders)]
+pub(super) struct OrderRow {
+    pub id: Uuid,
+    order_number: String,
+    user_id: String,
+    status: String,
+    payment_status: String,
+    currency: String,
+    subtotal_minor: i64,
+    discount_minor: i64,
+    tax_minor: i64,
+    shipping_minor: i64,
+    total_minor: i64,
+    shipping_method: Option<String>,
+    payment_method: Option<String>,
+    notes: Option<String>,
+    cancellation_reason: Option<String>,
+    version: i32,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl OrderRow {
+    pub(super) fn from_order(order: &Order) -> Self {
+        Self {
+            id: order.id.0,
+            order_number: order.number.as_str().to_owned(),
+            user_id: order.user_id.as_str().to_owned(),
+            status: order.status.as_str().to_owned(),
+            payment_status: order.payment_status.as_str().to_owned(),
+            currency: order.currency.code().to_owned(),
+            subtotal_minor: order.totals.subtotal.minor(),
+            discount_minor: order.totals.discount.minor(),
+            tax_minor: order.totals.tax.minor(),
+            shipping_minor: order.totals.shipping.minor(),
+            total_minor: order.totals.total.minor(),
+            shipping_method: order.shipping_method.clone(),
+            payment_method: order.payment_method.clone(),
+            notes: order.notes.clone(),
+            cancellation_reason: order.cancellation_reason.clone(),
+            version: i32::try_from(order.version).unwrap_or(i32::MAX),
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+        }
+    }
+}
+
+/// What a status change updates in the `orders` projection.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = orders, treat_none_as_null = true)]
+pub(super) struct StatusChangeRow {
+    status: &'static str,
+    payment_status: &'static str,
+    cancellation_reason: Option<String>,
+    version: i32,
+    updated_at: OffsetDateTime,
+}
+
+impl StatusChangeRow {
+    pub(super) fn from_order(order: &Order) -> Self {
+        Self {
+            status: order.status.as_str(),
+            payment_status: order.payment_status.as_str(),
+            cancellation_reason: order.cancellation_reason.clone(),
+            version: i32::try_from(order.version).unwrap_or(i32::MAX),
+            updated_at: order.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = order_items)]
+pub(super) struct ItemRow {
+    id: Uuid,
+    order_id: Uuid,
+    line: i32,
+    product_id: String,
+    name: Option<String>,
+    sku: Option<String>,
+    quantity: i32,
+    unit_price_minor: i64,
+    subtotal_minor: i64,
+}
+
+impl ItemRow {
+    pub(super) fn from_order(order: &Order) -> Vec<Self> {
+        order
+            .items
+            .iter()
+            .zip(0..)
+            .map(|(item, line)| Self {
+                id: item.id,
+                order_id: order.id.0,
+                line,
+                product_id: item.product_id.as_str().to_owned(),
+                name: item.name.clone(),
+                sku: item.sku.clone(),
+                quantity: i32::try_from(item.quantity.get()).unwrap_or(i32::MAX),
+                unit_price_minor: item.unit_price.minor(),
+                subtotal_minor: item.subtotal().map_or(0, |m| m.minor()),
+            })
+            .collect()
+    }
+
+    fn into_item(self, currency: Currency) -> anyhow::Result<LineItem> {
+        Ok(LineItem {
+            id: self.id,
+            product_id: ProductId::parse(&self.product_id).map_err(|e| anyhow!(e))?,
+            name: self.name,
+            sku: self.sku,
+            quantity: Quantity::parse(i64::from(self.quantity)).map_err(|e| anyhow!(e))?,
+            unit_price: Money::from_minor(self.unit_price_minor, currency)?,
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = order_addresses)]
+pub(super) struct AddressRow {
+    order_id: Uuid,
+    kind: String,
+    first_name: String,
+    last_name: String,
+    line1: String,
+    line2: Option<String>,
+    city: String,
+    region: Option<String>,
+    postal_code: String,
+    country: String,
+    phone: Option<String>,
+    email: Option<String>,
+}
+
+impl AddressRow {
+    pub(super) fn from_order(order: &Order) -> Vec<Self> {
+        [
+            ("shipping", &order.shipping_address),
+            ("billing", &order.billing_address),
+        ]
+        .into_iter()
+        .map(|(kind, address)| Self {
+            order_id: order.id.0,
+            kind: kind.to_owned(),
+            first_name: address.first_name.clone(),
+            last_name: address.last_name.clone(),
+            line1: address.line1.clone(),
+            line2: address.line2.clone(),
+            city: address.city.clone(),
+            region: address.region.clone(),
+            postal_code: address.postal_code.clone(),
+            country: address.country.clone(),
+            phone: address.phone.clone(),
+            email: address.email.clone(),
+        })
+        .collect()
+    }
+
+    fn into_address(self) -> Address {
+        Address {
+            first_name: self.first_name,
+            last_name: self.last_name,
+            line1: self.line1,
+            line2: self.line2,
+            city: self.city,
+            region: self.region,
+            postal_code: self.postal_code,
+            country: self.country,
+            phone: self.phone,
+            email: self.email,
+        }
+    }
+}
+
+/// Re-assembles an order from its projection rows.
+pub(super) fn into_order(
+    row: OrderRow,
+    items: Vec<ItemRow>,
+    addresses: Vec<AddressRow>,
+) -> anyhow::Result<Order> {
+    let id = row.id;
+    let currency = Currency::parse(&row.currency)?;
+    let money = |minor| Money::from_minor(minor, currency);
+    let mut shipping_address = None;
+    let mut billing_address = None;
+    for address in addresses {
+        match address.kind.as_str() {
+            "shipping" => shipping_address = Some(address.into_address()),
+            "billing" => billing_address = Some(address.into_address()),
+            other => anyhow::bail!("order {id} has an address of unknown kind {other}"),
+        }
+    }
+    Ok(Order {
+        id: OrderId(id),
+        number: OrderNumber::parse(&row.order_number).map_err(|e| anyhow!(e))?,
+        user_id: UserId::parse(&row.user_id).map_err(|e| anyhow!(e))?,
+        status: OrderStatus::parse(&row.status)
+            .with_context(|| format!("order {id} has status {}", row.status))?,
+        payment_status: PaymentStatus::parse(&row.payment_status)
+            .with_context(|| format!("order {id} has payment status {}", row.payment_status))?,
+        currency,
+        items: items
+            .into_iter()
+            .map(|item| item.into_item(currency))
+            .collect::<anyhow::Result<_>>()?,
+        shipping_address: shipping_address
+            .with_context(|| format!("order {id} has no shipping address"))?,
+        billing_address: billing_address
+            .with_context(|| format!("order {id} has no billing address"))?,
+        shipping_method: row.shipping_method,
+        notes: row.notes,
+        payment_method: row.payment_method,
+        totals: Totals {
+            subtotal: money(row.subtotal_minor)?,
+            discount: money(row.discount_minor)?,
+            tax: money(row.tax_minor)?,
+            shipping: money(row.shipping_minor)?,
+            total: money(row.total_minor)?,
+        },
+        cancellation_reason: row.cancellation_reason,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        version: u32::try_from(row.version).context("negative version")?,
+    })
+}
+
+/// Re-assembles a page of orders, keeping the page's order.
+pub(super) fn assemble(
+    page: Vec<OrderRow>,
+    items: Vec<ItemRow>,
+    addresses: Vec<AddressRow>,
+) -> anyhow::Result<Vec<Order>> {
+    let mut items_by_order: HashMap<Uuid, Vec<ItemRow>> = HashMap::new();
+    for item in items {
+        items_by_order.entry(item.order_id).or_default().push(item);
+    }
+    let mut addresses_by_order: HashMap<Uuid, Vec<AddressRow>> = HashMap::new();
+    for address in addresses {
+        addresses_by_order
+            .entry(address.order_id)
+            .or_default()
+            .push(address);
+    }
+    page.into_iter()
+        .map(|row| {
+            let items = items_by_order.remove(&row.id).unwrap_or_default();
+            let addresses = addresses_by_order.remove(&row.id).unwrap_or_default();
+            into_order(row, items, addresses)
+        })
+        .collect()
+}

@@ -1,0 +1,81 @@
+//! Diesel's view of schema `orders`.
+//!
+//! Written to match `migrations/orders` (diesel CLI's `print-schema` needs
+//! libpq, which this project does not use); every integration test runs the
+//! migrations and these declarations against a real database, so a mismatch
+//! fails the build's tests, not production.
+
+diesel::table! {
+    orders.events (position) {
+        position -> Int8,
+        id -> Uuid,
+        order_id -> Uuid,
+        sequence -> Int4,
+        event_type -> Text,
+        event_version -> Int2,
+        payload -> Jsonb,
+        snapshot -> Jsonb,
+        actor -> Nullable<Text>,
+        traceparent -> Nullable<Text>,
+        occurred_at -> Timestamptz,
+        published_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    orders.orders (id) {
+        id -> Uuid,
+        order_number -> Text,
+        user_id -> Text,
+        status -> Text,
+        payment_status -> Text,
+        currency -> Text,
+        subtotal_minor -> Int8,
+        discount_minor -> Int8,
+        tax_minor -> Int8,
+        shipping_minor -> Int8,
+        total_minor -> Int8,
+        shipping_method -> Nullable<Text>,
+        payment_method -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        cancellation_reason -> Nullable<Text>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    orders.order_items (id) {
+        id -> Uuid,
+        order_id -> Uuid,
+        line -> Int4,
+        product_id -> Text,
+        name -> Nullable<Text>,
+        sku -> Nullable<Text>,
+        quantity -> Int4,
+        unit_price_minor -> Int8,
+        subtotal_minor -> Int8,
+    }
+}
+
+diesel::table! {
+    orders.order_addresses (order_id, kind) {
+        order_id -> Uuid,
+        kind -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        line1 -> Text,
+        line2 -> Nullable<Text>,
+        city -> Text,
+        region -> Nullable<Text>,
+        postal_code -> Text,
+        country -> Text,
+        phone -> Nullable<Text>,
+        email -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(order_items -> orders (order_id));
+diesel::joinable!(order_addresses -> orders (order_id));
+diesel::allow_tables_to_appear_in_same_query!(events, orders, order_items, order_addresses);

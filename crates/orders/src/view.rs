@@ -1,0 +1,72 @@
+//! The public representation of an order (REST responses and event data).
+
+use contracts::order::{self as wire, AddressData, OrderData, OrderItemData};
+
+use crate::domain::{Address, Order, OrderStatus, PaymentStatus};
+
+pub fn order_data(order: &Order) -> OrderData {
+    OrderData {
+        id: order.id.0,
+        order_number: order.number.to_string(),
+        user_id: order.user_id.to_string(),
+        status: status(order.status),
+        payment_status: match order.payment_status {
+            PaymentStatus::Pending => wire::PaymentStatus::Pending,
+            PaymentStatus::Paid => wire::PaymentStatus::Paid,
+        },
+        currency: order.currency.code().to_owned(),
+        items: order
+            .items
+            .iter()
+            .map(|item| OrderItemData {
+                id: item.id,
+                product_id: item.product_id.to_string(),
+                name: item.name.clone(),
+                sku: item.sku.clone(),
+                quantity: item.quantity.get(),
+                unit_price: item.unit_price.to_string(),
+                // A placed order's subtotals were checked when it was placed.
+                subtotal: item.subtotal().map(|m| m.to_string()).unwrap_or_default(),
+            })
+            .collect(),
+        shipping_address: address(&order.shipping_address),
+        billing_address: address(&order.billing_address),
+        shipping_method: order.shipping_method.clone(),
+        notes: order.notes.clone(),
+        payment_method: order.payment_method.clone(),
+        cancellation_reason: order.cancellation_reason.clone(),
+        subtotal: order.totals.subtotal.to_string(),
+        discount: order.totals.discount.to_string(),
+        tax: order.totals.tax.to_string(),
+        shipping: order.totals.shipping.to_string(),
+        total: order.totals.total.to_string(),
+        created_at: order.created_at,
+        updated_at: order.updated_at,
+        version: order.version,
+    }
+}
+
+pub fn status(status: OrderStatus) -> wire::OrderStatus {
+    match status {
+        OrderStatus::Pending => wire::OrderStatus::Pending,
+        OrderStatus::Paid => wire::OrderStatus::Paid,
+        OrderStatus::Shipped => wire::OrderStatus::Shipped,
+        OrderStatus::Delivered => wire::OrderStatus::Delivered,
+        OrderStatus::Cancelled => wire::OrderStatus::Cancelled,
+    }
+}
+
+fn address(address: &Address) -> AddressData {
+    AddressData {
+        first_name: address.first_name.clone(),
+        last_name: address.last_name.clone(),
+        line1: address.line1.clone(),
+        line2: address.line2.clone(),
+        city: address.city.clone(),
+        region: address.region.clone(),
+        postal_code: address.postal_code.clone(),
+        country: address.country.clone(),
+        phone: address.phone.clone(),
+        email: address.email.clone(),
+    }
+}

@@ -1,0 +1,151 @@
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use orders::store::schema::events;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{admin, order_body, spawn_app, user};
+
+#[tokio::test]
+async fn creating_an_order_answers_201_with_location_and_server_computed_totals() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let response = app.post_order(&user("usr_abc123"), &order_body()).await;
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(response.headers()["etag"], "\"1\"");
+    let order: Value = response.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/api/v1/orders/{}", order["id"].as_str().unwrap())
+    );
+    assert_eq!(order["user_id"], "usr_abc123");
+    assert_eq!(order["status"], "pending");
+    assert_eq!(order["payment_status"], "pending");
+    assert_eq!(order["currency"], "USD");
+    assert_eq!(order["items"][0]["subtotal"], "59.98");
+    assert_eq!(order["items"][1]["unit_price"], "5.00");
+    assert_eq!(order["subtotal"], "64.98");
+    assert_eq!(order["total"], "64.98");
+    assert_eq!(order["payment_method"], "card");
+    assert_eq!(order["version"], 1);
+    assert!(order["order_number"].as_str().unwrap().starts_with("ORD-"));
+    assert_eq!(
+        order["billing_address"], order["shipping_address"],
+        "billing defaults to shipping"
+    );
+    assert!(
+        !order.to_string().contains("tok_visa"),
+        "the payment token is not echoed"
+    );
+}
+
+#[tokio::test]
+async fn a_created_order_reads_back_identically_by_location_and_by_order_number() {
+    let app = spawn_app().await;
+    let token = user("usr_abc123");
+    let created = app.create_order(&token).await;
+
+    let by_id: Value = app
+        .get(
+            &token,
+            &format!("/api/v1/orders/{}", created["id"].as_str().unwrap()),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let by_number: Value = app
+        .get(
+            &token,
+            &format!(
+                "/api/v1/orders/{}",
+                created["order_number"].as_str().unwrap()
+            ),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(by_id, created);
+    assert_eq!(by_number, created);
+}
+
+#[tokio::test]
+async fn creating_an_order_appends_order_created_to_the_event_store_unpublished() {
+    let app = spawn_app().await;
+    let created = app.create_order(&user("usr_abc123")).await;
+
+    let rows: Vec<(i32, String, Value, Option<String>, bool)> = events::table
+        .select((
+            events::sequence,
+            events::event_type,
+            events::snapshot,
+            events::actor,
+            events::published_at.is_null(),
+        ))
+        .load(&mut app.conn().await)
+        .await
+        .unwrap();
+
+    assert_eq!(rows.len(), 1);
+    let (sequence, event_type, snapshot, actor, unpublished) = &rows[0];
+    assert_eq!((*sequence, event_type.as_str()), (1, "order.created"));
+    assert_eq!(
+        snapshot, &created,
+        "the event's data is the full order state"
+    );
+    assert_eq!(actor.as_deref(), Some("usr_abc123"));
+    assert!(unpublished, "the relay publishes it later");
+}
+
+#[tokio::test]
+async fn an_admin_may_place_an_order_for_another_user_but_a_user_may_not() {
+    let app = spawn_app().await;
+    let mut body = order_body();
+    body["user_id"] = json!("usr_someone_else");
+
+    let by_admin = app.post_order(&admin(), &body).await;
+    assert_eq!(by_admin.status(), StatusCode::CREATED);
+    let order: Value = by_admin.json().await.unwrap();
+    assert_eq!(order["user_id"], "usr_someone_else");
+
+    let by_user = app.post_order(&user("usr_abc123"), &body).await;
+    crate::helpers::problem(by_user, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(app.event_count().await, 1);
+}
+
+#[tokio::test]
+async fn order_numbers_are_unique_under_concurrent_creation() {
+    let app = spawn_app().await;
+    let token = user("usr_abc123");
+
+    let orders = futures_util::future::join_all((0..40).map(|_| app.create_order(&token))).await;
+
+    let mut numbers: Vec<&str> = orders
+        .iter()
+        .map(|o| o["order_number"].as_str().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 40);
+}
+
+#[tokio::test]
+async fn amounts_respect_the_currencys_minor_unit() {
+    let app = spawn_app().await;
+    let mut body = order_body();
+    body["currency"] = json!("JPY");
+    body["items"] = json!([{"product_id": "prod_1", "quantity": 3, "unit_price": "1500"}]);
+
+    let response = app.post_order(&user("usr_abc123"), &body).await;
+
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let order: Value = response.json().await.unwrap();
+    assert_eq!(order["total"], "4500");
+}

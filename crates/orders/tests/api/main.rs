@@ -1,0 +1,12 @@
+//! Integration tests of the orders API: the real service on a random port,
+//! each test on its own freshly migrated PostgreSQL database.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod concurrency;
+mod create;
+mod helpers;
+mod lifecycle;
+mod operations;
+mod read;
+mod validation;

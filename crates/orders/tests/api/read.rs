@@ -1,0 +1,178 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{admin, problem, spawn_app, user};
+
+#[tokio::test]
+async fn a_user_lists_only_their_own_orders_newest_first() {
+    let app = spawn_app().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let first = app.create_order(&alice).await;
+    let second = app.create_order(&alice).await;
+    app.create_order(&bob).await;
+
+    let page: Value = app
+        .get(&alice, "/api/v1/orders")
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(page["total"], 2);
+    assert_eq!(page["limit"], 20);
+    assert_eq!(page["offset"], 0);
+    let ids: Vec<&Value> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["id"])
+        .collect();
+    assert_eq!(ids, vec![&second["id"], &first["id"]]);
+    assert_eq!(page["data"][0], second, "list items are full orders");
+}
+
+#[tokio::test]
+async fn an_admin_lists_everyones_orders_and_filters_by_user_and_status() {
+    let app = spawn_app().await;
+    let alice_order = app.create_order(&user("alice")).await;
+    app.create_order(&user("bob")).await;
+    app.patch_status(&admin(), alice_order["id"].as_str().unwrap(), "paid")
+        .await;
+
+    let all: Value = app
+        .get(&admin(), "/api/v1/orders")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let alices: Value = app
+        .get(&admin(), "/api/v1/orders?user_id=alice")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let paid: Value = app
+        .get(&admin(), "/api/v1/orders?status=paid")
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(all["total"], 2);
+    assert_eq!(alices["total"], 1);
+    assert_eq!(alices["data"][0]["user_id"], "alice");
+    assert_eq!(paid["total"], 1);
+    assert_eq!(paid["data"][0]["id"], alice_order["id"]);
+}
+
+#[tokio::test]
+async fn a_user_may_not_list_another_users_orders() {
+    let app = spawn_app().await;
+    let response = app.get(&user("alice"), "/api/v1/orders?user_id=bob").await;
+    problem(response, StatusCode::FORBIDDEN, "forbidden").await;
+    let own: Value = app
+        .get(&user("alice"), "/api/v1/orders?user_id=alice")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(own["total"], 0);
+}
+
+#[tokio::test]
+async fn pages_cover_every_order_exactly_once() {
+    let app = spawn_app().await;
+    let token = user("alice");
+    let mut created = Vec::new();
+    for _ in 0..7 {
+        created.push(app.create_order(&token).await["id"].clone());
+    }
+
+    let mut seen = Vec::new();
+    for offset in [0, 3, 6] {
+        let page: Value = app
+            .get(&token, &format!("/api/v1/orders?limit=3&offset={offset}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["total"], 7);
+        assert_eq!(page["limit"], 3);
+        seen.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["id"].clone()),
+        );
+    }
+    created.reverse();
+    assert_eq!(seen, created);
+}
+
+#[tokio::test]
+async fn another_users_order_is_not_found_everywhere() {
+    let app = spawn_app().await;
+    let order = app.create_order(&user("alice")).await;
+    let id = order["id"].as_str().unwrap();
+    let mallory = user("mallory");
+
+    for path in [
+        format!("/api/v1/orders/{id}"),
+        format!("/api/v1/orders/{id}/events"),
+    ] {
+        problem(
+            app.get(&mallory, &path).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+    problem(
+        app.cancel(&mallory, id).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    problem(
+        app.patch_status(&mallory, id, "cancelled").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let number = order["order_number"].as_str().unwrap();
+    problem(
+        app.get(&mallory, &format!("/api/v1/orders/{number}")).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    // The owner and an admin still see it, unchanged.
+    let seen: Value = app
+        .get(&admin(), &format!("/api/v1/orders/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen, order);
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_ids_are_not_found() {
+    let app = spawn_app().await;
+    let token = user("alice");
+    for path in [
+        "/api/v1/orders/0192f0c4-0000-7000-8000-000000000000",
+        "/api/v1/orders/not-an-id",
+        "/api/v1/orders/ORD-0000-0000",
+        "/api/v1/orders/not-an-id/events",
+    ] {
+        problem(
+            app.get(&token, path).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+}
