@@ -82,12 +82,19 @@ pub async fn run_migrations(
         let mut conn: AsyncConnectionWrapper<AsyncPgConnection> =
             diesel::Connection::establish(url.expose_secret())
                 .context("connecting to the database to migrate")?;
+        // `CREATE SCHEMA IF NOT EXISTS` needs the CREATE privilege on the
+        // database even when the schema exists; a service role that merely owns
+        // its provisioned schema lacks it, so only create what is missing.
         conn.batch_execute(&format!(
             "SELECT pg_advisory_lock(hashtext('migrate:{schema}'));
-             CREATE SCHEMA IF NOT EXISTS {schema};
+             DO $$ BEGIN
+                 IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = '{schema}') THEN
+                     CREATE SCHEMA {schema};
+                 END IF;
+             END $$;
              SET search_path TO {schema};"
         ))
-        .context("preparing the schema")?;
+        .map_err(|error| anyhow::anyhow!("preparing schema {schema}: {error:?}"))?;
         let applied = conn
             .run_pending_migrations(migrations)
             .map_err(|error| anyhow::anyhow!("migration failed: {error}"))?
