@@ -182,7 +182,10 @@ impl Address {
         let phone = optional("phone", input.phone, 32);
         let email = optional("email", input.email, 254);
         let country = input.country.trim();
-        if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        let is_iso_3166 = country.len() == 2
+            && country.bytes().all(|b| b.is_ascii_uppercase())
+            && country.parse::<iso_currency::Country>().is_ok();
+        if !is_iso_3166 {
             violations.push(Violation::new(
                 "country",
                 "must be an ISO 3166-1 alpha-2 code such as \"US\"",
@@ -330,10 +333,29 @@ mod tests {
     }
 
     #[test]
+    fn countries_are_real_iso_3166_codes() {
+        let with_country = |country| AddressInput {
+            first_name: "Ada",
+            last_name: "Lovelace",
+            line1: "1 Main St",
+            city: "London",
+            postal_code: "SW1",
+            country,
+            ..AddressInput::default()
+        };
+        for valid in ["GB", "US", "DE", "JP"] {
+            assert!(Address::parse(&with_country(valid)).is_ok(), "{valid}");
+        }
+        for invalid in ["UK", "XX", "gb", "GBR", ""] {
+            assert!(Address::parse(&with_country(invalid)).is_err(), "{invalid}");
+        }
+    }
+
+    #[test]
     fn an_address_reports_every_bad_field() {
         let input = AddressInput {
             first_name: "Ada",
-            country: "usa",
+            country: "UK",
             email: Some("not-an-email"),
             ..AddressInput::default()
         };
