@@ -44,3 +44,7 @@ demo:
 # Validate the compose file.
 compose-check:
     docker-compose -f deploy/docker-compose.yml config --quiet
+
+# Measure order creation and reads with wrk against a release build (see BENCHMARKS.md).
+bench:
+    deploy/bench/run.sh
