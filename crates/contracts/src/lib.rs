@@ -5,7 +5,10 @@
 //! utoipa), and the one function that builds and the one that parses the
 //! envelope, so a producer and a consumer can never disagree on it.
 
+pub mod amqp;
 pub mod cloud;
+pub mod money;
 pub mod order;
+pub mod payment;
 
 pub use cloud::{EnvelopeError, EventMeta};

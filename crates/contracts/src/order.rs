@@ -25,15 +25,23 @@ pub enum OrderEventType {
     Delivered,
     #[serde(rename = "order.cancelled")]
     Cancelled,
+    /// A payment attempt failed; the order stays `pending` and payable.
+    #[serde(rename = "order.payment_failed")]
+    PaymentFailed,
+    /// The payment of a cancelled order was refunded.
+    #[serde(rename = "order.refunded")]
+    Refunded,
 }
 
 impl OrderEventType {
-    pub const ALL: [OrderEventType; 5] = [
+    pub const ALL: [OrderEventType; 7] = [
         OrderEventType::Created,
         OrderEventType::Paid,
         OrderEventType::Shipped,
         OrderEventType::Delivered,
         OrderEventType::Cancelled,
+        OrderEventType::PaymentFailed,
+        OrderEventType::Refunded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +51,8 @@ impl OrderEventType {
             OrderEventType::Shipped => "order.shipped",
             OrderEventType::Delivered => "order.delivered",
             OrderEventType::Cancelled => "order.cancelled",
+            OrderEventType::PaymentFailed => "order.payment_failed",
+            OrderEventType::Refunded => "order.refunded",
         }
     }
 
@@ -70,12 +80,15 @@ pub enum OrderStatus {
     Cancelled,
 }
 
-/// Whether the order has been paid.
+/// Whether the order has been paid: `pending` until a payment succeeds,
+/// `failed` after a failed attempt (still payable), `refunded` after a refund.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     Pending,
+    Failed,
     Paid,
+    Refunded,
 }
 
 /// An order: what `GET /api/v1/orders/{id}` answers and what every `order.*`

@@ -19,6 +19,12 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
+/// A check every raw body must pass before it is parsed (and before anything
+/// could log it), e.g. payments refusing card numbers:
+/// `App::new().app_data(BodyGuard(refuse_card_numbers))`.
+#[derive(Clone, Copy)]
+pub struct BodyGuard(pub fn(&[u8]) -> Result<(), Problem>);
+
 /// A JSON request body of type `T`.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
@@ -43,6 +49,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             .get(header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<usize>().ok());
+        let guard = req.app_data::<BodyGuard>().copied();
         let mut payload = payload.take();
 
         Box::pin(async move {
@@ -64,6 +71,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                     return Err(Problem::payload_too_large(limit));
                 }
                 body.extend_from_slice(&chunk);
+            }
+            if let Some(BodyGuard(check)) = guard {
+                check(&body)?;
             }
             parse_json(&body).map(ApiJson)
         })
@@ -102,6 +112,16 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
             }
             _ => Problem::malformed_body(format!("the body is not valid JSON: {inner}")),
         }
+    })
+}
+
+/// Deserializes an already-parsed JSON value as `T`, with the same field-path
+/// errors as [`parse_json`].
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Problem> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let message = strip_position(&error.into_inner().to_string());
+        Problem::validation(vec![field_error(&path, &message)])
     })
 }
 

@@ -1,16 +1,20 @@
 //! Shared infrastructure of the orders and payments services: configuration,
 //! telemetry, the database pool and migrations, JWT authentication, the
-//! problem+json error shape and the HTTP plumbing around them.
+//! problem+json error shape, the HTTP plumbing around them, and reliable
+//! messaging (RabbitMQ topology, the outbox relay, the consumer loop).
 //!
 //! Both services are built from these pieces so that they read alike; nothing in
 //! here knows about orders or payments.
 
+pub mod amqp;
 pub mod auth;
 pub mod config;
+pub mod consumer;
 pub mod db;
 pub mod http;
 pub mod json;
 pub mod problem;
+pub mod relay;
 pub mod telemetry;
 
 pub use problem::{FieldError, Problem};

@@ -1,0 +1,326 @@
+//! The payments HTTP API.
+
+use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, http::header, post, web};
+use contracts::money::{Currency, Money};
+use contracts::payment::PaymentData;
+use platform::{
+    FieldError, Problem,
+    auth::{Authenticated, Principal},
+    json::{ApiJson, from_value},
+};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use uuid::Uuid;
+
+use crate::service::{Actor, IdempotencyKey, NewPayment, PaymentError, Payments};
+
+pub const READ: &str = "payments.read";
+pub const WRITE: &str = "payments.write";
+pub const ADMIN: &str = "payments.admin";
+
+/// Charge an order. Send a provider token, never card data.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePaymentBody {
+    pub order_id: Uuid,
+    /// Decimal string in `currency`; must equal the order's total for the
+    /// order to become paid.
+    #[schema(example = "59.98")]
+    pub amount: String,
+    #[schema(example = "USD")]
+    pub currency: String,
+    #[schema(example = "card")]
+    pub method: String,
+    /// A provider token such as `tok_visa`.
+    #[schema(example = "tok_visa")]
+    pub token: String,
+    /// The payer, for admins paying on a user's behalf (defaults to the caller).
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+/// Query of `GET /api/v1/payments`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListPaymentsQuery {
+    /// Only the payments of this order.
+    pub order_id: Option<Uuid>,
+    /// At most this many (1 to 100, default 20).
+    pub limit: Option<i64>,
+}
+
+/// Payments, newest first.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct PaymentListResponse {
+    pub data: Vec<PaymentData>,
+}
+
+fn actor(principal: &Principal, request: &HttpRequest) -> Actor {
+    Actor {
+        user_id: principal.subject.clone(),
+        admin: principal.has(ADMIN),
+        traceparent: request
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() == 55)
+            .map(str::to_owned),
+    }
+}
+
+impl From<PaymentError> for Problem {
+    fn from(error: PaymentError) -> Self {
+        match error {
+            PaymentError::NotFound => Problem::not_found("no such payment"),
+            PaymentError::Forbidden(detail) => Problem::forbidden(detail),
+            PaymentError::OrderAlreadyHasPayment => Problem::new(StatusCode::CONFLICT, "payment_exists", "Order already paid")
+                .with_detail("the order already has a payment in progress or completed; it is never charged twice"),
+            PaymentError::KeyInFlight => Problem::new(StatusCode::CONFLICT, "idempotency_in_flight", "Request in progress")
+                .with_detail("a request with this Idempotency-Key is still being processed; retry later")
+                .with_retry_after(1),
+            PaymentError::KeyMismatch => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency-Key reused",
+            )
+            .with_detail("this Idempotency-Key was used with a different request body"),
+            PaymentError::Unexpected(cause) => Problem::internal(&cause),
+        }
+    }
+}
+
+/// Refuses bodies carrying card numbers, before they are parsed or logged.
+pub fn refuse_card_numbers(body: &[u8]) -> Result<(), Problem> {
+    if crate::domain::contains_card_number(body) {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "card_data_refused",
+            "Card data is not accepted",
+        )
+        .with_detail(
+            "send a payment provider token (e.g. tok_visa); card numbers never enter this system",
+        ));
+    }
+    Ok(())
+}
+
+fn idempotency_key(
+    request: &HttpRequest,
+    body: &serde_json::Value,
+) -> Result<Option<IdempotencyKey>, Problem> {
+    let Some(value) = request.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|key| (1..=255).contains(&key.len()) && key.chars().all(|c| c.is_ascii_graphic()))
+        .ok_or_else(|| {
+            Problem::validation(vec![FieldError::new(
+                "header.Idempotency-Key",
+                "must be 1 to 255 printable ASCII characters",
+            )])
+        })?;
+    // serde_json's maps are sorted, so the fingerprint ignores key order and
+    // whitespace: the same request body always hashes the same.
+    let canonical = serde_json::to_vec(body).map_err(|e| Problem::internal(&e.into()))?;
+    let hash = Sha256::digest(&canonical);
+    Ok(Some(IdempotencyKey {
+        key: key.to_owned(),
+        request_hash: hash.iter().map(|b| format!("{b:02x}")).collect(),
+    }))
+}
+
+impl CreatePaymentBody {
+    fn into_new_payment(self, actor: &Actor) -> Result<NewPayment, Problem> {
+        let mut errors = Vec::new();
+        let currency = Currency::parse(&self.currency)
+            .map_err(|e| errors.push(FieldError::new("currency", e.to_string())))
+            .ok();
+        let amount = currency.and_then(|currency| {
+            Money::parse(&self.amount, currency)
+                .map_err(|e| e.to_string())
+                .and_then(|m| {
+                    if m.minor() > 0 {
+                        Ok(m)
+                    } else {
+                        Err("must be greater than zero".into())
+                    }
+                })
+                .map_err(|e| errors.push(FieldError::new("amount", e)))
+                .ok()
+        });
+        let mut text = |field: &str, value: &str, max: usize| {
+            let value = value.trim();
+            if value.is_empty() || value.len() > max || value.chars().any(char::is_whitespace) {
+                errors.push(FieldError::new(
+                    field,
+                    format!("must be 1 to {max} characters without spaces"),
+                ));
+            }
+            value.to_owned()
+        };
+        let method = text("method", &self.method, 50);
+        let token = text("token", &self.token, 200);
+        let user_id = match self.user_id {
+            Some(user) => text("user_id", &user, 128),
+            None => actor.user_id.clone(),
+        };
+        match amount {
+            Some(amount) if errors.is_empty() => Ok(NewPayment {
+                order_id: self.order_id,
+                user_id,
+                amount,
+                method,
+                token,
+            }),
+            _ => Err(Problem::validation(errors)),
+        }
+    }
+}
+
+/// Charge an order.
+///
+/// Honours `Idempotency-Key`: the same key with the same body replays the
+/// first response byte for byte (with `Idempotent-Replayed: true`), with a
+/// different body is a 422, while the first is still running a 409. An order
+/// is charged at most once, whatever is retried. The charge is synchronous:
+/// the answer is `201` with the payment's final state (`succeeded` or
+/// `failed`), and the matching event is published.
+#[utoipa::path(
+    post, path = "/api/v1/payments", tag = "payments",
+    request_body = CreatePaymentBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe; scoped to the caller")),
+    security(("bearer" = ["payments.write"])),
+    responses(
+        (status = 201, description = "The payment, settled (succeeded or failed)", body = PaymentData),
+        (status = 400, description = "Invalid request or card data sent", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Order already has a payment, or the same key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/payments")]
+pub async fn create_payment(
+    Authenticated(principal): Authenticated,
+    request: HttpRequest,
+    payments: web::Data<Payments>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<HttpResponse, Problem> {
+    principal.require(WRITE, &[ADMIN])?;
+    let actor = actor(&principal, &request);
+    let key = idempotency_key(&request, &body)?;
+    let new_payment = from_value::<CreatePaymentBody>(body)?.into_new_payment(&actor)?;
+    let reply = payments.create(&actor, new_payment, key).await?;
+    let mut response =
+        HttpResponse::build(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::CREATED));
+    response.insert_header((header::CONTENT_TYPE, "application/json"));
+    if reply.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.body(reply.body))
+}
+
+/// Get a payment.
+#[utoipa::path(
+    get, path = "/api/v1/payments/{id}", tag = "payments",
+    params(("id" = Uuid, Path, description = "Payment id")),
+    security(("bearer" = ["payments.read"])),
+    responses(
+        (status = 200, description = "The payment", body = PaymentData),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such payment (or not yours)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/payments/{id}")]
+pub async fn find_payment(
+    Authenticated(principal): Authenticated,
+    request: HttpRequest,
+    payments: web::Data<Payments>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, Problem> {
+    principal.require(READ, &[ADMIN])?;
+    let payment = payments.find(&actor(&principal, &request), *id).await?;
+    Ok(HttpResponse::Ok().json(crate::service::payment_data(&payment)))
+}
+
+/// List payments (yours; an admin sees all), optionally of one order.
+#[utoipa::path(
+    get, path = "/api/v1/payments", tag = "payments",
+    params(ListPaymentsQuery),
+    security(("bearer" = ["payments.read"])),
+    responses(
+        (status = 200, description = "Payments, newest first", body = PaymentListResponse),
+        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/payments")]
+pub async fn list_payments(
+    Authenticated(principal): Authenticated,
+    request: HttpRequest,
+    payments: web::Data<Payments>,
+    query: web::Query<ListPaymentsQuery>,
+) -> Result<HttpResponse, Problem> {
+    principal.require(READ, &[ADMIN])?;
+    let limit = match query.limit {
+        None => 20,
+        Some(limit @ 1..=100) => limit,
+        Some(_) => {
+            return Err(Problem::validation(vec![FieldError::new(
+                "query.limit",
+                "must be between 1 and 100",
+            )]));
+        }
+    };
+    let found = payments
+        .list(&actor(&principal, &request), query.order_id, limit)
+        .await?;
+    Ok(HttpResponse::Ok().json(PaymentListResponse {
+        data: found.iter().map(crate::service::payment_data).collect(),
+    }))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .service(create_payment)
+            .service(list_payments)
+            .service(find_payment),
+    );
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Payments API",
+        description = "Charge orders through a payment provider (provider tokens only, never card data). \
+            Every error is application/problem+json (RFC 9457). Money is a decimal string with an ISO 4217 currency.",
+        license(name = "Apache-2.0"),
+    ),
+    paths(create_payment, find_payment, list_payments, platform::http::health, platform::http::ready),
+    components(schemas(Problem, FieldError, PaymentData)),
+    modifiers(&BearerAuth),
+    tags((name = "payments", description = "Payments"), (name = "operations", description = "Liveness and readiness"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.bearer_format = Some("JWT".to_owned());
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}

@@ -1,0 +1,172 @@
+//! Start-up: HTTP API, outbox relay, `order.cancelled` consumer, key sweeper.
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_web::{App, HttpServer, dev::Server, web};
+use anyhow::Context;
+use platform::{
+    auth::JwtVerifier,
+    db,
+    http::{self, Readiness},
+    json::{BodyGuard, BodyLimit},
+    relay::{OutboxSource, Relay},
+};
+use tokio::task::JoinHandle;
+use tracing_actix_web::TracingLogger;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{
+    api,
+    config::Settings,
+    consumer::OrderCancelled,
+    provider::SimulatedProvider,
+    service::{KeyPolicy, Payments, Retry},
+};
+
+/// Where payments' outbox is.
+pub const OUTBOX: OutboxSource = OutboxSource {
+    name: "payments",
+    notify_channel: "payments_outbox",
+    select_unpublished: "SELECT position, id, subject, NULL::int4 AS sequence, event_type, data, \
+        traceparent, occurred_at FROM payments.outbox WHERE published_at IS NULL \
+        ORDER BY position LIMIT $1",
+    mark_published: "UPDATE payments.outbox SET published_at = now() WHERE position = ANY($1)",
+    source: contracts::payment::SOURCE,
+    data_schema: data_schema,
+};
+
+fn data_schema(event_type: &str) -> Option<String> {
+    Some(format!(
+        "https://schemas.orders.example/events/{event_type}.v1.json"
+    ))
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        if settings.database.migrate_on_start {
+            let applied =
+                db::run_migrations(&settings.database.url, "payments", crate::MIGRATIONS).await?;
+            tracing::info!(migrations.applied = ?applied, "database schema is up to date");
+        }
+        let pool = db::build_pool(&settings.database)?;
+        let provider = Arc::new(SimulatedProvider::new(Duration::from_millis(
+            settings.provider.latency_ms,
+        )));
+        let payments = Arc::new(Payments::new(
+            pool.clone(),
+            provider,
+            Retry {
+                attempts: settings.provider.attempts,
+                backoff: Duration::from_millis(settings.provider.backoff_ms),
+            },
+            KeyPolicy {
+                ttl: time::Duration::seconds(settings.idempotency.ttl_seconds),
+                stale_after: time::Duration::seconds(settings.idempotency.stale_after_seconds),
+            },
+        ));
+
+        let relay = Relay {
+            database_url: settings.database.url.clone(),
+            amqp_url: settings.amqp.url.clone(),
+            exchange: settings.amqp.exchange.clone(),
+            source: OUTBOX,
+            batch_size: settings.relay.batch_size,
+            poll: Duration::from_millis(settings.relay.poll_ms),
+            max_backoff_ms: settings.amqp.max_backoff_ms,
+        };
+        let sweeper = payments.clone();
+        let tasks = vec![
+            tokio::spawn(relay.run()),
+            tokio::spawn(platform::consumer::run(
+                settings.amqp.clone(),
+                "payments",
+                Arc::new(OrderCancelled {
+                    payments: payments.clone(),
+                }),
+            )),
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(600));
+                loop {
+                    every.tick().await;
+                    match sweeper.sweep_keys().await {
+                        Ok(swept) if swept > 0 => {
+                            tracing::info!(swept, "expired idempotency keys removed")
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::warn!(error.message = %error, "sweeping idempotency keys failed")
+                        }
+                    }
+                }
+            }),
+        ];
+
+        let verifier = web::Data::new(JwtVerifier::from_config(&settings.auth)?);
+        let payments = web::Data::from(payments);
+        let amqp_url = settings.amqp.url.clone();
+        let readiness = web::Data::new(
+            Readiness::default()
+                .with_check("database", move || {
+                    let pool = pool.clone();
+                    async move { db::ping(&pool).await }
+                })
+                .with_check("broker", move || {
+                    let url = amqp_url.clone();
+                    async move {
+                        let connection = platform::amqp::connect(&url, "payments-ready").await?;
+                        connection.close(200, "ok".into()).await.ok();
+                        Ok(())
+                    }
+                }),
+        );
+        let body_limit = BodyLimit(settings.http.body_limit_bytes);
+        let openapi = api::ApiDoc::openapi();
+        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
+            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
+        let port = listener.local_addr()?.port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(verifier.clone())
+                .app_data(payments.clone())
+                .app_data(readiness.clone())
+                .app_data(body_limit)
+                .app_data(BodyGuard(api::refuse_card_numbers))
+                .configure(http::extractor_config)
+                .configure(http::operations)
+                .configure(api::configure)
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
+                .default_service(web::to(http::route_not_found))
+        })
+        .listen(listener)?;
+        if settings.http.workers > 0 {
+            server = server.workers(settings.http.workers);
+        }
+        tracing::info!(http.port = port, "payments is listening");
+        Ok(Application {
+            port,
+            server: server.run(),
+            tasks,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, then stops the background tasks.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        for task in self.tasks {
+            task.abort();
+        }
+        result
+    }
+}

@@ -1,0 +1,54 @@
+//! Settings of the payments service (see `config/default.yaml` for every key).
+
+use std::path::Path;
+
+use platform::{amqp::AmqpConfig, auth::AuthConfig, db::DatabaseConfig, telemetry::LogConfig};
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("../config/default.yaml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub amqp: AmqpConfig,
+    pub relay: RelayConfig,
+    pub provider: ProviderConfig,
+    pub idempotency: IdempotencyConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpConfig {
+    pub host: String,
+    pub port: u16,
+    pub body_limit_bytes: usize,
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RelayConfig {
+    pub batch_size: i64,
+    pub poll_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProviderConfig {
+    pub latency_ms: u64,
+    pub attempts: u32,
+    pub backoff_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdempotencyConfig {
+    pub ttl_seconds: i64,
+    pub stale_after_seconds: i64,
+}
+
+impl Settings {
+    /// Defaults, then `file`, then `PAYMENTS_*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Settings, figment::Error> {
+        platform::config::load(DEFAULTS, file, "PAYMENTS_")
+    }
+}

@@ -1,0 +1,39 @@
+//! Consumes `order.cancelled`: refunds the order's payment.
+
+use std::sync::Arc;
+
+use contracts::{cloud, order::OrderData};
+use futures_util::future::BoxFuture;
+use platform::consumer::{Handler, Incoming, Outcome};
+
+use crate::service::Payments;
+
+pub struct OrderCancelled {
+    pub payments: Arc<Payments>,
+}
+
+impl Handler for OrderCancelled {
+    fn handle<'a>(&'a self, message: &'a Incoming) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            let (meta, order) = match cloud::parse::<OrderData>(&message.body) {
+                Ok(parsed) => parsed,
+                Err(error) => return Outcome::DeadLetter(format!("not an order event: {error}")),
+            };
+            if meta.event_type != "order.cancelled" {
+                return Outcome::Done;
+            }
+            match self
+                .payments
+                .refund_order(
+                    order.id,
+                    Some((meta.id, &meta.event_type)),
+                    meta.traceparent.as_deref(),
+                )
+                .await
+            {
+                Ok(_) => Outcome::Done,
+                Err(error) => Outcome::Retry(error.into()),
+            }
+        })
+    }
+}

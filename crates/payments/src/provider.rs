@@ -1,0 +1,168 @@
+//! The payment provider: a trait the service charges through, and the built-in
+//! simulated provider whose test tokens are named after the well-known card
+//! test tokens.
+//!
+//! Providers are idempotent per payment id (as real ones are per idempotency
+//! key): charging or refunding the same payment again returns the first
+//! result and never moves money twice. The service relies on that to retry
+//! safely after a crash.
+
+use std::{collections::HashMap, sync::Mutex, time::Duration};
+
+use contracts::money::Money;
+use futures_util::future::BoxFuture;
+use uuid::Uuid;
+
+/// Why a provider did not charge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// Final: the card was refused (`card_declined`, `insufficient_funds`,
+    /// `invalid_token`).
+    #[error("declined: {0}")]
+    Declined(String),
+    /// Worth retrying: the provider had a problem.
+    #[error("transient provider failure: {0}")]
+    Transient(String),
+}
+
+pub trait PaymentProvider: Send + Sync + 'static {
+    /// Charges `amount` to `token`; returns the provider's charge reference.
+    fn charge<'a>(
+        &'a self,
+        payment_id: Uuid,
+        token: &'a str,
+        amount: Money,
+    ) -> BoxFuture<'a, Result<String, ProviderError>>;
+
+    /// Refunds a charge in full; returns the refund reference.
+    fn refund<'a>(
+        &'a self,
+        payment_id: Uuid,
+        charge_reference: &'a str,
+        amount: Money,
+    ) -> BoxFuture<'a, Result<String, ProviderError>>;
+}
+
+/// The simulated provider.
+///
+/// | token | outcome |
+/// |---|---|
+/// | `tok_visa`, `tok_mastercard`, `tok_amex` | succeeds |
+/// | `tok_chargeDeclined` | declined: `card_declined` |
+/// | `tok_chargeDeclinedInsufficientFunds` | declined: `insufficient_funds` |
+/// | `tok_processingError` | fails transiently, every time |
+/// | anything else | declined: `invalid_token` |
+#[derive(Debug, Default)]
+pub struct SimulatedProvider {
+    latency: Duration,
+    charges: Mutex<HashMap<Uuid, Result<String, ProviderError>>>,
+    refunds: Mutex<HashMap<Uuid, String>>,
+}
+
+impl SimulatedProvider {
+    pub fn new(latency: Duration) -> Self {
+        Self {
+            latency,
+            ..Self::default()
+        }
+    }
+
+    fn outcome(token: &str, payment_id: Uuid) -> Result<String, ProviderError> {
+        match token {
+            "tok_visa" | "tok_mastercard" | "tok_amex" => Ok(format!("ch_{}", payment_id.simple())),
+            "tok_chargeDeclined" => Err(ProviderError::Declined("card_declined".into())),
+            "tok_chargeDeclinedInsufficientFunds" => {
+                Err(ProviderError::Declined("insufficient_funds".into()))
+            }
+            "tok_processingError" => Err(ProviderError::Transient("processing_error".into())),
+            _ => Err(ProviderError::Declined("invalid_token".into())),
+        }
+    }
+}
+
+impl PaymentProvider for SimulatedProvider {
+    fn charge<'a>(
+        &'a self,
+        payment_id: Uuid,
+        token: &'a str,
+        _amount: Money,
+    ) -> BoxFuture<'a, Result<String, ProviderError>> {
+        Box::pin(async move {
+            if !self.latency.is_zero() {
+                tokio::time::sleep(self.latency).await;
+            }
+            let mut charges = self.charges.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(previous @ Ok(_)) = charges.get(&payment_id) {
+                return previous.clone();
+            }
+            let outcome = Self::outcome(token, payment_id);
+            charges.insert(payment_id, outcome.clone());
+            outcome
+        })
+    }
+
+    fn refund<'a>(
+        &'a self,
+        payment_id: Uuid,
+        _charge_reference: &'a str,
+        _amount: Money,
+    ) -> BoxFuture<'a, Result<String, ProviderError>> {
+        Box::pin(async move {
+            if !self.latency.is_zero() {
+                tokio::time::sleep(self.latency).await;
+            }
+            let mut refunds = self.refunds.lock().unwrap_or_else(|p| p.into_inner());
+            Ok(refunds
+                .entry(payment_id)
+                .or_insert_with(|| format!("re_{}", payment_id.simple()))
+                .clone())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use contracts::money::Currency;
+
+    fn one_dollar() -> Money {
+        Money::parse("1.00", Currency::parse("USD").unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn test_tokens_behave_as_documented() {
+        let provider = SimulatedProvider::default();
+        let charge = |token: &'static str| provider.charge(Uuid::now_v7(), token, one_dollar());
+        assert!(charge("tok_visa").await.unwrap().starts_with("ch_"));
+        assert_eq!(
+            charge("tok_chargeDeclined").await,
+            Err(ProviderError::Declined("card_declined".into()))
+        );
+        assert_eq!(
+            charge("tok_chargeDeclinedInsufficientFunds").await,
+            Err(ProviderError::Declined("insufficient_funds".into()))
+        );
+        assert!(matches!(
+            charge("tok_processingError").await,
+            Err(ProviderError::Transient(_))
+        ));
+        assert_eq!(
+            charge("tok_unknown").await,
+            Err(ProviderError::Declined("invalid_token".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn charging_the_same_payment_twice_returns_the_first_charge() {
+        let provider = SimulatedProvider::default();
+        let id = Uuid::now_v7();
+        let first = provider.charge(id, "tok_visa", one_dollar()).await.unwrap();
+        let second = provider.charge(id, "tok_visa", one_dollar()).await.unwrap();
+        assert_eq!(first, second);
+        let refund = provider.refund(id, &first, one_dollar()).await.unwrap();
+        assert_eq!(
+            provider.refund(id, &first, one_dollar()).await.unwrap(),
+            refund
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! Consuming events: the loop around a service's message handler.
+//!
+//! The handler decides; this module delivers and acknowledges:
+//! - [`Outcome::Done`]: acknowledged (the handler has committed its work and
+//!   recorded the event id in its inbox in the same transaction, so a
+//!   redelivery finds it and has no second effect);
+//! - [`Outcome::Retry`]: a transient failure (database down, conflict). Retried
+//!   in place with back-off a few times, then returned to the queue; the quorum
+//!   queue's delivery limit dead-letters a message that never succeeds;
+//! - [`Outcome::DeadLetter`]: the message can never be processed (not a
+//!   CloudEvent, wrong data): rejected straight to the dead-letter queue.
+//!
+//! Deliveries are handled concurrently up to the prefetch count. Handlers must
+//! be correct under reordering: they act on the current state, not on the
+//! assumption that events arrive in order.
+
+use std::{sync::Arc, time::Duration};
+
+use futures_util::{StreamExt, future::BoxFuture};
+use lapin::{
+    options::{
+        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+    },
+    types::{FieldTable, ShortString},
+};
+use tokio::sync::Semaphore;
+
+use crate::amqp::{self, AmqpConfig, Backoff};
+
+/// A received message, detached from the AMQP client.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub body: Vec<u8>,
+    pub routing_key: String,
+    pub message_id: Option<String>,
+    /// From the AMQP header (the CloudEvent's own extension is the truth).
+    pub traceparent: Option<String>,
+    pub redelivered: bool,
+}
+
+/// What to do with a message after handling it.
+#[derive(Debug)]
+pub enum Outcome {
+    Done,
+    Retry(anyhow::Error),
+    DeadLetter(String),
+}
+
+/// A service's handler of one queue's messages.
+pub trait Handler: Send + Sync + 'static {
+    fn handle<'a>(&'a self, message: &'a Incoming) -> BoxFuture<'a, Outcome>;
+}
+
+/// In-place retries of a transient failure before the message is requeued.
+const IN_PLACE_RETRIES: u32 = 3;
+
+/// Consumes `config.consume.queue` forever, reconnecting after failures.
+pub async fn run(config: AmqpConfig, name: &'static str, handler: Arc<dyn Handler>) {
+    let mut backoff = Backoff::new(config.max_backoff_ms);
+    loop {
+        if let Err(error) = session(&config, name, &handler, &mut backoff).await {
+            tracing::warn!(
+                consumer = name,
+                error.message = %format!("{error:#}"),
+                "consumer interrupted; reconnecting"
+            );
+        }
+        backoff.wait().await;
+    }
+}
+
+async fn session(
+    config: &AmqpConfig,
+    name: &'static str,
+    handler: &Arc<dyn Handler>,
+    backoff: &mut Backoff,
+) -> anyhow::Result<()> {
+    let connection = amqp::connect(&config.url, &format!("{name}-consumer")).await?;
+    let channel = connection.create_channel().await?;
+    amqp::declare_consumer(&channel, &config.consume).await?;
+    channel
+        .basic_qos(config.consume.prefetch, BasicQosOptions::default())
+        .await?;
+    let mut deliveries = channel
+        .basic_consume(
+            ShortString::from(config.consume.queue.as_str()),
+            ShortString::from(format!("{name}-{}", uuid::Uuid::new_v4().simple())),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    tracing::info!(consumer = name, queue = %config.consume.queue, "consuming");
+    backoff.reset();
+    let slots = Arc::new(Semaphore::new(usize::from(config.consume.prefetch.max(1))));
+    while let Some(delivery) = deliveries.next().await {
+        let delivery = delivery?;
+        let permit = slots.clone().acquire_owned().await?;
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let incoming = Incoming {
+                body: delivery.data.clone(),
+                routing_key: delivery.routing_key.to_string(),
+                message_id: delivery
+                    .properties
+                    .message_id()
+                    .as_ref()
+                    .map(ToString::to_string),
+                traceparent: amqp::header(
+                    &delivery.properties,
+                    contracts::amqp::TRACEPARENT_HEADER,
+                ),
+                redelivered: delivery.redelivered,
+            };
+            let outcome = handle_with_retries(handler.as_ref(), &incoming).await;
+            let acknowledged = match outcome {
+                Outcome::Done => delivery.ack(BasicAckOptions::default()).await,
+                Outcome::Retry(error) => {
+                    tracing::warn!(
+                        consumer = name,
+                        message.id = ?incoming.message_id,
+                        error.message = %format!("{error:#}"),
+                        "could not process a message; returning it to the queue"
+                    );
+                    delivery
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            ..BasicNackOptions::default()
+                        })
+                        .await
+                }
+                Outcome::DeadLetter(reason) => {
+                    tracing::error!(
+                        consumer = name,
+                        message.id = ?incoming.message_id,
+                        message.routing_key = %incoming.routing_key,
+                        reason,
+                        "dead-lettering a message that cannot be processed"
+                    );
+                    delivery.reject(BasicRejectOptions { requeue: false }).await
+                }
+            };
+            if let Err(error) = acknowledged {
+                // The broker will redeliver it; the inbox makes that harmless.
+                tracing::warn!(consumer = name, error.message = %error, "could not acknowledge");
+            }
+        });
+    }
+    anyhow::bail!("the delivery stream ended")
+}
+
+async fn handle_with_retries(handler: &dyn Handler, incoming: &Incoming) -> Outcome {
+    let mut delay = Duration::from_millis(100);
+    for _ in 0..IN_PLACE_RETRIES {
+        match handler.handle(incoming).await {
+            Outcome::Retry(error) => {
+                tracing::debug!(error.message = %format!("{error:#}"), "retrying a message");
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+            }
+            final_outcome => return final_outcome,
+        }
+    }
+    handler.handle(incoming).await
+}

@@ -1,0 +1,243 @@
+//! The outbox relay: publishes committed events to RabbitMQ, in order, and marks
+//! each published only after the broker confirms it.
+//!
+//! - **Woken by `LISTEN/NOTIFY`**: an insert trigger on the outbox table
+//!   notifies a channel at commit; the relay drains the table whenever woken and
+//!   polls slowly (`poll`) as a safety net. No busy polling.
+//! - **Pipelined confirms**: a batch is published without waiting, then the
+//!   confirms are awaited together. Only the acknowledged prefix is marked
+//!   published; on a nack or a broken connection the rest is published again
+//!   (at-least-once: consumers deduplicate by event id).
+//! - **One active relay per service**: a session-level advisory lock elects
+//!   the relay; other instances wait on standby and take over when the holder's
+//!   connection goes away. One publisher keeps each order's events in order.
+//! - **Survives outages**: any database or broker error ends the session; the
+//!   relay reconnects with exponential back-off and resumes from the table,
+//!   which still holds every unpublished event.
+
+use std::{pin::pin, time::Duration};
+
+use anyhow::Context;
+use contracts::{amqp::to_message, cloud::EventMeta};
+use diesel::{
+    QueryableByName,
+    sql_types::{Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz},
+};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use futures_util::StreamExt;
+use lapin::{
+    Channel, options::BasicPublishOptions, options::ConfirmSelectOptions, types::ShortString,
+};
+use secrecy::SecretString;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::amqp::{self, Backoff};
+
+/// Where a service's outbox is and how its events are described.
+#[derive(Debug, Clone)]
+pub struct OutboxSource {
+    /// Service name: names the leader lock and the AMQP connection.
+    pub name: &'static str,
+    /// The channel the outbox's insert trigger notifies.
+    pub notify_channel: &'static str,
+    /// Selects unpublished events oldest first, as [`OutboxRow`] columns;
+    /// `$1` is the batch size.
+    pub select_unpublished: &'static str,
+    /// Marks events published; `$1` is an array of positions.
+    pub mark_published: &'static str,
+    /// CloudEvents `source`.
+    pub source: &'static str,
+    /// CloudEvents `dataschema` of an event type.
+    pub data_schema: fn(&str) -> Option<String>,
+}
+
+/// One unpublished event, as every outbox table can present it.
+#[derive(Debug, QueryableByName)]
+pub struct OutboxRow {
+    #[diesel(sql_type = BigInt)]
+    pub position: i64,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub subject: String,
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub sequence: Option<i32>,
+    #[diesel(sql_type = Text)]
+    pub event_type: String,
+    #[diesel(sql_type = Jsonb)]
+    pub data: serde_json::Value,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub traceparent: Option<String>,
+    #[diesel(sql_type = Timestamptz)]
+    pub occurred_at: OffsetDateTime,
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+}
+
+/// A relay, ready to [`run`](Relay::run).
+#[derive(Debug, Clone)]
+pub struct Relay {
+    pub database_url: SecretString,
+    pub amqp_url: SecretString,
+    pub exchange: String,
+    pub source: OutboxSource,
+    pub batch_size: i64,
+    /// Safety-net poll interval when no notification arrives.
+    pub poll: Duration,
+    pub max_backoff_ms: u64,
+}
+
+impl Relay {
+    /// Relays forever, reconnecting after any failure.
+    pub async fn run(self) {
+        let mut backoff = Backoff::new(self.max_backoff_ms);
+        loop {
+            match self.session(&mut backoff).await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::warn!(
+                        relay = self.source.name,
+                        error.message = %format!("{error:#}"),
+                        "outbox relay interrupted; reconnecting"
+                    );
+                    backoff.wait().await;
+                }
+            }
+        }
+    }
+
+    async fn session(&self, backoff: &mut Backoff) -> anyhow::Result<()> {
+        let mut db =
+            crate::db::connect(secrecy::ExposeSecret::expose_secret(&self.database_url)).await?;
+        self.become_leader(&mut db).await?;
+        diesel::sql_query(format!("LISTEN {}", self.source.notify_channel))
+            .execute(&mut db)
+            .await
+            .context("listening for outbox notifications")?;
+        let connection =
+            amqp::connect(&self.amqp_url, &format!("{}-relay", self.source.name)).await?;
+        let channel = connection
+            .create_channel()
+            .await
+            .context("opening a channel")?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .context("enabling publisher confirms")?;
+        amqp::declare_exchange(&channel, &self.exchange).await?;
+        tracing::info!(relay = self.source.name, "outbox relay connected");
+        backoff.reset();
+
+        loop {
+            let published = self.publish_batch(&mut db, &channel).await?;
+            if published as i64 == self.batch_size {
+                continue;
+            }
+            let mut notifications = pin!(db.notifications_stream());
+            match tokio::time::timeout(self.poll, notifications.next()).await {
+                Ok(Some(Err(error))) => return Err(error).context("waiting for notifications"),
+                Ok(None) => anyhow::bail!("the notification stream ended"),
+                Ok(Some(Ok(_))) | Err(_) => {}
+            }
+        }
+    }
+
+    /// Waits until this instance holds the relay lock of its service.
+    async fn become_leader(&self, db: &mut AsyncPgConnection) -> anyhow::Result<()> {
+        let mut announced = false;
+        loop {
+            let Locked { locked } = diesel::sql_query(
+                "SELECT pg_try_advisory_lock(hashtext('relay:' || $1)) AS locked",
+            )
+            .bind::<Text, _>(self.source.name)
+            .get_result(db)
+            .await
+            .context("taking the relay lock")?;
+            if locked {
+                return Ok(());
+            }
+            if !announced {
+                tracing::info!(
+                    relay = self.source.name,
+                    "another instance relays; standing by"
+                );
+                announced = true;
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+
+    /// Publishes one batch; returns how many events were confirmed.
+    async fn publish_batch(
+        &self,
+        db: &mut AsyncPgConnection,
+        channel: &Channel,
+    ) -> anyhow::Result<usize> {
+        let rows: Vec<OutboxRow> = diesel::sql_query(self.source.select_unpublished)
+            .bind::<BigInt, _>(self.batch_size)
+            .load(db)
+            .await
+            .context("reading the outbox")?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut confirms = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let meta = EventMeta {
+                id: row.id,
+                source: self.source.source.to_owned(),
+                event_type: row.event_type.clone(),
+                subject: row.subject.clone(),
+                time: row.occurred_at,
+                data_schema: (self.source.data_schema)(&row.event_type),
+                sequence: row.sequence.and_then(|s| u64::try_from(s).ok()),
+                traceparent: row.traceparent.clone(),
+            };
+            let message = to_message(&meta, &row.data)
+                .with_context(|| format!("building event {}", row.id))?;
+            let confirm = channel
+                .basic_publish(
+                    ShortString::from(self.exchange.as_str()),
+                    ShortString::from(message.routing_key.as_str()),
+                    BasicPublishOptions::default(),
+                    &message.body,
+                    amqp::properties(&message),
+                )
+                .await
+                .context("publishing")?;
+            confirms.push(confirm);
+        }
+        let mut acknowledged = Vec::with_capacity(rows.len());
+        let mut refused = None;
+        for (row, confirm) in rows.iter().zip(confirms) {
+            let confirmation = confirm.await.context("awaiting a publisher confirm")?;
+            if confirmation.is_ack() {
+                acknowledged.push(row.position);
+            } else {
+                refused = Some(row.id);
+                break;
+            }
+        }
+        if !acknowledged.is_empty() {
+            diesel::sql_query(self.source.mark_published)
+                .bind::<Array<BigInt>, _>(&acknowledged)
+                .execute(db)
+                .await
+                .context("marking events published")?;
+        }
+        tracing::debug!(
+            relay = self.source.name,
+            published = acknowledged.len(),
+            "relayed"
+        );
+        if let Some(id) = refused {
+            anyhow::bail!("the broker refused event {id}");
+        }
+        Ok(acknowledged.len())
+    }
+}
