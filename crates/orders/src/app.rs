@@ -3,25 +3,86 @@
 //! `Application::build` binds the listener first, so port 0 works and tests
 //! learn the real port before the server runs.
 
-use std::net::TcpListener;
+use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{App, HttpServer, dev::Server, web};
 use anyhow::Context;
 use platform::{
     auth::JwtVerifier,
-    db,
+    db::{self, PgPool},
     http::{self, Readiness},
     json::BodyLimit,
+    relay::Relay,
 };
+use tokio::{sync::Notify, task::JoinHandle};
 use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{api, config::Settings, service::Orders};
+use crate::{
+    api,
+    config::Settings,
+    messaging::{
+        OUTBOX,
+        dispatcher::{Dispatcher, ServiceCredentials},
+        payment_events::PaymentEvents,
+    },
+    service::Orders,
+};
 
 pub struct Application {
     port: u16,
     server: Server,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// The outbox relay, the `payment.*` consumer and the payment dispatcher.
+fn spawn_background(
+    settings: &Settings,
+    pool: &PgPool,
+    orders: &Arc<Orders>,
+    wake_dispatcher: Arc<Notify>,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let relay = Relay {
+        database_url: settings.database.url.clone(),
+        amqp_url: settings.amqp.url.clone(),
+        exchange: settings.amqp.exchange.clone(),
+        source: OUTBOX,
+        batch_size: settings.relay.batch_size,
+        poll: Duration::from_millis(settings.relay.poll_ms),
+        max_backoff_ms: settings.amqp.max_backoff_ms,
+    };
+    let credentials = match (
+        &settings.payments.service_token,
+        &settings.auth.hs256_secret,
+    ) {
+        (Some(token), _) => ServiceCredentials::Static(token.clone()),
+        (None, Some(secret)) => ServiceCredentials::Minted {
+            secret: secret.clone(),
+            issuer: settings.auth.issuer.clone(),
+        },
+        (None, None) => {
+            anyhow::bail!("configure payments.service_token (or auth.hs256_secret in development)")
+        }
+    };
+    let dispatcher = Dispatcher::new(
+        pool.clone(),
+        orders.clone(),
+        settings.payments.clone(),
+        credentials,
+        wake_dispatcher,
+    )?;
+    Ok(vec![
+        tokio::spawn(relay.run()),
+        tokio::spawn(platform::consumer::run(
+            settings.amqp.clone(),
+            "orders",
+            Arc::new(PaymentEvents {
+                orders: orders.clone(),
+            }),
+        )),
+        tokio::spawn(dispatcher.run()),
+    ])
 }
 
 impl Application {
@@ -33,11 +94,26 @@ impl Application {
         }
         let pool = db::build_pool(&settings.database)?;
         let verifier = web::Data::new(JwtVerifier::from_config(&settings.auth)?);
-        let orders = web::Data::new(Orders::new(pool.clone()));
-        let readiness = web::Data::new(Readiness::default().with_check("database", move || {
-            let pool = pool.clone();
-            async move { db::ping(&pool).await }
-        }));
+        let wake_dispatcher = Arc::new(Notify::new());
+        let orders = Arc::new(Orders::new(pool.clone(), wake_dispatcher.clone()));
+        let tasks = spawn_background(&settings, &pool, &orders, wake_dispatcher)?;
+        let orders = web::Data::from(orders);
+        let amqp_url = settings.amqp.url.clone();
+        let readiness = web::Data::new(
+            Readiness::default()
+                .with_check("database", move || {
+                    let pool = pool.clone();
+                    async move { db::ping(&pool).await }
+                })
+                .with_check("broker", move || {
+                    let url = amqp_url.clone();
+                    async move {
+                        let connection = platform::amqp::connect(&url, "orders-ready").await?;
+                        connection.close(200, "ok".into()).await.ok();
+                        Ok(())
+                    }
+                }),
+        );
         let body_limit = BodyLimit(settings.http.body_limit_bytes);
         let openapi = api::ApiDoc::openapi();
 
@@ -65,6 +141,7 @@ impl Application {
         Ok(Application {
             port,
             server: server.run(),
+            tasks,
         })
     }
 
@@ -72,8 +149,13 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
+    /// Serves until SIGINT/SIGTERM, drains in-flight requests, then stops the
+    /// background tasks.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        for task in self.tasks {
+            task.abort();
+        }
+        result
     }
 }

@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use platform::{auth::AuthConfig, db::DatabaseConfig, telemetry::LogConfig};
+use platform::{amqp::AmqpConfig, auth::AuthConfig, db::DatabaseConfig, telemetry::LogConfig};
+
+use crate::messaging::dispatcher::PaymentsClientConfig;
 use serde::Deserialize;
 
 const DEFAULTS: &str = include_str!("../config/default.yaml");
@@ -12,7 +14,16 @@ pub struct Settings {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
+    pub amqp: AmqpConfig,
+    pub relay: RelayConfig,
+    pub payments: PaymentsClientConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RelayConfig {
+    pub batch_size: i64,
+    pub poll_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,12 +4,14 @@
 //! - [`service`]: use cases (load, authorize, decide, save);
 //! - [`store`]: the event store and projections in schema `orders`;
 //! - [`api`]: HTTP handlers, request/response types, problem mapping;
+//! - [`messaging`]: the payment dispatcher and the `payment.*` consumer;
 //! - [`app`]: configuration and start-up.
 
 pub mod api;
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod messaging;
 pub mod service;
 pub mod store;
 pub mod view;

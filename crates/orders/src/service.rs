@@ -5,8 +5,11 @@
 //! are serialized optimistically: a write decided on a stale version fails with
 //! a conflict and is retried on fresh state, so no update is ever lost.
 
+use std::sync::Arc;
+
 use platform::db::{self, PgPool};
 use time::OffsetDateTime;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::domain::{
@@ -14,7 +17,8 @@ use crate::domain::{
     OrderStatus, PlaceOrder, Recorded, RuleViolation, UserId, Violation,
 };
 use crate::store::{
-    self, HistoryEntry, ListFilter, NewEvent, OrderNumbers, StoreError, WriteContext,
+    self, HistoryEntry, ListFilter, NewEvent, OrderNumbers, PaymentRequest, StoreError,
+    WriteContext,
 };
 use crate::view;
 
@@ -40,6 +44,16 @@ impl Actor {
         WriteContext {
             actor: Some(&self.user_id),
             traceparent: self.traceparent.as_deref(),
+            ..WriteContext::default()
+        }
+    }
+
+    /// The payments service, acting through its events.
+    pub fn payments() -> Actor {
+        Actor {
+            user_id: "svc-payments".to_owned(),
+            admin: true,
+            traceparent: None,
         }
     }
 }
@@ -55,7 +69,15 @@ pub struct OrderDraft {
     pub billing_address: Address,
     pub shipping_method: Option<String>,
     pub notes: Option<String>,
-    pub payment_method: Option<String>,
+    /// Charge the order at once with this method.
+    pub payment: Option<PaymentMethod>,
+}
+
+/// A payment method: the kind and the provider token.
+#[derive(Debug, Clone)]
+pub struct PaymentMethod {
+    pub method: String,
+    pub token: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +104,7 @@ impl From<StoreError> for OrderError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Conflict => OrderError::Conflict,
+            StoreError::Duplicate => OrderError::Unexpected(anyhow::anyhow!("duplicate event")),
             StoreError::Unexpected(error) => OrderError::Unexpected(error),
         }
     }
@@ -98,13 +121,27 @@ pub struct Page {
 pub struct Orders {
     pool: PgPool,
     numbers: OrderNumbers,
+    /// Wakes the payment dispatcher when a payment request is written.
+    dispatcher: Arc<Notify>,
+}
+
+/// What consuming an event did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Consumed {
+    /// It changed the order (events appended).
+    Applied,
+    /// It was recorded but changed nothing.
+    NoChange,
+    /// It had been consumed before: no second effect.
+    Duplicate,
 }
 
 impl Orders {
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: PgPool, dispatcher: Arc<Notify>) -> Self {
         Self {
             pool,
             numbers: OrderNumbers::default(),
+            dispatcher,
         }
     }
 
@@ -128,14 +165,123 @@ impl Orders {
             billing_address: draft.billing_address,
             shipping_method: draft.shipping_method,
             notes: draft.notes,
-            payment_method: draft.payment_method,
+            payment_method: draft.payment.as_ref().map(|p| p.method.clone()),
         })
         .map_err(OrderError::Rule)?;
         let recorded = record(id, 0, now(), events);
         let (order, snapshots) = evolve(None, &recorded)?;
         let new_events = new_events(&recorded, snapshots);
-        store::save(&mut conn, &order, &new_events, actor.context(), None).await?;
+        let payment_request = draft.payment.map(|payment| PaymentRequest {
+            order_id: id.0,
+            attempt: 1,
+            user_id: order.user_id.to_string(),
+            amount_minor: order.totals.total.minor(),
+            currency: order.currency.code().to_owned(),
+            method: payment.method,
+            token: Some(payment.token),
+            state: "pending".to_owned(),
+            tries: 0,
+            next_attempt_at: order.created_at,
+            last_error: None,
+            traceparent: actor.traceparent.clone(),
+            created_at: order.created_at,
+            updated_at: order.created_at,
+        });
+        let context = WriteContext {
+            payment_request: payment_request.as_ref(),
+            ..actor.context()
+        };
+        store::save(&mut conn, &order, &new_events, context, None).await?;
+        if payment_request.is_some() {
+            self.dispatcher.notify_one();
+        }
         Ok(order)
+    }
+
+    /// Applies what payments reported (`payment.*`) to an order, recording
+    /// the event in the inbox in the same transaction.
+    pub async fn apply_payment_event(
+        &self,
+        id: OrderId,
+        command: OrderCommand,
+        event: (Uuid, &str),
+        traceparent: Option<&str>,
+    ) -> Result<Consumed, OrderError> {
+        let mut conn = db::connection(&self.pool).await?;
+        let actor = Actor::payments();
+        let context = WriteContext {
+            actor: Some(&actor.user_id),
+            traceparent,
+            consumed: Some(event),
+            payment_request: None,
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let order = store::load_order(&mut conn, id)
+                .await?
+                .ok_or(OrderError::NotFound)?;
+            let events = order.handle(command.clone()).map_err(OrderError::Rule)?;
+            if events.is_empty() {
+                return Ok(
+                    match store::record_consumed(&mut conn, event.0, event.1).await? {
+                        true => Consumed::NoChange,
+                        false => Consumed::Duplicate,
+                    },
+                );
+            }
+            let version = order.version;
+            let recorded = record(id, version, now(), events);
+            let (next, snapshots) = evolve(Some(order), &recorded)?;
+            let new_events = new_events(&recorded, snapshots);
+            match store::save(&mut conn, &next, &new_events, context, Some(version)).await {
+                Ok(()) => return Ok(Consumed::Applied),
+                Err(StoreError::Duplicate) => return Ok(Consumed::Duplicate),
+                Err(StoreError::Conflict) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(OrderError::Conflict)
+    }
+
+    /// Records that an order could not be charged at all (payments refused
+    /// the request itself), so the failure shows in its history.
+    pub async fn record_payment_refused(
+        &self,
+        id: OrderId,
+        reason: String,
+    ) -> Result<(), OrderError> {
+        let mut conn = db::connection(&self.pool).await?;
+        let actor = Actor::payments();
+        for _ in 0..MAX_ATTEMPTS {
+            let order = store::load_order(&mut conn, id)
+                .await?
+                .ok_or(OrderError::NotFound)?;
+            let command = OrderCommand::RecordPaymentFailure {
+                payment_id: None,
+                reason: reason.clone(),
+            };
+            let events = order.handle(command).map_err(OrderError::Rule)?;
+            if events.is_empty() {
+                return Ok(());
+            }
+            let version = order.version;
+            let recorded = record(id, version, now(), events);
+            let (next, snapshots) = evolve(Some(order), &recorded)?;
+            let new_events = new_events(&recorded, snapshots);
+            match store::save(
+                &mut conn,
+                &next,
+                &new_events,
+                actor.context(),
+                Some(version),
+            )
+            .await
+            {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(OrderError::Conflict)
     }
 
     /// An order by id or order number, if the actor may see it.

@@ -12,7 +12,9 @@ pub fn order_data(order: &Order) -> OrderData {
         status: status(order.status),
         payment_status: match order.payment_status {
             PaymentStatus::Pending => wire::PaymentStatus::Pending,
+            PaymentStatus::Failed => wire::PaymentStatus::Failed,
             PaymentStatus::Paid => wire::PaymentStatus::Paid,
+            PaymentStatus::Refunded => wire::PaymentStatus::Refunded,
         },
         currency: order.currency.code().to_owned(),
         items: order

@@ -3,8 +3,12 @@
 //! - [`TestDatabase`]: a fresh, migrated PostgreSQL database per test, dropped
 //!   when the test ends, so tests run in parallel and re-run on a dirty machine;
 //! - [`tokens`]: JWTs signed with the test secret or the RS256 fixture key, and
-//!   every kind of bad token.
+//!   every kind of bad token;
+//! - [`broker`]: per-test RabbitMQ names, a recording subscriber, clean-up;
+//! - [`proxy`]: a TCP proxy that can cut a service off the broker.
 
+pub mod broker;
+pub mod proxy;
 pub mod tokens;
 
 use anyhow::Context;

@@ -12,7 +12,7 @@ use crate::domain::{
     Address, AddressInput, Currency, LineItem, Money, ProductId, Quantity, UserId, Violation,
     values::{optional_text, text},
 };
-use crate::service::{Actor, OrderDraft};
+use crate::service::{Actor, OrderDraft, PaymentMethod};
 use crate::store::HistoryEntry;
 
 /// Default and largest page size of `GET /api/v1/orders`.
@@ -244,12 +244,14 @@ impl CreateOrderBody {
             optional_text(self.shipping_method.as_deref(), 50),
         );
         let notes = errors.check("notes", optional_text(self.notes.as_deref(), 2000));
-        let payment_method = match &self.payment {
+        let payment = match &self.payment {
             None => Some(None),
             Some(payment) => {
                 let method = errors.check("payment.method", text(&payment.method, 50));
                 let token = errors.check("payment.token", text(&payment.token, 200));
-                token.and(method).map(Some)
+                method
+                    .zip(token)
+                    .map(|(method, token)| Some(PaymentMethod { method, token }))
             }
         };
         let draft = (|| {
@@ -261,7 +263,7 @@ impl CreateOrderBody {
                 billing_address: billing_address?,
                 shipping_method: shipping_method?,
                 notes: notes?,
-                payment_method: payment_method?,
+                payment: payment?,
             })
         })();
         errors.finish(draft)

@@ -86,23 +86,34 @@ impl std::fmt::Display for OrderStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
-    /// No successful payment yet.
+    /// No payment attempt has completed yet.
     Pending,
+    /// The last attempt failed; the order is still payable.
+    Failed,
     Paid,
+    /// The payment was refunded (after a cancellation).
+    Refunded,
 }
 
 impl PaymentStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             PaymentStatus::Pending => "pending",
+            PaymentStatus::Failed => "failed",
             PaymentStatus::Paid => "paid",
+            PaymentStatus::Refunded => "refunded",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [PaymentStatus::Pending, PaymentStatus::Paid]
-            .into_iter()
-            .find(|status| status.as_str() == value)
+        [
+            PaymentStatus::Pending,
+            PaymentStatus::Failed,
+            PaymentStatus::Paid,
+            PaymentStatus::Refunded,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == value)
     }
 }
 
@@ -207,10 +218,28 @@ pub struct PlaceOrder {
 /// Commands on an existing order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderCommand {
+    /// An operator marks the order paid (outside the payment flow).
     MarkPaid,
     Ship,
     Deliver,
-    Cancel { reason: Option<String> },
+    Cancel {
+        reason: Option<String>,
+    },
+    /// The payments service charged the order.
+    ConfirmPayment {
+        payment_id: Uuid,
+        amount: Money,
+    },
+    /// A payment attempt failed.
+    RecordPaymentFailure {
+        payment_id: Option<Uuid>,
+        reason: String,
+    },
+    /// The order's payment was refunded.
+    RecordRefund {
+        payment_id: Uuid,
+        amount: Money,
+    },
 }
 
 impl OrderCommand {
@@ -225,13 +254,16 @@ impl OrderCommand {
         }
     }
 
-    /// The status this command leads to.
-    pub fn target(&self) -> OrderStatus {
+    /// The status this command asks for, if it is a status change.
+    pub fn target(&self) -> Option<OrderStatus> {
         match self {
-            OrderCommand::MarkPaid => OrderStatus::Paid,
-            OrderCommand::Ship => OrderStatus::Shipped,
-            OrderCommand::Deliver => OrderStatus::Delivered,
-            OrderCommand::Cancel { .. } => OrderStatus::Cancelled,
+            OrderCommand::MarkPaid => Some(OrderStatus::Paid),
+            OrderCommand::Ship => Some(OrderStatus::Shipped),
+            OrderCommand::Deliver => Some(OrderStatus::Delivered),
+            OrderCommand::Cancel { .. } => Some(OrderStatus::Cancelled),
+            OrderCommand::ConfirmPayment { .. }
+            | OrderCommand::RecordPaymentFailure { .. }
+            | OrderCommand::RecordRefund { .. } => None,
         }
     }
 }
@@ -248,6 +280,8 @@ pub enum OrderEvent {
     Shipped(OrderShipped),
     Delivered(OrderDelivered),
     Cancelled(OrderCancelled),
+    PaymentFailed(OrderPaymentFailed),
+    Refunded(OrderRefunded),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,6 +300,24 @@ pub struct OrderCreated {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderPaid {
+    pub amount: Money,
+    /// The payment that paid it (absent when an operator marked it paid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<Uuid>,
+}
+
+/// A payment attempt failed; the order stays payable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPaymentFailed {
+    pub payment_id: Option<Uuid>,
+    /// `card_declined`, `insufficient_funds`, `amount_mismatch`, …
+    pub reason: String,
+}
+
+/// The order's payment was refunded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRefunded {
+    pub payment_id: Uuid,
     pub amount: Money,
 }
 
@@ -291,6 +343,8 @@ impl OrderEvent {
             OrderEvent::Shipped(_) => "order.shipped",
             OrderEvent::Delivered(_) => "order.delivered",
             OrderEvent::Cancelled(_) => "order.cancelled",
+            OrderEvent::PaymentFailed(_) => "order.payment_failed",
+            OrderEvent::Refunded(_) => "order.refunded",
         }
     }
 
@@ -311,6 +365,10 @@ impl OrderEvent {
             ("order.shipped", 1) => OrderEvent::Shipped(serde_json::from_value(payload)?),
             ("order.delivered", 1) => OrderEvent::Delivered(serde_json::from_value(payload)?),
             ("order.cancelled", 1) => OrderEvent::Cancelled(serde_json::from_value(payload)?),
+            ("order.payment_failed", 1) => {
+                OrderEvent::PaymentFailed(serde_json::from_value(payload)?)
+            }
+            ("order.refunded", 1) => OrderEvent::Refunded(serde_json::from_value(payload)?),
             _ => {
                 return Err(DecodeError::Unknown {
                     event_type: event_type.to_owned(),
@@ -412,7 +470,60 @@ impl Order {
     /// Decides what `command` does to this order. Asking for the status the
     /// order already has is a no-op (no events), so retries are harmless.
     pub fn handle(&self, command: OrderCommand) -> Result<Vec<OrderEvent>, RuleViolation> {
-        let target = command.target();
+        match command {
+            OrderCommand::ConfirmPayment { payment_id, amount } => {
+                Ok(self.confirm_payment(payment_id, amount))
+            }
+            OrderCommand::RecordPaymentFailure { payment_id, reason } => {
+                // Only a pending order's payment state moves; a late failure of
+                // an earlier attempt does not undo a later success.
+                Ok(match self.status {
+                    OrderStatus::Pending => vec![OrderEvent::PaymentFailed(OrderPaymentFailed {
+                        payment_id,
+                        reason,
+                    })],
+                    _ => Vec::new(),
+                })
+            }
+            OrderCommand::RecordRefund { payment_id, amount } => Ok(match self.payment_status {
+                PaymentStatus::Paid => {
+                    vec![OrderEvent::Refunded(OrderRefunded { payment_id, amount })]
+                }
+                _ => Vec::new(),
+            }),
+            status_change => self.change_status(status_change),
+        }
+    }
+
+    /// A successful payment pays a pending order if it covers exactly the
+    /// total; a payment for any other amount or currency is recorded as a
+    /// failed attempt. Payments reaching an order that is no longer pending
+    /// change nothing here (payments refunds a charge of a cancelled order).
+    fn confirm_payment(&self, payment_id: Uuid, amount: Money) -> Vec<OrderEvent> {
+        if self.status != OrderStatus::Pending {
+            return Vec::new();
+        }
+        if amount != self.totals.total {
+            return vec![OrderEvent::PaymentFailed(OrderPaymentFailed {
+                payment_id: Some(payment_id),
+                reason: format!(
+                    "amount_mismatch: paid {amount} {}, total is {} {}",
+                    amount.currency(),
+                    self.totals.total,
+                    self.totals.total.currency()
+                ),
+            })];
+        }
+        vec![OrderEvent::Paid(OrderPaid {
+            amount,
+            payment_id: Some(payment_id),
+        })]
+    }
+
+    fn change_status(&self, command: OrderCommand) -> Result<Vec<OrderEvent>, RuleViolation> {
+        let Some(target) = command.target() else {
+            return Ok(Vec::new());
+        };
         if target == self.status {
             return Ok(Vec::new());
         }
@@ -425,6 +536,7 @@ impl Order {
         let event = match command {
             OrderCommand::MarkPaid => OrderEvent::Paid(OrderPaid {
                 amount: self.totals.total,
+                payment_id: None,
             }),
             OrderCommand::Ship => OrderEvent::Shipped(OrderShipped {}),
             OrderCommand::Deliver => OrderEvent::Delivered(OrderDelivered {}),
@@ -432,6 +544,9 @@ impl Order {
                 from: self.status,
                 reason,
             }),
+            OrderCommand::ConfirmPayment { .. }
+            | OrderCommand::RecordPaymentFailure { .. }
+            | OrderCommand::RecordRefund { .. } => return Ok(Vec::new()),
         };
         Ok(vec![event])
     }
@@ -503,6 +618,8 @@ impl Order {
                 self.status = OrderStatus::Cancelled;
                 self.cancellation_reason.clone_from(&cancelled.reason);
             }
+            OrderEvent::PaymentFailed(_) => self.payment_status = PaymentStatus::Failed,
+            OrderEvent::Refunded(_) => self.payment_status = PaymentStatus::Refunded,
         }
         self.version = recorded.sequence;
         self.updated_at = recorded.occurred_at;

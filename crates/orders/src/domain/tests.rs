@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use time::{OffsetDateTime, macros::datetime};
 use uuid::Uuid;
 
-use super::order::{OrderCancelled, OrderPaid};
+use super::order::{OrderCancelled, OrderPaid, OrderPaymentFailed, OrderRefunded};
 use super::*;
 
 const T0: OffsetDateTime = datetime!(2026-11-22 10:00 UTC);
@@ -166,7 +166,8 @@ fn paying_a_pending_order_records_the_amount() {
     assert_eq!(
         events,
         vec![OrderEvent::Paid(OrderPaid {
-            amount: Money::parse("59.98", usd()).unwrap()
+            amount: Money::parse("59.98", usd()).unwrap(),
+            payment_id: None,
         })]
     );
     let order = given.then(OrderCommand::MarkPaid).order();
@@ -254,6 +255,120 @@ fn asking_for_the_current_status_again_changes_nothing() {
     assert_eq!(cancelled.when(cancel()), Ok(vec![]));
 }
 
+fn money(amount: &str) -> Money {
+    Money::parse(amount, usd()).unwrap()
+}
+
+#[test]
+fn a_successful_payment_of_the_total_pays_the_order() {
+    let given = Given::placed();
+    let payment_id = Uuid::now_v7();
+    let events = given
+        .when(OrderCommand::ConfirmPayment {
+            payment_id,
+            amount: money("59.98"),
+        })
+        .unwrap();
+    assert_eq!(
+        events,
+        vec![OrderEvent::Paid(OrderPaid {
+            amount: money("59.98"),
+            payment_id: Some(payment_id)
+        })]
+    );
+}
+
+#[test]
+fn a_payment_of_another_amount_or_currency_is_a_failed_attempt() {
+    let given = Given::placed();
+    let eur = Currency::parse("EUR").unwrap();
+    for amount in [money("59.97"), Money::parse("59.98", eur).unwrap()] {
+        let events = given
+            .when(OrderCommand::ConfirmPayment {
+                payment_id: Uuid::now_v7(),
+                amount,
+            })
+            .unwrap();
+        let [OrderEvent::PaymentFailed(failed)] = events.as_slice() else {
+            panic!("expected a failed attempt, got {events:?}");
+        };
+        assert!(
+            failed.reason.starts_with("amount_mismatch"),
+            "{}",
+            failed.reason
+        );
+    }
+}
+
+#[test]
+fn a_failed_payment_leaves_the_order_pending_and_payable() {
+    let failure = || OrderCommand::RecordPaymentFailure {
+        payment_id: Some(Uuid::now_v7()),
+        reason: "card_declined".into(),
+    };
+    let given = Given::placed().then(failure());
+    let order = given.order();
+    assert_eq!(
+        (order.status, order.payment_status),
+        (OrderStatus::Pending, PaymentStatus::Failed)
+    );
+    let paid = given
+        .then(OrderCommand::ConfirmPayment {
+            payment_id: Uuid::now_v7(),
+            amount: money("59.98"),
+        })
+        .order();
+    assert_eq!(
+        (paid.status, paid.payment_status),
+        (OrderStatus::Paid, PaymentStatus::Paid)
+    );
+    // A late failure of an earlier attempt changes nothing once paid.
+    let late = Given::placed().then(OrderCommand::ConfirmPayment {
+        payment_id: Uuid::now_v7(),
+        amount: money("59.98"),
+    });
+    assert_eq!(late.when(failure()), Ok(vec![]));
+}
+
+#[test]
+fn payments_reaching_a_cancelled_order_change_nothing() {
+    let cancelled = Given::placed().then(cancel());
+    let confirm = OrderCommand::ConfirmPayment {
+        payment_id: Uuid::now_v7(),
+        amount: money("59.98"),
+    };
+    assert_eq!(cancelled.when(confirm), Ok(vec![]));
+}
+
+#[test]
+fn a_refund_is_recorded_once_on_a_paid_order() {
+    let payment_id = Uuid::now_v7();
+    let refund = || OrderCommand::RecordRefund {
+        payment_id,
+        amount: money("59.98"),
+    };
+    let given = Given::placed()
+        .then(OrderCommand::ConfirmPayment {
+            payment_id,
+            amount: money("59.98"),
+        })
+        .then(cancel());
+    assert_eq!(
+        given.when(refund()).unwrap(),
+        vec![OrderEvent::Refunded(OrderRefunded {
+            payment_id,
+            amount: money("59.98")
+        })]
+    );
+    let refunded = given.then(refund());
+    assert_eq!(refunded.order().payment_status, PaymentStatus::Refunded);
+    assert_eq!(refunded.when(refund()), Ok(vec![]));
+    let _ = OrderPaymentFailed {
+        payment_id: None,
+        reason: String::new(),
+    };
+}
+
 #[test]
 fn a_history_with_a_gap_does_not_replay() {
     let mut given = Given::placed().then(OrderCommand::MarkPaid);
@@ -295,6 +410,20 @@ fn any_command() -> impl Strategy<Value = OrderCommand> {
         Just(OrderCommand::Ship),
         Just(OrderCommand::Deliver),
         proptest::option::of("[a-z ]{0,12}").prop_map(|reason| OrderCommand::Cancel { reason }),
+        (0_i64..3).prop_map(|delta| OrderCommand::ConfirmPayment {
+            payment_id: Uuid::now_v7(),
+            // The first order in a run totals whatever; most confirmations
+            // will mismatch, some runs match exactly via the total below.
+            amount: Money::from_minor(delta, usd()).unwrap(),
+        }),
+        Just(OrderCommand::RecordPaymentFailure {
+            payment_id: None,
+            reason: "card_declined".into()
+        }),
+        Just(OrderCommand::RecordRefund {
+            payment_id: Uuid::nil(),
+            amount: Money::zero(usd())
+        }),
     ]
 }
 
@@ -329,6 +458,13 @@ proptest! {
         let mut live = given.order();
 
         for command in commands {
+            // Let some confirmations carry exactly the total.
+            let command = match command {
+                OrderCommand::ConfirmPayment { payment_id, amount } if amount.minor() == 0 => {
+                    OrderCommand::ConfirmPayment { payment_id, amount: live.totals.total }
+                }
+                other => other,
+            };
             let before = live.status;
             match live.handle(command.clone()) {
                 Ok(events) => {
@@ -341,7 +477,12 @@ proptest! {
                     let after = live.status;
                     prop_assert!(after == before || before.can_become(after),
                         "{} -> {} is not an edge", before, after);
-                    prop_assert_eq!(after, command.target());
+                    match command.target() {
+                        Some(target) => prop_assert_eq!(after, target),
+                        None => prop_assert!(
+                            after == before || (before == OrderStatus::Pending && after == OrderStatus::Paid)
+                        ),
+                    }
                 }
                 Err(RuleViolation::InvalidTransition { from, to }) => {
                     prop_assert_eq!(from, before);
@@ -360,8 +501,10 @@ proptest! {
                     + totals.tax.minor() + totals.shipping.minor()
             );
             prop_assert_eq!(&Order::replay(&given.history).unwrap(), &live);
-            prop_assert_eq!(live.payment_status == PaymentStatus::Paid,
-                given.history.iter().any(|r| matches!(r.event, OrderEvent::Paid(_))));
+            let paid = given.history.iter().any(|r| matches!(r.event, OrderEvent::Paid(_)));
+            let refunded = given.history.iter().any(|r| matches!(r.event, OrderEvent::Refunded(_)));
+            prop_assert_eq!(live.payment_status == PaymentStatus::Paid, paid && !refunded);
+            prop_assert!(!refunded || paid, "a refund needs a payment");
         }
     }
 }

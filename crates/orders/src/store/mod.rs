@@ -19,20 +19,23 @@ use diesel::{
     result::{DatabaseErrorKind, Error as DieselError},
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use futures_util::future::try_join;
+use futures_util::future::{try_join, try_join_all};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::{Order, OrderEvent, OrderId, OrderNumber, OrderStatus, Recorded, UserId};
 pub use numbers::OrderNumbers;
 use rows::{AddressRow, EventRow, ItemRow, NewEventRow, OrderRow, StatusChangeRow};
-use schema::{events, order_addresses, order_items, orders};
+use schema::{events, inbox, order_addresses, order_items, orders, payment_requests};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Another writer appended to the order first; reload and retry.
     #[error("the order was changed concurrently")]
     Conflict,
+    /// The consumed event was already recorded in the inbox.
+    #[error("the event was consumed before")]
+    Duplicate,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -44,6 +47,11 @@ impl From<DieselError> for StoreError {
                 if info.constraint_name() == Some("events_order_sequence_key") =>
             {
                 StoreError::Conflict
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
+                if info.constraint_name() == Some("inbox_pkey") =>
+            {
+                StoreError::Duplicate
             }
             _ => StoreError::Unexpected(anyhow::Error::new(error).context("database error")),
         }
@@ -59,11 +67,35 @@ pub struct NewEvent<'a> {
     pub snapshot: serde_json::Value,
 }
 
-/// Who and which trace caused a write.
+/// Who and which trace caused a write, and what else it commits.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WriteContext<'a> {
     pub actor: Option<&'a str>,
     pub traceparent: Option<&'a str>,
+    /// The consumed event (id, type) that caused the write, for the inbox.
+    pub consumed: Option<(Uuid, &'a str)>,
+    /// A request to charge the order, written with it.
+    pub payment_request: Option<&'a PaymentRequest>,
+}
+
+/// A durable request to charge an order through payments.
+#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
+#[diesel(table_name = payment_requests)]
+pub struct PaymentRequest {
+    pub order_id: Uuid,
+    pub attempt: i32,
+    pub user_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub method: String,
+    pub token: Option<String>,
+    pub state: String,
+    pub tries: i32,
+    pub next_attempt_at: OffsetDateTime,
+    pub last_error: Option<String>,
+    pub traceparent: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
 }
 
 /// Appends `new_events` and updates the projections to `order` (the state
@@ -81,61 +113,136 @@ pub async fn save(
         .iter()
         .map(|event| NewEventRow::new(event, context))
         .collect::<Result<Vec<_>, _>>()?;
-    match previous_version {
-        None => {
-            let order_row = OrderRow::from_order(order);
-            let item_rows = ItemRow::from_order(order);
-            let address_rows = AddressRow::from_order(order);
-            conn.transaction(async |conn| {
-                let conn: &AsyncPgConnection = conn;
-                try_join(
-                    try_join(
-                        diesel::insert_into(orders::table)
-                            .values(&order_row)
-                            .execute(&mut &*conn),
-                        diesel::insert_into(order_items::table)
-                            .values(&item_rows)
-                            .execute(&mut &*conn),
-                    ),
-                    try_join(
-                        diesel::insert_into(order_addresses::table)
-                            .values(&address_rows)
-                            .execute(&mut &*conn),
-                        diesel::insert_into(events::table)
-                            .values(&event_rows)
-                            .execute(&mut &*conn),
-                    ),
-                )
-                .await?;
-                Ok::<_, StoreError>(())
-            })
-            .await
-        }
-        Some(previous_version) => {
-            let change = StatusChangeRow::from_order(order);
-            let previous_version = i32::try_from(previous_version).context("version overflow")?;
-            conn.transaction(async |conn| {
-                let conn: &AsyncPgConnection = conn;
-                let (_, updated) = try_join(
-                    diesel::insert_into(events::table)
-                        .values(&event_rows)
+    let new_order = previous_version.is_none().then(|| {
+        (
+            OrderRow::from_order(order),
+            ItemRow::from_order(order),
+            AddressRow::from_order(order),
+        )
+    });
+    let change = StatusChangeRow::from_order(order);
+    let previous_version = previous_version
+        .map(i32::try_from)
+        .transpose()
+        .context("version overflow")?;
+    conn.transaction(async |conn| {
+        let conn: &AsyncPgConnection = conn;
+        // Every statement of the write goes out in one pipelined batch.
+        let mut batch = Vec::with_capacity(6);
+        match (&new_order, previous_version) {
+            (Some((order_row, item_rows, address_rows)), _) => {
+                batch.push(
+                    diesel::insert_into(orders::table)
+                        .values(order_row)
                         .execute(&mut &*conn),
+                );
+                batch.push(
+                    diesel::insert_into(order_items::table)
+                        .values(item_rows)
+                        .execute(&mut &*conn),
+                );
+                batch.push(
+                    diesel::insert_into(order_addresses::table)
+                        .values(address_rows)
+                        .execute(&mut &*conn),
+                );
+            }
+            (None, Some(previous_version)) => {
+                // Guarded by the version the change was decided on.
+                batch.push(
                     diesel::update(orders::table)
                         .filter(orders::id.eq(order.id.0))
                         .filter(orders::version.eq(previous_version))
                         .set(&change)
                         .execute(&mut &*conn),
-                )
-                .await?;
-                if updated == 1 {
-                    Ok(())
-                } else {
-                    Err(StoreError::Conflict)
-                }
-            })
-            .await
+                );
+            }
+            (None, None) => return Err(StoreError::Unexpected(anyhow::anyhow!("nothing to save"))),
         }
-    }
+        batch.push(
+            diesel::insert_into(events::table)
+                .values(&event_rows)
+                .execute(&mut &*conn),
+        );
+        if let Some(request) = context.payment_request {
+            batch.push(
+                diesel::insert_into(payment_requests::table)
+                    .values(request)
+                    .execute(&mut &*conn),
+            );
+        }
+        if let Some((event_id, event_type)) = context.consumed {
+            batch.push(
+                diesel::insert_into(inbox::table)
+                    .values((
+                        inbox::event_id.eq(event_id),
+                        inbox::event_type.eq(event_type),
+                    ))
+                    .execute(&mut &*conn),
+            );
+        }
+        let affected = try_join_all(batch).await?;
+        if previous_version.is_some() && affected.iter().next() != Some(&1) {
+            return Err(StoreError::Conflict);
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Records a consumed event that changed nothing; `false` if it was
+/// consumed before.
+pub async fn record_consumed(
+    conn: &mut AsyncPgConnection,
+    event_id: Uuid,
+    event_type: &str,
+) -> Result<bool, StoreError> {
+    let inserted = diesel::insert_into(inbox::table)
+        .values((
+            inbox::event_id.eq(event_id),
+            inbox::event_type.eq(event_type),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// Due payment requests, locked so that other dispatchers skip them.
+pub async fn lock_due_payment_requests(
+    conn: &mut AsyncPgConnection,
+    now: OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<PaymentRequest>, StoreError> {
+    Ok(payment_requests::table
+        .filter(payment_requests::state.eq("pending"))
+        .filter(payment_requests::next_attempt_at.le(now))
+        .order(payment_requests::next_attempt_at.asc())
+        .limit(limit)
+        .select(PaymentRequest::as_select())
+        .for_update()
+        .skip_locked()
+        .load(conn)
+        .await?)
+}
+
+/// Saves a payment request's new state.
+pub async fn update_payment_request(
+    conn: &mut AsyncPgConnection,
+    request: &PaymentRequest,
+) -> Result<(), StoreError> {
+    diesel::update(payment_requests::table.find((request.order_id, request.attempt)))
+        .set((
+            payment_requests::state.eq(&request.state),
+            payment_requests::token.eq(&request.token),
+            payment_requests::tries.eq(request.tries),
+            payment_requests::next_attempt_at.eq(request.next_attempt_at),
+            payment_requests::last_error.eq(&request.last_error),
+            payment_requests::updated_at.eq(request.updated_at),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// The order's full history, oldest first (empty if there is no such order).

@@ -79,3 +79,30 @@ diesel::table! {
 diesel::joinable!(order_items -> orders (order_id));
 diesel::joinable!(order_addresses -> orders (order_id));
 diesel::allow_tables_to_appear_in_same_query!(events, orders, order_items, order_addresses);
+
+diesel::table! {
+    orders.inbox (event_id) {
+        event_id -> Uuid,
+        event_type -> Text,
+        consumed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    orders.payment_requests (order_id, attempt) {
+        order_id -> Uuid,
+        attempt -> Int4,
+        user_id -> Text,
+        amount_minor -> Int8,
+        currency -> Text,
+        method -> Text,
+        token -> Nullable<Text>,
+        state -> Text,
+        tries -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        traceparent -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}

@@ -133,6 +133,7 @@ async fn rs256_tokens_are_verified_with_the_configured_public_key() {
     let app = spawn_app_with(|settings| {
         settings.auth.hs256_secret = None;
         settings.auth.public_key_file = Some(tokens::rs256_public_key_path());
+        settings.payments.service_token = Some("a-static-service-token".to_owned().into());
     })
     .await;
 

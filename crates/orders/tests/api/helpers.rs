@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use test_support::{
     TestDatabase,
+    broker::TestBroker,
     tokens::{self, TokenSpec},
 };
 
@@ -16,6 +17,8 @@ pub const AUDIENCE: &str = "orders";
 pub struct TestApp {
     pub address: String,
     pub db: TestDatabase,
+    /// Held so the test's exchanges and queues are deleted when it ends.
+    pub _broker: TestBroker,
     pub client: reqwest::Client,
 }
 
@@ -27,8 +30,9 @@ fn init_logs(settings: &Settings) {
     }
 }
 
-/// Test settings: random port, the test database, the test signing secret.
-pub fn test_settings(db: &TestDatabase) -> Settings {
+/// Test settings: random port, the test database, the test signing secret,
+/// exchange and queue names of this test only, payments unreachable.
+pub fn test_settings(db: &TestDatabase, broker: &mut TestBroker) -> Settings {
     let mut settings = Settings::load(None).expect("the built-in defaults load");
     settings.http.port = 0;
     settings.http.workers = 2;
@@ -38,6 +42,16 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
     settings.auth.hs256_secret = Some(tokens::secret());
     settings.auth.issuer = tokens::ISSUER.to_owned();
     settings.auth.audience = AUDIENCE.to_owned();
+    settings.amqp.url = SecretString::from(broker.url.clone());
+    settings.amqp.exchange = broker.exchange("orders.events");
+    settings.amqp.consume.exchange = broker.exchange("payments.events");
+    settings.amqp.consume.queue = broker.queue("orders.payment-events");
+    settings.amqp.max_backoff_ms = 500;
+    settings.relay.poll_ms = 500;
+    // Nothing listens on the discard port: payment requests wait and retry.
+    settings.payments.url = "http://127.0.0.1:9".to_owned();
+    settings.payments.poll_ms = 200;
+    settings.payments.max_backoff_ms = 1_000;
     settings
 }
 
@@ -49,7 +63,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDatabase::create("orders", "orders", orders::MIGRATIONS)
         .await
         .expect("a test database");
-    let mut settings = test_settings(&db);
+    let mut broker = TestBroker::new();
+    let mut settings = test_settings(&db, &mut broker);
     configure(&mut settings);
     init_logs(&settings);
     let app = Application::build(settings).await.expect("the app builds");
@@ -58,6 +73,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     TestApp {
         address,
         db,
+        _broker: broker,
         client: reqwest::Client::new(),
     }
 }
