@@ -92,6 +92,7 @@ impl Application {
                 db::run_migrations(&settings.database.url, "orders", crate::MIGRATIONS).await?;
             tracing::info!(migrations.applied = ?applied, "database schema is up to date");
         }
+        platform::amqp::declare_topology(&settings.amqp, "orders").await;
         let pool = db::build_pool(&settings.database)?;
         let verifier = web::Data::new(JwtVerifier::from_config(&settings.auth)?);
         let wake_dispatcher = Arc::new(Notify::new());

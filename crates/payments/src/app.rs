@@ -33,10 +33,10 @@ pub const OUTBOX: OutboxSource = OutboxSource {
         ORDER BY position LIMIT $1",
     mark_published: "UPDATE payments.outbox SET published_at = now() WHERE position = ANY($1)",
     source: contracts::payment::SOURCE,
-    data_schema: data_schema,
+    data_schema: schema_of,
 };
 
-fn data_schema(event_type: &str) -> Option<String> {
+fn schema_of(event_type: &str) -> Option<String> {
     Some(format!(
         "https://schemas.orders.example/events/{event_type}.v1.json"
     ))
@@ -55,6 +55,7 @@ impl Application {
                 db::run_migrations(&settings.database.url, "payments", crate::MIGRATIONS).await?;
             tracing::info!(migrations.applied = ?applied, "database schema is up to date");
         }
+        platform::amqp::declare_topology(&settings.amqp, "payments").await;
         let pool = db::build_pool(&settings.database)?;
         let provider = Arc::new(SimulatedProvider::new(Duration::from_millis(
             settings.provider.latency_ms,

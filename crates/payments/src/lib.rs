@@ -7,7 +7,7 @@
 //! - [`store`]: schema `payments`;
 //! - [`api`]: HTTP handlers and the OpenAPI document;
 //! - [`consumer`]: `order.cancelled` → refund;
-//! - [`app`]: start-up.
+//! - [`app`], start-up.
 
 pub mod api;
 pub mod app;

@@ -74,6 +74,35 @@ pub async fn connect(url: &SecretString, name: &str) -> anyhow::Result<Connectio
         .context("connecting to RabbitMQ")
 }
 
+/// Declares a service's topology (its exchange, its consumer queue with the
+/// dead-letter path and bindings) before it starts serving, so nothing it
+/// causes can be published before its queue is bound. Best effort: with the
+/// broker down the service still starts, and its consumer and relay declare
+/// the same topology once they connect.
+pub async fn declare_topology(config: &AmqpConfig, service: &str) {
+    let declared = tokio::time::timeout(Duration::from_secs(5), async {
+        let connection = connect(&config.url, &format!("{service}-topology")).await?;
+        let channel = connection.create_channel().await?;
+        declare_exchange(&channel, &config.exchange).await?;
+        declare_consumer(&channel, &config.consume).await?;
+        connection.close(200, "declared".into()).await.ok();
+        Ok::<_, anyhow::Error>(())
+    })
+    .await;
+    match declared {
+        Ok(Ok(())) => tracing::info!(service, "broker topology declared"),
+        Ok(Err(error)) => tracing::warn!(
+            service,
+            error.message = %format!("{error:#}"),
+            "could not declare the broker topology yet; the consumer will"
+        ),
+        Err(_) => tracing::warn!(
+            service,
+            "timed out declaring the broker topology; the consumer will"
+        ),
+    }
+}
+
 /// Declares a durable topic exchange.
 pub async fn declare_exchange(channel: &Channel, exchange: &str) -> anyhow::Result<()> {
     channel

@@ -19,9 +19,9 @@ pub const OUTBOX: OutboxSource = OutboxSource {
         WHERE published_at IS NULL ORDER BY position LIMIT $1",
     mark_published: "UPDATE orders.events SET published_at = now() WHERE position = ANY($1)",
     source: contracts::order::SOURCE,
-    data_schema: data_schema,
+    data_schema: schema_of,
 };
 
-fn data_schema(event_type: &str) -> Option<String> {
+fn schema_of(event_type: &str) -> Option<String> {
     contracts::order::OrderEventType::parse(event_type).map(|t| t.data_schema())
 }

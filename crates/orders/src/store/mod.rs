@@ -182,7 +182,7 @@ pub async fn save(
             );
         }
         let affected = try_join_all(batch).await?;
-        if previous_version.is_some() && affected.iter().next() != Some(&1) {
+        if previous_version.is_some() && <[usize]>::first(&affected) != Some(&1) {
             return Err(StoreError::Conflict);
         }
         Ok(())

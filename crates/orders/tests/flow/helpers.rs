@@ -1,0 +1,295 @@
+//! The whole platform for a test: orders and payments, each on its own
+//! database, sharing exchanges and queues named for this test only.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use test_support::{
+    TestDatabase,
+    broker::TestBroker,
+    tokens::{self, TokenSpec},
+};
+
+pub struct Names {
+    pub orders_exchange: String,
+    pub payments_exchange: String,
+    pub orders_queue: String,
+    pub payments_queue: String,
+}
+
+pub struct Platform {
+    pub orders: String,
+    pub payments: Option<String>,
+    pub payments_port: u16,
+    pub names: Names,
+    pub broker: TestBroker,
+    pub client: reqwest::Client,
+    _orders_db: TestDatabase,
+    payments_db: TestDatabase,
+}
+
+#[derive(Default)]
+pub struct Options {
+    /// Leave payments stopped (start it later with `start_payments`).
+    pub payments_down: bool,
+    /// Where orders reaches RabbitMQ (e.g. through a proxy).
+    pub orders_amqp_url: Option<String>,
+}
+
+fn quiet_logs() {
+    let config = platform::telemetry::LogConfig {
+        format: platform::telemetry::LogFormat::Pretty,
+        level: "info".to_owned(),
+    };
+    if std::env::var_os("TEST_LOG").is_some() {
+        platform::telemetry::init("tests", &config, std::io::stdout);
+    } else {
+        platform::telemetry::init("tests", &config, std::io::sink);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+pub async fn spawn_platform(options: Options) -> Platform {
+    quiet_logs();
+    let mut broker = TestBroker::new();
+    let names = Names {
+        orders_exchange: broker.exchange("orders.events"),
+        payments_exchange: broker.exchange("payments.events"),
+        orders_queue: broker.queue("orders.payment-events"),
+        payments_queue: broker.queue("payments.order-events"),
+    };
+    let orders_db = TestDatabase::create("orders", "orders", orders::MIGRATIONS)
+        .await
+        .unwrap();
+    let payments_db = TestDatabase::create("payments", "payments", payments::MIGRATIONS)
+        .await
+        .unwrap();
+    let payments_port = free_port();
+
+    let mut settings = orders::config::Settings::load(None).unwrap();
+    settings.http.port = 0;
+    settings.http.workers = 2;
+    settings.database.url = SecretString::from(orders_db.url.clone());
+    settings.database.migrate_on_start = false;
+    settings.database.pool_size = 8;
+    settings.auth.hs256_secret = Some(tokens::secret());
+    settings.auth.issuer = tokens::ISSUER.to_owned();
+    settings.amqp.url = SecretString::from(
+        options
+            .orders_amqp_url
+            .clone()
+            .unwrap_or(broker.url.clone()),
+    );
+    settings.amqp.exchange = names.orders_exchange.clone();
+    settings.amqp.consume.exchange = names.payments_exchange.clone();
+    settings.amqp.consume.queue = names.orders_queue.clone();
+    settings.amqp.max_backoff_ms = 300;
+    settings.relay.poll_ms = 500;
+    settings.payments.url = format!("http://127.0.0.1:{payments_port}");
+    settings.payments.poll_ms = 100;
+    settings.payments.max_backoff_ms = 300;
+    let app = orders::app::Application::build(settings).await.unwrap();
+    let orders = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+
+    let mut platform = Platform {
+        orders,
+        payments: None,
+        payments_port,
+        names,
+        broker,
+        client: reqwest::Client::new(),
+        _orders_db: orders_db,
+        payments_db,
+    };
+    if !options.payments_down {
+        platform.start_payments().await;
+    }
+    platform
+}
+
+impl Platform {
+    pub async fn start_payments(&mut self) {
+        let mut settings = payments::config::Settings::load(None).unwrap();
+        settings.http.port = self.payments_port;
+        settings.http.workers = 2;
+        settings.database.url = SecretString::from(self.payments_db.url.clone());
+        settings.database.migrate_on_start = false;
+        settings.database.pool_size = 8;
+        settings.auth.hs256_secret = Some(tokens::secret());
+        settings.auth.issuer = tokens::ISSUER.to_owned();
+        settings.amqp.url = SecretString::from(self.broker.url.clone());
+        settings.amqp.exchange = self.names.payments_exchange.clone();
+        settings.amqp.consume.exchange = self.names.orders_exchange.clone();
+        settings.amqp.consume.queue = self.names.payments_queue.clone();
+        settings.amqp.max_backoff_ms = 300;
+        settings.relay.poll_ms = 500;
+        settings.provider.backoff_ms = 5;
+        let app = payments::app::Application::build(settings).await.unwrap();
+        self.payments = Some(format!("http://127.0.0.1:{}", app.port()));
+        tokio::spawn(app.run_until_stopped());
+    }
+
+    pub async fn create_order(&self, user: &str, payment_token: Option<&str>) -> Value {
+        let mut body = json!({
+            "currency": "USD",
+            "items": [
+                {"product_id": "prod_123", "quantity": 2, "unit_price": "29.99", "name": "T-shirt"},
+                {"product_id": "prod_456", "quantity": 1, "unit_price": "5.00"}
+            ],
+            "shipping_address": {"first_name": "Ada", "last_name": "Lovelace", "line1": "1 Main St",
+                                 "city": "London", "postal_code": "SW1", "country": "GB"}
+        });
+        if let Some(token) = payment_token {
+            body["payment"] = json!({"method": "card", "token": token});
+        }
+        let response = self
+            .client
+            .post(format!("{}/api/v1/orders", self.orders))
+            .bearer_auth(orders_token(user))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    pub async fn order(&self, user: &str, id: &str) -> Value {
+        self.client
+            .get(format!("{}/api/v1/orders/{id}", self.orders))
+            .bearer_auth(orders_token(user))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Polls the order until `done` holds (or panics after 15 s).
+    pub async fn wait_for(
+        &self,
+        user: &str,
+        id: &str,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        for _ in 0..150 {
+            let order = self.order(user, id).await;
+            if done(&order) {
+                return order;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "timed out waiting for {what}: {}",
+            self.order(user, id).await
+        );
+    }
+
+    pub async fn history(&self, user: &str, id: &str) -> Vec<Value> {
+        let body: Value = self
+            .client
+            .get(format!("{}/api/v1/orders/{id}/events", self.orders))
+            .bearer_auth(orders_token(user))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["data"].as_array().unwrap().clone()
+    }
+
+    pub async fn patch(&self, id: &str, status: &str) -> reqwest::StatusCode {
+        let admin = TokenSpec::new(
+            "orders",
+            "ops",
+            &["orders.read", "orders.write", "orders.admin"],
+        )
+        .sign();
+        self.client
+            .patch(format!("{}/api/v1/orders/{id}", self.orders))
+            .bearer_auth(admin)
+            .json(&json!({"status": status}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    pub async fn cancel(&self, user: &str, id: &str) -> Value {
+        self.client
+            .delete(format!("{}/api/v1/orders/{id}", self.orders))
+            .bearer_auth(orders_token(user))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn pay(
+        &self,
+        user: &str,
+        order: &Value,
+        token: &str,
+        key: &str,
+    ) -> reqwest::Response {
+        self.client
+            .post(format!(
+                "{}/api/v1/payments",
+                self.payments.as_deref().unwrap()
+            ))
+            .bearer_auth(payments_token(user))
+            .header("Idempotency-Key", key)
+            .json(&json!({
+                "order_id": order["id"], "amount": order["total"], "currency": order["currency"],
+                "method": "card", "token": token
+            }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn payments_of(&self, user: &str, order_id: &str) -> Vec<Value> {
+        let body: Value = self
+            .client
+            .get(format!(
+                "{}/api/v1/payments?order_id={order_id}",
+                self.payments.as_deref().unwrap()
+            ))
+            .bearer_auth(payments_token(user))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["data"].as_array().unwrap().clone()
+    }
+}
+
+pub fn orders_token(user: &str) -> String {
+    TokenSpec::new("orders", user, &["orders.read", "orders.write"]).sign()
+}
+
+pub fn payments_token(user: &str) -> String {
+    TokenSpec::new("payments", user, &["payments.read", "payments.write"]).sign()
+}
+
+pub fn types(history: &[Value]) -> Vec<String> {
+    history
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect()
+}

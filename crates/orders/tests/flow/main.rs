@@ -1,0 +1,413 @@
+//! End to end: orders and payments over HTTP and RabbitMQ, with faults.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+use std::{collections::HashMap, time::Duration};
+
+use contracts::{
+    cloud::{self, EventMeta},
+    payment::PaymentData,
+};
+use helpers::{Options, spawn_platform, types};
+use serde_json::{Value, json};
+use test_support::proxy::TcpProxy;
+use uuid::Uuid;
+
+#[tokio::test]
+async fn an_order_created_with_a_good_card_becomes_paid() {
+    let platform = spawn_platform(Options::default()).await;
+
+    let order = platform.create_order("alice", Some("tok_visa")).await;
+    let id = order["id"].as_str().unwrap();
+
+    let paid = platform
+        .wait_for("alice", id, "paid", |o| o["status"] == "paid")
+        .await;
+    assert_eq!(paid["payment_status"], "paid");
+    assert_eq!(
+        types(&platform.history("alice", id).await),
+        ["order.created", "order.paid"]
+    );
+    let payments = platform.payments_of("alice", id).await;
+    assert_eq!(payments.len(), 1, "charged exactly once");
+    assert_eq!(payments[0]["status"], "succeeded");
+    assert_eq!(payments[0]["amount"], "64.98");
+    let trail = platform.history("alice", id).await;
+    assert_eq!(trail[1]["data"]["payment_id"], payments[0]["id"]);
+}
+
+#[tokio::test]
+async fn a_declined_order_stays_pending_with_the_failure_and_is_paid_later() {
+    let platform = spawn_platform(Options::default()).await;
+    let order = platform
+        .create_order("bob", Some("tok_chargeDeclined"))
+        .await;
+    let id = order["id"].as_str().unwrap();
+
+    let failed = platform
+        .wait_for("bob", id, "the failure", |o| {
+            o["payment_status"] == "failed"
+        })
+        .await;
+    assert_eq!(failed["status"], "pending");
+    let history = platform.history("bob", id).await;
+    assert_eq!(types(&history), ["order.created", "order.payment_failed"]);
+    assert_eq!(history[1]["data"]["reason"], "card_declined");
+
+    // The client pays the pending order itself, with a good card.
+    let response = platform.pay("bob", &order, "tok_visa", "bob-retry-1").await;
+    assert_eq!(response.status(), 201);
+    let paid = platform
+        .wait_for("bob", id, "paid", |o| o["status"] == "paid")
+        .await;
+    assert_eq!(paid["payment_status"], "paid");
+}
+
+#[tokio::test]
+async fn insufficient_funds_and_provider_errors_are_recorded_as_failures() {
+    let platform = spawn_platform(Options::default()).await;
+    for (token, reason) in [
+        ("tok_chargeDeclinedInsufficientFunds", "insufficient_funds"),
+        ("tok_processingError", "processing_error"),
+    ] {
+        let order = platform.create_order("carol", Some(token)).await;
+        let id = order["id"].as_str().unwrap();
+        platform
+            .wait_for("carol", id, reason, |o| o["payment_status"] == "failed")
+            .await;
+        let history = platform.history("carol", id).await;
+        assert_eq!(history[1]["data"]["reason"], reason);
+    }
+}
+
+#[tokio::test]
+async fn cancelling_a_paid_order_refunds_it() {
+    let platform = spawn_platform(Options::default()).await;
+    let order = platform.create_order("dave", Some("tok_visa")).await;
+    let id = order["id"].as_str().unwrap();
+    platform
+        .wait_for("dave", id, "paid", |o| o["status"] == "paid")
+        .await;
+
+    let cancelled = platform.cancel("dave", id).await;
+    assert_eq!(cancelled["status"], "cancelled");
+
+    let refunded = platform
+        .wait_for("dave", id, "the refund", |o| {
+            o["payment_status"] == "refunded"
+        })
+        .await;
+    assert_eq!(refunded["status"], "cancelled");
+    assert_eq!(
+        types(&platform.history("dave", id).await),
+        [
+            "order.created",
+            "order.paid",
+            "order.cancelled",
+            "order.refunded"
+        ]
+    );
+    let payments = platform.payments_of("dave", id).await;
+    assert_eq!(payments[0]["status"], "refunded");
+}
+
+#[tokio::test]
+async fn a_subscriber_sees_every_event_as_valid_cloudevents_in_order() {
+    let platform = spawn_platform(Options::default()).await;
+    let mut subscriber = platform
+        .broker
+        .subscribe(&[
+            (&platform.names.orders_exchange, "order.*"),
+            (&platform.names.payments_exchange, "payment.*"),
+        ])
+        .await
+        .unwrap();
+
+    let order = platform.create_order("erin", Some("tok_visa")).await;
+    let id = order["id"].as_str().unwrap();
+    platform
+        .wait_for("erin", id, "paid", |o| o["status"] == "paid")
+        .await;
+    assert_eq!(platform.patch(id, "shipped").await, 200);
+    assert_eq!(platform.patch(id, "delivered").await, 200);
+
+    // order.created, payment.successful, order.paid, order.shipped, order.delivered
+    let messages = subscriber.collect(5, Duration::from_secs(10)).await;
+    let mut order_events = Vec::new();
+    let mut payment_events = Vec::new();
+    for body in &messages {
+        let raw: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(raw["specversion"], "1.0");
+        assert_eq!(raw["subject"], id);
+        let (meta, _): (EventMeta, Value) = cloud::parse(body).unwrap();
+        if meta.source == "/orders" {
+            let data: contracts::order::OrderData =
+                serde_json::from_value(raw["data"].clone()).unwrap();
+            assert_eq!(data.id.to_string(), id);
+            assert!(meta.data_schema.is_some());
+            order_events.push((meta.sequence.unwrap(), meta.event_type));
+        } else {
+            let data: PaymentData = serde_json::from_value(raw["data"].clone()).unwrap();
+            assert_eq!(data.order_id.to_string(), id);
+            payment_events.push(meta.event_type);
+        }
+    }
+    assert_eq!(
+        order_events,
+        vec![
+            (1, "order.created".to_owned()),
+            (2, "order.paid".to_owned()),
+            (3, "order.shipped".to_owned()),
+            (4, "order.delivered".to_owned()),
+        ],
+        "gap-free and in order"
+    );
+    assert_eq!(payment_events, ["payment.successful"]);
+    assert!(
+        subscriber.next(Duration::from_millis(500)).await.is_none(),
+        "nothing extra"
+    );
+}
+
+#[tokio::test]
+async fn an_order_created_while_payments_is_down_is_paid_once_it_is_back() {
+    let mut platform = spawn_platform(Options {
+        payments_down: true,
+        ..Options::default()
+    })
+    .await;
+    let order = platform.create_order("frank", Some("tok_visa")).await;
+    let id = order["id"].as_str().unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(platform.order("frank", id).await["status"], "pending");
+
+    platform.start_payments().await;
+
+    platform
+        .wait_for("frank", id, "paid", |o| o["status"] == "paid")
+        .await;
+    assert_eq!(platform.payments_of("frank", id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn events_written_while_the_broker_is_unreachable_are_all_delivered_once_it_is_back() {
+    let broker_address = "127.0.0.1:5672".parse().unwrap();
+    let proxy = TcpProxy::start(broker_address).await.unwrap();
+    let proxied = test_support::broker::amqp_url()
+        .replace("127.0.0.1:5672", &format!("127.0.0.1:{}", proxy.port));
+    let platform = spawn_platform(Options {
+        orders_amqp_url: Some(proxied),
+        ..Options::default()
+    })
+    .await;
+    let mut subscriber = platform
+        .broker
+        .subscribe(&[(&platform.names.orders_exchange, "order.created")])
+        .await
+        .unwrap();
+    // Let the relay connect once, then cut it off.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.cut();
+
+    let mut created = Vec::new();
+    for _ in 0..10 {
+        created.push(
+            platform.create_order("gina", None).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert!(
+        subscriber.next(Duration::from_millis(700)).await.is_none(),
+        "nothing gets through"
+    );
+
+    proxy.restore();
+    let messages = subscriber.collect(10, Duration::from_secs(15)).await;
+    let mut delivered: Vec<String> = messages
+        .iter()
+        .map(|body| cloud::parse::<Value>(body).unwrap().0.subject)
+        .collect();
+    delivered.sort();
+    delivered.dedup();
+    created.sort();
+    assert_eq!(delivered, created, "every event, once the broker is back");
+}
+
+fn payment_event(
+    order_id: &str,
+    event_type: &str,
+    event_id: Uuid,
+    reason: Option<&str>,
+) -> Vec<u8> {
+    let now = time::OffsetDateTime::now_utc();
+    let data = PaymentData {
+        id: Uuid::now_v7(),
+        order_id: Uuid::parse_str(order_id).unwrap(),
+        user_id: "henry".into(),
+        amount: "64.98".into(),
+        currency: "USD".into(),
+        method: "card".into(),
+        status: contracts::payment::PaymentStatus::Failed,
+        failure_reason: reason.map(str::to_owned),
+        provider_reference: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let meta = EventMeta {
+        id: event_id,
+        source: "/payments".into(),
+        event_type: event_type.into(),
+        subject: order_id.into(),
+        time: now,
+        data_schema: None,
+        sequence: None,
+        traceparent: None,
+    };
+    cloud::to_json(&cloud::build(&meta, &data).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_duplicated_delivery_has_one_effect() {
+    let platform = spawn_platform(Options::default()).await;
+    let order = platform.create_order("henry", None).await;
+    let id = order["id"].as_str().unwrap();
+    let body = payment_event(id, "payment.failed", Uuid::now_v7(), Some("card_declined"));
+
+    for _ in 0..3 {
+        platform
+            .broker
+            .publish(
+                &platform.names.payments_exchange,
+                "payment.failed",
+                &body,
+                Default::default(),
+            )
+            .await
+            .unwrap();
+    }
+
+    platform
+        .wait_for("henry", id, "the failure", |o| {
+            o["payment_status"] == "failed"
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        types(&platform.history("henry", id).await),
+        ["order.created", "order.payment_failed"],
+        "the same event three times is recorded once"
+    );
+}
+
+#[tokio::test]
+async fn a_poison_message_ends_in_the_dead_letter_queue() {
+    let platform = spawn_platform(Options::default()).await;
+    // Let the consumer declare its queue before publishing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let dlq = format!("{}.dlq", platform.names.orders_queue);
+
+    platform
+        .broker
+        .publish(
+            &platform.names.payments_exchange,
+            "payment.successful",
+            b"{not json",
+            Default::default(),
+        )
+        .await
+        .unwrap();
+
+    let mut dead = None;
+    for _ in 0..50 {
+        dead = platform.broker.get(&dlq).await.unwrap();
+        if dead.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(dead.as_deref(), Some(&b"{not json"[..]));
+}
+
+#[tokio::test]
+async fn an_event_for_an_unknown_order_is_dead_lettered_not_retried_forever() {
+    let platform = spawn_platform(Options::default()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let body = payment_event(
+        &Uuid::now_v7().to_string(),
+        "payment.failed",
+        Uuid::now_v7(),
+        Some("x"),
+    );
+    platform
+        .broker
+        .publish(
+            &platform.names.payments_exchange,
+            "payment.failed",
+            &body,
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let dlq = format!("{}.dlq", platform.names.orders_queue);
+    let mut dead = None;
+    for _ in 0..50 {
+        dead = platform.broker.get(&dlq).await.unwrap();
+        if dead.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(dead, Some(body));
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_charges_once_sequentially_and_concurrently() {
+    let platform = spawn_platform(Options::default()).await;
+    let order = platform.create_order("ivy", None).await;
+
+    let attempts = futures_util::future::join_all(
+        (0..6).map(|_| platform.pay("ivy", &order, "tok_visa", "ivy-key")),
+    )
+    .await;
+    let mut statuses: HashMap<u16, usize> = HashMap::new();
+    for response in &attempts {
+        *statuses.entry(response.status().as_u16()).or_default() += 1;
+    }
+    assert!(
+        statuses.keys().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+
+    let first = platform.pay("ivy", &order, "tok_visa", "ivy-key").await;
+    assert_eq!(first.status(), 201);
+    assert_eq!(first.headers()["idempotent-replayed"], "true");
+    let first_body = first.bytes().await.unwrap();
+    let again = platform.pay("ivy", &order, "tok_visa", "ivy-key").await;
+    assert_eq!(
+        again.bytes().await.unwrap(),
+        first_body,
+        "replayed byte for byte"
+    );
+
+    let changed = json!({"token": "tok_mastercard"});
+    let mismatch = platform
+        .pay("ivy", &order, changed["token"].as_str().unwrap(), "ivy-key")
+        .await;
+    assert_eq!(mismatch.status(), 422);
+
+    assert_eq!(
+        platform
+            .payments_of("ivy", order["id"].as_str().unwrap())
+            .await
+            .len(),
+        1
+    );
+    platform
+        .wait_for("ivy", order["id"].as_str().unwrap(), "paid", |o| {
+            o["status"] == "paid"
+        })
+        .await;
+}
