@@ -25,7 +25,7 @@ pub struct Platform {
     pub names: Names,
     pub broker: TestBroker,
     pub client: reqwest::Client,
-    _orders_db: TestDatabase,
+    orders_db: TestDatabase,
     payments_db: TestDatabase,
 }
 
@@ -56,6 +56,33 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+fn orders_settings(
+    db: &TestDatabase,
+    broker: &TestBroker,
+    names: &Names,
+    payments_port: u16,
+    amqp_url: Option<String>,
+) -> orders::config::Settings {
+    let mut settings = orders::config::Settings::load(None).unwrap();
+    settings.http.port = 0;
+    settings.http.workers = 2;
+    settings.database.url = SecretString::from(db.url.clone());
+    settings.database.migrate_on_start = false;
+    settings.database.pool_size = 8;
+    settings.auth.hs256_secret = Some(tokens::secret());
+    settings.auth.issuer = tokens::ISSUER.to_owned();
+    settings.amqp.url = SecretString::from(amqp_url.unwrap_or(broker.url.clone()));
+    settings.amqp.exchange = names.orders_exchange.clone();
+    settings.amqp.consume.exchange = names.payments_exchange.clone();
+    settings.amqp.consume.queue = names.orders_queue.clone();
+    settings.amqp.max_backoff_ms = 300;
+    settings.relay.poll_ms = 500;
+    settings.payments.url = format!("http://127.0.0.1:{payments_port}");
+    settings.payments.poll_ms = 100;
+    settings.payments.max_backoff_ms = 300;
+    settings
+}
+
 pub async fn spawn_platform(options: Options) -> Platform {
     quiet_logs();
     let mut broker = TestBroker::new();
@@ -73,28 +100,13 @@ pub async fn spawn_platform(options: Options) -> Platform {
         .unwrap();
     let payments_port = free_port();
 
-    let mut settings = orders::config::Settings::load(None).unwrap();
-    settings.http.port = 0;
-    settings.http.workers = 2;
-    settings.database.url = SecretString::from(orders_db.url.clone());
-    settings.database.migrate_on_start = false;
-    settings.database.pool_size = 8;
-    settings.auth.hs256_secret = Some(tokens::secret());
-    settings.auth.issuer = tokens::ISSUER.to_owned();
-    settings.amqp.url = SecretString::from(
-        options
-            .orders_amqp_url
-            .clone()
-            .unwrap_or(broker.url.clone()),
+    let settings = orders_settings(
+        &orders_db,
+        &broker,
+        &names,
+        payments_port,
+        options.orders_amqp_url.clone(),
     );
-    settings.amqp.exchange = names.orders_exchange.clone();
-    settings.amqp.consume.exchange = names.payments_exchange.clone();
-    settings.amqp.consume.queue = names.orders_queue.clone();
-    settings.amqp.max_backoff_ms = 300;
-    settings.relay.poll_ms = 500;
-    settings.payments.url = format!("http://127.0.0.1:{payments_port}");
-    settings.payments.poll_ms = 100;
-    settings.payments.max_backoff_ms = 300;
     let app = orders::app::Application::build(settings).await.unwrap();
     let orders = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -106,7 +118,7 @@ pub async fn spawn_platform(options: Options) -> Platform {
         names,
         broker,
         client: reqwest::Client::new(),
-        _orders_db: orders_db,
+        orders_db,
         payments_db,
     };
     if !options.payments_down {
@@ -116,6 +128,21 @@ pub async fn spawn_platform(options: Options) -> Platform {
 }
 
 impl Platform {
+    /// A second orders instance on the same database and broker; returns its URL.
+    pub async fn start_another_orders(&self) -> String {
+        let settings = orders_settings(
+            &self.orders_db,
+            &self.broker,
+            &self.names,
+            self.payments_port,
+            None,
+        );
+        let app = orders::app::Application::build(settings).await.unwrap();
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        address
+    }
+
     pub async fn start_payments(&mut self) {
         let mut settings = payments::config::Settings::load(None).unwrap();
         settings.http.port = self.payments_port;

@@ -411,3 +411,56 @@ async fn the_same_idempotency_key_charges_once_sequentially_and_concurrently() {
         })
         .await;
 }
+
+#[tokio::test]
+async fn two_instances_relay_each_event_once_and_in_order() {
+    let mut platform = spawn_platform(Options::default()).await;
+    let second = platform.start_another_orders().await;
+    let first = platform.orders.clone();
+    let mut subscriber = platform
+        .broker
+        .subscribe(&[(&platform.names.orders_exchange, "order.*")])
+        .await
+        .unwrap();
+
+    // Writes land on both instances, interleaved.
+    let mut ids = Vec::new();
+    for round in 0..6 {
+        platform.orders = if round % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        let id = platform.create_order("jack", None).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        ids.push(id);
+    }
+    for (round, id) in ids.iter().enumerate() {
+        platform.orders = if round % 2 == 0 {
+            second.clone()
+        } else {
+            first.clone()
+        };
+        assert_eq!(platform.patch(id, "paid").await, 200);
+        assert_eq!(platform.patch(id, "shipped").await, 200);
+    }
+
+    let messages = subscriber.collect(18, Duration::from_secs(10)).await;
+    let mut seen_ids = std::collections::HashSet::new();
+    let mut sequences: HashMap<String, Vec<u64>> = HashMap::new();
+    for body in &messages {
+        let (meta, _): (EventMeta, Value) = cloud::parse(body).unwrap();
+        assert!(seen_ids.insert(meta.id), "event {} relayed twice", meta.id);
+        sequences
+            .entry(meta.subject)
+            .or_default()
+            .push(meta.sequence.unwrap());
+    }
+    assert_eq!(messages.len(), 18);
+    for id in &ids {
+        assert_eq!(sequences[id], vec![1, 2, 3], "order {id} in order");
+    }
+    assert!(subscriber.next(Duration::from_millis(500)).await.is_none());
+}
