@@ -6,11 +6,14 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 export ORDERS_DATABASE__URL := env_var_or_default("ORDERS_DATABASE__URL", "postgres://orders@127.0.0.1:5432/shop")
 export ORDERS_AUTH__HS256_SECRET := env_var_or_default("ORDERS_AUTH__HS256_SECRET", "local-development-secret-do-not-use-in-production")
 export ORDERS_LOG__FORMAT := env_var_or_default("ORDERS_LOG__FORMAT", "pretty")
+export PAYMENTS_DATABASE__URL := env_var_or_default("PAYMENTS_DATABASE__URL", "postgres://payments@127.0.0.1:5432/shop")
+export PAYMENTS_AUTH__HS256_SECRET := env_var_or_default("PAYMENTS_AUTH__HS256_SECRET", "local-development-secret-do-not-use-in-production")
+export PAYMENTS_LOG__FORMAT := env_var_or_default("PAYMENTS_LOG__FORMAT", "pretty")
 
 default:
     @just --list
 
-# Start PostgreSQL if stopped, provision, migrate, run the services in the background, print URLs and tokens.
+# Start PostgreSQL and RabbitMQ if stopped, provision, migrate, run both services in the background, print URLs and tokens.
 up:
     deploy/local/up.sh
 
@@ -18,15 +21,16 @@ up:
 down:
     deploy/local/down.sh
 
-# Run every test (unit, property, integration) against the local PostgreSQL.
+# Run every test (unit, property, integration, end to end) against the local PostgreSQL and RabbitMQ.
 test: services
     cargo test --workspace --locked
 
-# Make sure PostgreSQL is running (the tests create their own databases).
+# Make sure PostgreSQL and RabbitMQ are running (tests create their own databases and broker names).
 services:
     #!/usr/bin/env bash
     source deploy/local/lib.sh
     ensure_postgres
+    ensure_rabbitmq
 
 # Print a development token for SUB with SCOPES (the token alone on stdout).
 token SUB SCOPES="orders.read orders.write payments.read payments.write":
@@ -37,7 +41,7 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
 
-# Walk through an order's life with curl (needs `just up`).
+# Walk through the whole flow with curl: paid, shipped, delivered; declined, retried, refunded (needs `just up`).
 demo:
     deploy/local/demo.sh
 

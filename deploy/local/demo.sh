@@ -1,64 +1,93 @@
 #!/usr/bin/env bash
-# `just demo`: an order's whole life through the public API, step by step.
+# `just demo`: the whole platform through its public APIs, step by step.
 # Needs the services started by `just up`, plus curl and jq.
 source "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || die "the demo needs jq"
 
 ORDERS="http://127.0.0.1:${ORDERS_HTTP__PORT:-8080}"
+PAYMENTS="http://127.0.0.1:${PAYMENTS_HTTP__PORT:-8081}"
 curl -fsS "$ORDERS/ready" >/dev/null || die "orders is not running; run 'just up' first"
+curl -fsS "$PAYMENTS/ready" >/dev/null || die "payments is not running; run 'just up' first"
 bin="$(target_dir)/debug/orders"
 USER_TOKEN="$("$bin" token demo_user)"
 ADMIN_TOKEN="$("$bin" token demo_admin --scopes "orders.read orders.write orders.admin")"
 
 step() { printf '\n\033[1;32m--- %s\033[0m\n' "$*"; }
-call() { # call TOKEN METHOD PATH [BODY]
-    local token="$1" method="$2" path="$3" body="${4:-}"
-    printf '\033[2m$ curl -X %s %s\033[0m\n' "$method" "$path" >&2
-    if [[ -n "$body" ]]; then
-        curl -sS -X "$method" "$ORDERS$path" -H "Authorization: Bearer $token" \
-            -H 'Content-Type: application/json' -d "$body"
-    else
-        curl -sS -X "$method" "$ORDERS$path" -H "Authorization: Bearer $token"
-    fi
+call() { # call TOKEN METHOD URL [BODY [EXTRA_HEADER]]
+    local token="$1" method="$2" url="$3" body="${4:-}" extra="${5:-}"
+    printf '\033[2m$ curl -X %s %s\033[0m\n' "$method" "${url#http://127.0.0.1:}" >&2
+    local args=(-sS -X "$method" "$url" -H "Authorization: Bearer $token")
+    [[ -n "$extra" ]] && args+=(-H "$extra")
+    [[ -n "$body" ]] && args+=(-H 'Content-Type: application/json' -d "$body")
+    curl "${args[@]}"
 }
-
-step "demo_user places an order (2 T-shirts at 29.99, 1 mug at 12.50)"
-order="$(call "$USER_TOKEN" POST /api/v1/orders '{
+# wait_for ID JQ_CONDITION: polls the order until the condition holds.
+wait_for() {
+    local id="$1" condition="$2"
+    for _ in $(seq 1 100); do
+        if call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id" 2>/dev/null | jq -e "$condition" >/dev/null; then return; fi
+        sleep 0.1
+    done
+    die "timed out waiting for $condition"
+}
+order_body() { # order_body CARD_TOKEN
+    cat <<JSON
+{
   "currency": "USD",
   "items": [
     {"product_id": "prod_tshirt", "quantity": 2, "unit_price": "29.99", "name": "T-shirt", "sku": "TS-1"},
     {"product_id": "prod_mug", "quantity": 1, "unit_price": "12.50", "name": "Mug"}
   ],
-  "shipping_address": {"first_name": "Ada", "last_name": "Lovelace", "line1": "12 St James'"'"'s Square",
+  "shipping_address": {"first_name": "Ada", "last_name": "Lovelace", "line1": "12 St James's Square",
                        "city": "London", "postal_code": "SW1Y 4JH", "country": "GB"},
   "shipping_method": "standard",
-  "payment": {"method": "card", "token": "tok_visa"}
-}')"
-echo "$order" | jq '{id, order_number, status, subtotal, total, items: [.items[] | {name, quantity, unit_price, subtotal}]}'
+  "payment": {"method": "card", "token": "$1"}
+}
+JSON
+}
+summary='{order_number, status, payment_status, total, version}'
+
+step "1. demo_user places an order paying with tok_visa"
+order="$(call "$USER_TOKEN" POST "$ORDERS/api/v1/orders" "$(order_body tok_visa)")"
+echo "$order" | jq "$summary"
 id="$(echo "$order" | jq -r .id)"
 
-step "an invalid order is refused with every bad field named"
-call "$USER_TOKEN" POST /api/v1/orders '{"currency": "USD", "items": [{"product_id": "p", "quantity": 0, "unit_price": "9.999"}], "shipping_address": {"first_name": "Ada", "country": "UK"}}' | jq '{type, title, errors}'
-echo "(a price sent as a JSON number is refused too: money is never a float)"
+step "   orders asks payments to charge it; payment.successful comes back over RabbitMQ"
+wait_for "$id" '.status == "paid"'
+call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id" | jq "$summary"
+call "$USER_TOKEN" GET "$PAYMENTS/api/v1/payments?order_id=$id" | jq '[.data[] | {status, amount, currency, provider_reference}]'
 
-step "demo_user lists their orders"
-call "$USER_TOKEN" GET "/api/v1/orders?limit=5" | jq '{total, limit, offset, orders: [.data[] | {order_number, status, total}]}'
+step "   an admin ships and delivers it"
+call "$ADMIN_TOKEN" PATCH "$ORDERS/api/v1/orders/$id" '{"status": "shipped"}' | jq -c "$summary"
+call "$ADMIN_TOKEN" PATCH "$ORDERS/api/v1/orders/$id" '{"status": "delivered"}' | jq -c "$summary"
 
-step "demo_user may not mark their own order paid"
-call "$USER_TOKEN" PATCH "/api/v1/orders/$id" '{"status": "paid"}' | jq '{type, status, detail}'
+step "   its history"
+call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id/events" | jq -c '.data[] | {sequence, type, actor}'
 
-for status in paid shipped delivered; do
-    step "an admin marks it $status"
-    call "$ADMIN_TOKEN" PATCH "/api/v1/orders/$id" "{\"status\": \"$status\"}" | jq '{order_number, status, payment_status, version}'
-done
+step "2. a second order, paid with a card that is declined"
+order2="$(call "$USER_TOKEN" POST "$ORDERS/api/v1/orders" "$(order_body tok_chargeDeclined)")"
+id2="$(echo "$order2" | jq -r .id)"
+wait_for "$id2" '.payment_status == "failed"'
+call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id2" | jq "$summary"
+call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id2/events" | jq -c '.data[] | {sequence, type, reason: .data.reason}'
 
-step "going backwards is an invalid transition"
-call "$ADMIN_TOKEN" PATCH "/api/v1/orders/$id" '{"status": "pending"}' | jq '{type, status, detail}'
+step "   demo_user pays it again with a good card (Idempotency-Key makes the retry safe)"
+key="demo-$(date +%s)-$RANDOM"
+payment_body="$(echo "$order2" | jq -c '{order_id: .id, amount: .total, currency, method: "card", token: "tok_visa"}')"
+call "$USER_TOKEN" POST "$PAYMENTS/api/v1/payments" "$payment_body" "Idempotency-Key: $key" | jq -c '{id, status, amount}'
+step "   the same request again is replayed, not charged twice"
+curl -sS -o /dev/null -D - -X POST "$PAYMENTS/api/v1/payments" -H "Authorization: Bearer $USER_TOKEN" \
+    -H 'Content-Type: application/json' -H "Idempotency-Key: $key" -d "$payment_body" | grep -i -E "^(HTTP|idempotent-replayed)"
+wait_for "$id2" '.status == "paid"'
+call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id2" | jq -c "$summary"
 
-step "the order's history (its event stream)"
-call "$USER_TOKEN" GET "/api/v1/orders/$id/events" | jq '[.data[] | {sequence, type, actor, occurred_at}]'
+step "   demo_user cancels it: payments refunds the charge"
+call "$USER_TOKEN" DELETE "$ORDERS/api/v1/orders/$id2?reason=changed%20my%20mind" | jq -c "$summary"
+wait_for "$id2" '.payment_status == "refunded"'
+call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id2/events" | jq -c '.data[] | {sequence, type, actor}'
+call "$USER_TOKEN" GET "$PAYMENTS/api/v1/payments?order_id=$id2" | jq -c '.data[] | {status, failure_reason}'
 
-step "a second order is cancelled by its owner"
-second="$(echo "$order" | jq -c '{currency, shipping_address, items: [.items[] | {product_id, quantity, unit_price}]}')"
-id2="$(call "$USER_TOKEN" POST /api/v1/orders "$second" | jq -r .id)"
-call "$USER_TOKEN" DELETE "/api/v1/orders/$id2?reason=changed%20my%20mind" | jq '{order_number, status, cancellation_reason}'
+step "3. bad input is refused, every bad field named, nothing written"
+call "$USER_TOKEN" POST "$ORDERS/api/v1/orders" '{"currency": "USD", "items": [{"product_id": "p", "quantity": 0, "unit_price": "9.999"}], "shipping_address": {"first_name": "Ada", "country": "UK"}}' | jq -c '.errors[]'
+step "   and card numbers never enter the system"
+call "$USER_TOKEN" POST "$PAYMENTS/api/v1/payments" "$(echo "$payment_body" | jq -c '.token = "4242 4242 4242 4242"')" | jq -c '{type, title, detail}'

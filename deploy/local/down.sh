@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
-# `just down`: stops what `just up` started (PostgreSQL and RabbitMQ keep running).
+# `just down`: stops the services `just up` started (PostgreSQL and RabbitMQ keep running).
 source "$(dirname "$0")/lib.sh"
 stop_service orders
+stop_service payments

@@ -3,22 +3,26 @@
 source "$(dirname "$0")/lib.sh"
 
 ensure_postgres
+ensure_rabbitmq
 provision_database
 say "building"
-cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p orders
-say "migrating schema orders"
+cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p orders -p payments
+say "migrating schemas orders and payments"
 "$(target_dir)/debug/orders" migrate
+"$(target_dir)/debug/payments" migrate
+start_service payments "http://127.0.0.1:${PAYMENTS_HTTP__PORT:-8081}"
 start_service orders "http://127.0.0.1:${ORDERS_HTTP__PORT:-8080}"
 
 token="$("$(target_dir)/debug/orders" token demo_user)"
 admin="$("$(target_dir)/debug/orders" token demo_admin --scopes "orders.read orders.write orders.admin")"
 cat <<INFO
 
-  orders    http://127.0.0.1:${ORDERS_HTTP__PORT:-8080}/api/v1/orders
-  API docs  http://127.0.0.1:${ORDERS_HTTP__PORT:-8080}/docs/
-  logs      .run/orders.log          stop with: just down
+  orders    http://127.0.0.1:${ORDERS_HTTP__PORT:-8080}/api/v1/orders     docs: /docs/
+  payments  http://127.0.0.1:${PAYMENTS_HTTP__PORT:-8081}/api/v1/payments   docs: /docs/
+  logs      .run/orders.log, .run/payments.log        stop with: just down
+  try it    just demo
 
-  a user token (demo_user, valid 1 h):
+  a user token (demo_user, valid 1 h, for both services):
     export TOKEN=$token
   an admin token (orders.admin):
     export ADMIN=$admin
