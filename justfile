@@ -52,3 +52,7 @@ compose-check:
 # Measure order creation and reads with wrk against a release build (see BENCHMARKS.md).
 bench:
     deploy/bench/run.sh
+
+# Measure the full pay flow (orders → payments → RabbitMQ → orders) under load (see BENCHMARKS.md).
+bench-payflow:
+    deploy/bench/payflow.sh
