@@ -141,16 +141,15 @@ pub fn payment_data(payment: &Payment) -> PaymentData {
     }
 }
 
-/// Inserts a new `processing` payment (and ties it to the idempotency key).
+/// Inserts a new `processing` payment.
 async fn start_fresh(
     conn: &mut AsyncPgConnection,
     request: &NewPayment,
-    key: Option<&IdempotencyKey>,
-    owner: &str,
+    payment_id: Uuid,
     now: OffsetDateTime,
 ) -> Result<Start, PaymentError> {
     let payment = Payment::start(
-        Uuid::now_v7(),
+        payment_id,
         request.order_id,
         request.user_id.clone(),
         request.amount,
@@ -158,9 +157,6 @@ async fn start_fresh(
         now,
     );
     store::insert_payment(conn, &payment).await?;
-    if let Some(key) = key {
-        store::attach_payment(conn, owner, &key.key, payment.id).await?;
-    }
     Ok(Start::Charge(payment))
 }
 
@@ -205,21 +201,24 @@ impl Payments {
             conn.transaction(async move |conn| -> Result<Start, PaymentError> {
                 let now = now();
                 let Some(key) = key else {
-                    return start_fresh(conn, request, None, owner, now).await;
+                    return start_fresh(conn, request, Uuid::now_v7(), now).await;
                 };
+                let payment_id = Uuid::now_v7();
                 match store::claim_key(
                     conn,
                     owner,
                     &key.key,
                     &key.request_hash,
+                    payment_id,
                     now,
                     keys.ttl,
                     keys.stale_after,
                 )
                 .await?
                 {
-                    KeyState::New | KeyState::Abandoned { payment_id: None } => {
-                        start_fresh(conn, request, Some(key), owner, now).await
+                    KeyState::New => start_fresh(conn, request, payment_id, now).await,
+                    KeyState::Abandoned { payment_id: None } => {
+                        start_fresh(conn, request, Uuid::now_v7(), now).await
                     }
                     KeyState::Done { status, body } => Ok(Start::Replay(Reply {
                         status,
@@ -264,41 +263,33 @@ impl Payments {
             PaymentStatus::Succeeded => PaymentEventType::Successful,
             _ => PaymentEventType::Failed,
         };
-        {
-            let settled = &settled;
-            let body = &body;
-            let key = &key;
-            let owner = &owner;
+        let data = serde_json::to_value(payment_data(&settled)).map_err(anyhow::Error::from)?;
+        let cancelled = {
+            let (settled, body, data) = (&settled, &body, &data);
+            let key = key.as_ref().map(|key| (owner.as_str(), key.key.as_str()));
             let traceparent = actor.traceparent.as_deref();
-            conn.transaction(async move |conn| -> Result<(), PaymentError> {
-                store::update_payment(conn, settled).await?;
-                let data =
-                    serde_json::to_value(payment_data(settled)).map_err(anyhow::Error::from)?;
-                store::append_event(
+            conn.transaction(async move |conn| -> Result<bool, PaymentError> {
+                Ok(store::settle(
                     conn,
+                    settled,
                     event_type.as_str(),
-                    settled.order_id,
-                    &data,
+                    data,
                     traceparent,
-                    settled.updated_at,
+                    key,
+                    201,
+                    body,
                 )
-                .await?;
-                if let Some(key) = key {
-                    store::complete_key(conn, owner, &key.key, 201, body).await?;
-                }
-                Ok(())
+                .await?)
             })
-            .await?;
-        }
+            .await?
+        };
         tracing::info!(
             payment.id = %settled.id,
             order.id = %settled.order_id,
             payment.status = settled.status.as_str(),
             "payment settled"
         );
-        if settled.status == PaymentStatus::Succeeded
-            && store::is_order_cancelled(&mut conn, settled.order_id).await?
-        {
+        if settled.status == PaymentStatus::Succeeded && cancelled {
             // The order was cancelled while it was being charged.
             self.refund_order(settled.order_id, None, actor.traceparent.as_deref())
                 .await?;

@@ -281,19 +281,6 @@ pub async fn mark_order_cancelled(
     Ok(())
 }
 
-pub async fn is_order_cancelled(
-    conn: &mut AsyncPgConnection,
-    order_id: Uuid,
-) -> Result<bool, StoreError> {
-    let found = cancelled_orders::table
-        .find(order_id)
-        .select(cancelled_orders::order_id)
-        .first::<Uuid>(conn)
-        .await
-        .optional()?;
-    Ok(found.is_some())
-}
-
 /// What an `Idempotency-Key` already holds.
 #[derive(Debug)]
 pub enum KeyState {
@@ -320,32 +307,29 @@ struct KeyRow {
     created_at: OffsetDateTime,
 }
 
-/// Claims `key` for `owner` or reports what it already holds. Expired keys
-/// (older than `ttl`) count as new.
+/// Claims `key` for `owner` (for the payment `payment_id` about to be
+/// created) or reports what it already holds. A key older than `ttl` that the
+/// sweeper has not removed yet counts as new.
+#[allow(clippy::too_many_arguments)]
 pub async fn claim_key(
     conn: &mut AsyncPgConnection,
     owner: &str,
     key: &str,
     request_hash: &str,
+    payment_id: Uuid,
     now: OffsetDateTime,
     ttl: time::Duration,
     stale_after: time::Duration,
 ) -> Result<KeyState, StoreError> {
-    diesel::delete(
-        idempotency_keys::table
-            .filter(idempotency_keys::owner.eq(owner))
-            .filter(idempotency_keys::key.eq(key))
-            .filter(idempotency_keys::created_at.lt(now - ttl)),
-    )
-    .execute(conn)
-    .await?;
+    let new_key = (
+        idempotency_keys::owner.eq(owner),
+        idempotency_keys::key.eq(key),
+        idempotency_keys::request_hash.eq(request_hash),
+        idempotency_keys::payment_id.eq(payment_id),
+        idempotency_keys::created_at.eq(now),
+    );
     let inserted = diesel::insert_into(idempotency_keys::table)
-        .values((
-            idempotency_keys::owner.eq(owner),
-            idempotency_keys::key.eq(key),
-            idempotency_keys::request_hash.eq(request_hash),
-            idempotency_keys::created_at.eq(now),
-        ))
+        .values(new_key)
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;
@@ -358,6 +342,16 @@ pub async fn claim_key(
         .for_update()
         .first(conn)
         .await?;
+    if row.created_at < now - ttl {
+        diesel::delete(idempotency_keys::table.find((owner, key)))
+            .execute(conn)
+            .await?;
+        diesel::insert_into(idempotency_keys::table)
+            .values(new_key)
+            .execute(conn)
+            .await?;
+        return Ok(KeyState::New);
+    }
     if row.request_hash != request_hash {
         return Ok(KeyState::Mismatch);
     }
@@ -379,49 +373,51 @@ pub async fn claim_key(
     Ok(KeyState::InFlight)
 }
 
-pub async fn attach_payment(
+/// Records a settled payment, its event and (if keyed) the response under its
+/// idempotency key, in one pipelined batch of the caller's transaction;
+/// returns whether the order was cancelled meanwhile.
+#[allow(clippy::too_many_arguments)]
+pub async fn settle(
     conn: &mut AsyncPgConnection,
-    owner: &str,
-    key: &str,
-    payment_id: Uuid,
-) -> Result<(), StoreError> {
-    diesel::update(idempotency_keys::table.find((owner, key)))
-        .set(idempotency_keys::payment_id.eq(payment_id))
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Stores the response of the request that owns `key` (same transaction as
-/// the work it describes).
-pub async fn complete_key(
-    conn: &mut AsyncPgConnection,
-    owner: &str,
-    key: &str,
+    payment: &Payment,
+    event_type: &str,
+    data: &serde_json::Value,
+    traceparent: Option<&str>,
+    key: Option<(&str, &str)>,
     status: u16,
     body: &[u8],
-) -> Result<(), StoreError> {
-    diesel::update(idempotency_keys::table.find((owner, key)))
-        .set((
-            idempotency_keys::response_status.eq(i16::try_from(status).unwrap_or(500)),
-            idempotency_keys::response_body.eq(body),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Releases a key whose request failed without doing anything, so a retry
-/// may run again.
-pub async fn release_key(
-    conn: &mut AsyncPgConnection,
-    owner: &str,
-    key: &str,
-) -> Result<(), StoreError> {
-    diesel::delete(idempotency_keys::table.find((owner, key)))
-        .execute(conn)
-        .await?;
-    Ok(())
+) -> Result<bool, StoreError> {
+    let conn: &AsyncPgConnection = conn;
+    let row = PaymentRow::from_payment(payment);
+    let (owner, key) = key.unwrap_or_default();
+    let (_, _, _, cancelled) = futures_util::future::try_join4(
+        diesel::update(payments::table.find(payment.id))
+            .set(&row)
+            .execute(&mut &*conn),
+        diesel::insert_into(outbox::table)
+            .values((
+                outbox::id.eq(Uuid::now_v7()),
+                outbox::subject.eq(payment.order_id.to_string()),
+                outbox::event_type.eq(event_type),
+                outbox::data.eq(data),
+                outbox::traceparent.eq(traceparent),
+                outbox::occurred_at.eq(payment.updated_at),
+            ))
+            .execute(&mut &*conn),
+        // Without a key this matches no row.
+        diesel::update(idempotency_keys::table.find((owner, key)))
+            .set((
+                idempotency_keys::response_status.eq(i16::try_from(status).unwrap_or(500)),
+                idempotency_keys::response_body.eq(body),
+            ))
+            .execute(&mut &*conn),
+        cancelled_orders::table
+            .filter(cancelled_orders::order_id.eq(payment.order_id))
+            .count()
+            .get_result::<i64>(&mut &*conn),
+    )
+    .await?;
+    Ok(cancelled > 0)
 }
 
 /// Deletes keys older than `ttl`; returns how many.

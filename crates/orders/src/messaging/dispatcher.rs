@@ -16,6 +16,7 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use diesel_async::AsyncConnection;
+use futures_util::future::join_all;
 use platform::{auth, db::PgPool};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -70,6 +71,9 @@ impl ServiceCredentials {
         }
     }
 }
+
+/// Requests claimed and sent concurrently per round.
+const BATCH: i64 = 128;
 
 pub struct Dispatcher {
     pub pool: PgPool,
@@ -128,49 +132,24 @@ impl Dispatcher {
         }
     }
 
-    /// Sends the due requests; returns how many were handled.
+    /// Sends the due requests concurrently; returns how many were handled.
     async fn dispatch_due(&self) -> anyhow::Result<usize> {
         let mut conn = platform::db::connection(&self.pool).await?;
         let (handled, refused) = conn
             .transaction(
                 async |conn| -> anyhow::Result<(usize, Vec<(OrderId, String)>)> {
-                    let now = OffsetDateTime::now_utc();
-                    let due = store::lock_due_payment_requests(conn, now, 16).await?;
-                    let handled = due.len();
+                    let due =
+                        store::lock_due_payment_requests(conn, OffsetDateTime::now_utc(), BATCH)
+                            .await?;
+                    let outcomes = join_all(due.iter().map(|request| self.send(request))).await;
                     let mut refused = Vec::new();
-                    for mut request in due {
-                        let outcome = self.send(&request).await;
-                        request.tries += 1;
-                        request.updated_at = OffsetDateTime::now_utc();
-                        match outcome {
-                            Sent::Accepted => {
-                                request.state = "sent".to_owned();
-                                request.token = None;
-                                request.last_error = None;
-                            }
-                            Sent::RetryLater(error) => {
-                                let backoff = self.backoff(request.tries);
-                                tracing::warn!(
-                                    order.id = %request.order_id,
-                                    payment.attempt = request.attempt,
-                                    tries = request.tries,
-                                    retry_in_ms = backoff.whole_milliseconds(),
-                                    error.message = %error,
-                                    "payments unavailable; will retry"
-                                );
-                                request.next_attempt_at = request.updated_at + backoff;
-                                request.last_error = Some(error);
-                            }
-                            Sent::Refused(reason) => {
-                                request.state = "failed".to_owned();
-                                request.token = None;
-                                request.last_error = Some(reason.clone());
-                                refused.push((OrderId(request.order_id), reason));
-                            }
-                        }
-                        store::update_payment_request(conn, &request).await?;
-                    }
-                    Ok((handled, refused))
+                    let updated: Vec<PaymentRequest> = due
+                        .into_iter()
+                        .zip(outcomes)
+                        .map(|(request, outcome)| self.settle(request, outcome, &mut refused))
+                        .collect();
+                    store::update_payment_requests(conn, &updated).await?;
+                    Ok((updated.len(), refused))
                 },
             )
             .await?;
@@ -178,6 +157,44 @@ impl Dispatcher {
             self.orders.record_payment_refused(order_id, reason).await?;
         }
         Ok(handled)
+    }
+
+    /// The request's next state after an attempt.
+    fn settle(
+        &self,
+        mut request: PaymentRequest,
+        outcome: Sent,
+        refused: &mut Vec<(OrderId, String)>,
+    ) -> PaymentRequest {
+        request.tries += 1;
+        request.updated_at = OffsetDateTime::now_utc();
+        match outcome {
+            Sent::Accepted => {
+                request.state = "sent".to_owned();
+                request.token = None;
+                request.last_error = None;
+            }
+            Sent::RetryLater(error) => {
+                let backoff = self.backoff(request.tries);
+                tracing::warn!(
+                    order.id = %request.order_id,
+                    payment.attempt = request.attempt,
+                    tries = request.tries,
+                    retry_in_ms = backoff.whole_milliseconds(),
+                    error.message = %error,
+                    "payments unavailable; will retry"
+                );
+                request.next_attempt_at = request.updated_at + backoff;
+                request.last_error = Some(error);
+            }
+            Sent::Refused(reason) => {
+                request.state = "failed".to_owned();
+                request.token = None;
+                request.last_error = Some(reason.clone());
+                refused.push((OrderId(request.order_id), reason));
+            }
+        }
+        request
     }
 
     fn backoff(&self, tries: i32) -> time::Duration {

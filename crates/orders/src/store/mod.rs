@@ -226,22 +226,25 @@ pub async fn lock_due_payment_requests(
         .await?)
 }
 
-/// Saves a payment request's new state.
-pub async fn update_payment_request(
+/// Saves payment requests' new states (one pipelined batch).
+pub async fn update_payment_requests(
     conn: &mut AsyncPgConnection,
-    request: &PaymentRequest,
+    requests: &[PaymentRequest],
 ) -> Result<(), StoreError> {
-    diesel::update(payment_requests::table.find((request.order_id, request.attempt)))
-        .set((
-            payment_requests::state.eq(&request.state),
-            payment_requests::token.eq(&request.token),
-            payment_requests::tries.eq(request.tries),
-            payment_requests::next_attempt_at.eq(request.next_attempt_at),
-            payment_requests::last_error.eq(&request.last_error),
-            payment_requests::updated_at.eq(request.updated_at),
-        ))
-        .execute(conn)
-        .await?;
+    let conn: &AsyncPgConnection = conn;
+    try_join_all(requests.iter().map(|request| {
+        diesel::update(payment_requests::table.find((request.order_id, request.attempt)))
+            .set((
+                payment_requests::state.eq(&request.state),
+                payment_requests::token.eq(&request.token),
+                payment_requests::tries.eq(request.tries),
+                payment_requests::next_attempt_at.eq(request.next_attempt_at),
+                payment_requests::last_error.eq(&request.last_error),
+                payment_requests::updated_at.eq(request.updated_at),
+            ))
+            .execute(&mut &*conn)
+    }))
+    .await?;
     Ok(())
 }
 
