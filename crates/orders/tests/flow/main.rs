@@ -464,3 +464,39 @@ async fn two_instances_relay_each_event_once_and_in_order() {
     }
     assert!(subscriber.next(Duration::from_millis(500)).await.is_none());
 }
+
+#[tokio::test]
+async fn a_late_failure_of_an_earlier_attempt_does_not_undo_a_payment() {
+    let platform = spawn_platform(Options::default()).await;
+    let order = platform.create_order("kate", None).await;
+    let id = order["id"].as_str().unwrap();
+    let payment = platform.pay("kate", &order, "tok_visa", "kate-1").await;
+    assert_eq!(payment.status(), 201);
+    platform
+        .wait_for("kate", id, "paid", |o| o["status"] == "paid")
+        .await;
+
+    // An older attempt's failure arrives after the success.
+    let late = payment_event(id, "payment.failed", Uuid::now_v7(), Some("card_declined"));
+    platform
+        .broker
+        .publish(
+            &platform.names.payments_exchange,
+            "payment.failed",
+            &late,
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    let order = platform.order("kate", id).await;
+    assert_eq!(
+        (order["status"].as_str(), order["payment_status"].as_str()),
+        (Some("paid"), Some("paid"))
+    );
+    assert_eq!(
+        types(&platform.history("kate", id).await),
+        ["order.created", "order.paid"]
+    );
+}

@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use payments::store::schema::{outbox, payments as payments_table};
+use payments::store::schema::{idempotency_keys, outbox, payments as payments_table};
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -378,4 +378,67 @@ async fn operations_endpoints_answer() {
         .unwrap();
     assert!(doc["paths"]["/api/v1/payments"]["post"].is_object());
     assert!(doc["paths"]["/api/v1/payments/{id}"]["get"].is_object());
+}
+
+#[tokio::test]
+async fn a_request_abandoned_mid_charge_is_taken_over_by_its_retry() {
+    // Arrange: a crash after the payment was recorded but before it settled.
+    let app = spawn_app().await;
+    let request = body("tok_visa");
+    let payment_id = Uuid::now_v7();
+    let long_ago = time::OffsetDateTime::now_utc() - time::Duration::minutes(5);
+    let mut conn = app.db.connect().await.unwrap();
+    let canonical = serde_json::to_vec(&request).unwrap();
+    let hash: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&canonical)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    diesel::insert_into(payments_table::table)
+        .values((
+            payments_table::id.eq(payment_id),
+            payments_table::order_id
+                .eq(Uuid::parse_str(request["order_id"].as_str().unwrap()).unwrap()),
+            payments_table::user_id.eq("kim"),
+            payments_table::amount_minor.eq(5998_i64),
+            payments_table::currency.eq("USD"),
+            payments_table::method.eq("card"),
+            payments_table::status.eq("processing"),
+            payments_table::created_at.eq(long_ago),
+            payments_table::updated_at.eq(long_ago),
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::owner.eq("kim"),
+            idempotency_keys::key.eq("crashed-1"),
+            idempotency_keys::request_hash.eq(hash),
+            idempotency_keys::payment_id.eq(payment_id),
+            idempotency_keys::created_at.eq(long_ago),
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    // Act: the client retries with the same key.
+    let retry = app
+        .client
+        .post(format!("{}/api/v1/payments", app.address))
+        .bearer_auth(token("kim"))
+        .header("Idempotency-Key", "crashed-1")
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+
+    // Assert: the same payment was completed, not a second one created.
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    let payment: Value = retry.json().await.unwrap();
+    assert_eq!(payment["id"], payment_id.to_string());
+    assert_eq!(payment["status"], "succeeded");
+    assert_eq!(app.counts().await, (1, 1));
 }
