@@ -45,6 +45,10 @@ lint:
 demo:
     deploy/local/demo.sh
 
+# Regenerate the checked-in contracts (OpenAPI, AsyncAPI, JSON Schemas) from the code.
+contracts:
+    UPDATE_CONTRACTS=1 cargo test -q -p orders --test contracts checked_in_contracts_match_the_code
+
 # Validate the compose file.
 compose-check:
     docker-compose -f deploy/docker-compose.yml config --quiet

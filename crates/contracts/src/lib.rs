@@ -10,5 +10,6 @@ pub mod cloud;
 pub mod money;
 pub mod order;
 pub mod payment;
+pub mod schema;
 
 pub use cloud::{EnvelopeError, EventMeta};

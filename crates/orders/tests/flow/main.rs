@@ -139,6 +139,24 @@ async fn a_subscriber_sees_every_event_as_valid_cloudevents_in_order() {
     for body in &messages {
         let raw: Value = serde_json::from_slice(body).unwrap();
         assert_eq!(raw["specversion"], "1.0");
+        // The data matches the checked-in JSON Schema its dataschema names.
+        let event_type = raw["type"].as_str().unwrap();
+        let schema_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/schemas")
+            .join(contracts::schema::file_name(event_type));
+        let schema: Value =
+            serde_json::from_str(&std::fs::read_to_string(&schema_file).unwrap()).unwrap();
+        assert_eq!(raw["dataschema"], schema["$id"]);
+        assert!(
+            jsonschema::validate(&schema, &json!({})).is_err(),
+            "the schema can fail"
+        );
+        if let Err(error) = jsonschema::validate(&schema, &raw["data"]) {
+            panic!(
+                "{event_type} does not match {}: {error}",
+                schema_file.display()
+            );
+        }
         assert_eq!(raw["subject"], id);
         let (meta, _): (EventMeta, Value) = cloud::parse(body).unwrap();
         if meta.source == "/orders" {
