@@ -94,6 +94,7 @@ impl Application {
         }
         platform::amqp::declare_topology(&settings.amqp, "orders").await;
         let pool = db::build_pool(&settings.database)?;
+        let metrics_pool = pool.clone();
         let verifier = web::Data::new(JwtVerifier::from_config(&settings.auth)?);
         let wake_dispatcher = Arc::new(Notify::new());
         let orders = Arc::new(Orders::new(pool.clone(), wake_dispatcher.clone()));
@@ -115,6 +116,14 @@ impl Application {
                     }
                 }),
         );
+        let metrics = web::Data::new(
+            platform::metrics::Metrics::new()
+                .with_pool(metrics_pool.clone())
+                .with_collector(move || {
+                    let pool = metrics_pool.clone();
+                    async move { platform::relay::record_backlog(&pool, &OUTBOX).await }
+                }),
+        );
         let body_limit = BodyLimit(settings.http.body_limit_bytes);
         let openapi = api::ApiDoc::openapi();
 
@@ -123,7 +132,12 @@ impl Application {
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    platform::metrics::track_requests,
+                ))
                 .wrap(TracingLogger::default())
+                .app_data(metrics.clone())
+                .service(platform::metrics::metrics_endpoint)
                 .app_data(verifier.clone())
                 .app_data(orders.clone())
                 .app_data(readiness.clone())

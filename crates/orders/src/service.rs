@@ -195,6 +195,7 @@ impl Orders {
         if payment_request.is_some() {
             self.dispatcher.notify_one();
         }
+        record_created(&order);
         Ok(order)
     }
 
@@ -228,12 +229,8 @@ impl Orders {
                     },
                 );
             }
-            let version = order.version;
-            let recorded = record(id, version, now(), events);
-            let (next, snapshots) = evolve(Some(order), &recorded)?;
-            let new_events = new_events(&recorded, snapshots);
-            match store::save(&mut conn, &next, &new_events, context, Some(version)).await {
-                Ok(()) => return Ok(Consumed::Applied),
+            match commit(&mut conn, order, events, context).await {
+                Ok(_) => return Ok(Consumed::Applied),
                 Err(StoreError::Duplicate) => return Ok(Consumed::Duplicate),
                 Err(StoreError::Conflict) => continue,
                 Err(other) => return Err(other.into()),
@@ -263,20 +260,8 @@ impl Orders {
             if events.is_empty() {
                 return Ok(());
             }
-            let version = order.version;
-            let recorded = record(id, version, now(), events);
-            let (next, snapshots) = evolve(Some(order), &recorded)?;
-            let new_events = new_events(&recorded, snapshots);
-            match store::save(
-                &mut conn,
-                &next,
-                &new_events,
-                actor.context(),
-                Some(version),
-            )
-            .await
-            {
-                Ok(()) => return Ok(()),
+            match commit(&mut conn, order, events, actor.context()).await {
+                Ok(_) => return Ok(()),
                 Err(StoreError::Conflict) => continue,
                 Err(other) => return Err(other.into()),
             }
@@ -366,20 +351,8 @@ impl Orders {
             if events.is_empty() {
                 return Ok(order);
             }
-            let version = order.version;
-            let recorded = record(id, version, now(), events);
-            let (next, snapshots) = evolve(Some(order), &recorded)?;
-            let new_events = new_events(&recorded, snapshots);
-            match store::save(
-                &mut conn,
-                &next,
-                &new_events,
-                actor.context(),
-                Some(version),
-            )
-            .await
-            {
-                Ok(()) => return Ok(next),
+            match commit(&mut conn, order, events, actor.context()).await {
+                Ok(next) => return Ok(next),
                 // Lost a race: decide again on the fresh state (which also
                 // reports an accurate version to an `If-Match` caller).
                 Err(StoreError::Conflict) => continue,
@@ -400,6 +373,49 @@ impl Orders {
         self.find(actor, &id.to_string()).await?;
         let mut conn = db::connection(&self.pool).await?;
         Ok(store::history_entries(&mut conn, id).await?)
+    }
+}
+
+/// Appends `events`, decided on `order`, and returns the order after them.
+/// A lost race is [`StoreError::Conflict`]: decide again on fresh state.
+async fn commit(
+    conn: &mut diesel_async::AsyncPgConnection,
+    order: Order,
+    events: Vec<OrderEvent>,
+    context: WriteContext<'_>,
+) -> Result<Order, StoreError> {
+    let (before, version, id) = (order.status, order.version, order.id);
+    let recorded = record(id, version, now(), events);
+    let (next, snapshots) = evolve(Some(order), &recorded)?;
+    let new_events = new_events(&recorded, snapshots);
+    store::save(conn, &next, &new_events, context, Some(version)).await?;
+    record_transition(before, &next);
+    Ok(next)
+}
+
+/// `orders_created_total` and `order_value` (in major units of the currency:
+/// an observation, never money arithmetic).
+fn record_created(order: &Order) {
+    let currency = order.currency.code();
+    metrics::counter!("orders_created_total", "currency" => currency).increment(1);
+    let scale = 10_f64.powi(i32::try_from(order.currency.exponent()).unwrap_or(2));
+    metrics::histogram!("order_value", "currency" => currency)
+        .record(order.totals.total.minor() as f64 / scale);
+}
+
+/// `order_status_transitions_total{from,to}` and `orders_cancelled_total`.
+fn record_transition(before: OrderStatus, after: &Order) {
+    if before == after.status {
+        return;
+    }
+    metrics::counter!(
+        "order_status_transitions_total",
+        "from" => before.as_str(),
+        "to" => after.status.as_str()
+    )
+    .increment(1);
+    if after.status == OrderStatus::Cancelled {
+        metrics::counter!("orders_cancelled_total").increment(1);
     }
 }
 

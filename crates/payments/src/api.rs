@@ -304,7 +304,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Every error is application/problem+json (RFC 9457). Money is a decimal string with an ISO 4217 currency.",
         license(name = "Apache-2.0"),
     ),
-    paths(create_payment, find_payment, list_payments, platform::http::health, platform::http::ready),
+    paths(create_payment, find_payment, list_payments, platform::http::health, platform::http::ready, platform::metrics::metrics_endpoint),
     components(schemas(Problem, FieldError, PaymentData)),
     modifiers(&BearerAuth),
     tags((name = "payments", description = "Payments"), (name = "operations", description = "Liveness and readiness"))

@@ -32,6 +32,9 @@ pub const OUTBOX: OutboxSource = OutboxSource {
         traceparent, occurred_at FROM payments.outbox WHERE published_at IS NULL \
         ORDER BY position LIMIT $1",
     mark_published: "UPDATE payments.outbox SET published_at = now() WHERE position = ANY($1)",
+    backlog: "SELECT count(*)::int8 AS backlog, \
+        COALESCE(EXTRACT(EPOCH FROM now() - min(occurred_at)), 0)::float8 AS oldest \
+        FROM payments.outbox WHERE published_at IS NULL",
     source: contracts::payment::SOURCE,
     data_schema: schema_of,
 };
@@ -57,6 +60,7 @@ impl Application {
         }
         platform::amqp::declare_topology(&settings.amqp, "payments").await;
         let pool = db::build_pool(&settings.database)?;
+        let metrics_pool = pool.clone();
         let provider = Arc::new(SimulatedProvider::new(Duration::from_millis(
             settings.provider.latency_ms,
         )));
@@ -127,6 +131,14 @@ impl Application {
                     }
                 }),
         );
+        let metrics = web::Data::new(
+            platform::metrics::Metrics::new()
+                .with_pool(metrics_pool.clone())
+                .with_collector(move || {
+                    let pool = metrics_pool.clone();
+                    async move { platform::relay::record_backlog(&pool, &OUTBOX).await }
+                }),
+        );
         let body_limit = BodyLimit(settings.http.body_limit_bytes);
         let openapi = api::ApiDoc::openapi();
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
@@ -134,7 +146,12 @@ impl Application {
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    platform::metrics::track_requests,
+                ))
                 .wrap(TracingLogger::default())
+                .app_data(metrics.clone())
+                .service(platform::metrics::metrics_endpoint)
                 .app_data(verifier.clone())
                 .app_data(payments.clone())
                 .app_data(readiness.clone())

@@ -289,6 +289,7 @@ impl Payments {
             payment.status = settled.status.as_str(),
             "payment settled"
         );
+        metrics::counter!("payments_total", "outcome" => settled.status.as_str()).increment(1);
         if settled.status == PaymentStatus::Succeeded && cancelled {
             // The order was cancelled while it was being charged.
             self.refund_order(settled.order_id, None, actor.traceparent.as_deref())
@@ -372,6 +373,7 @@ impl Payments {
                 )
                 .await?;
                 tracing::info!(payment.id = %refunded.id, order.id = %order_id, "payment refunded");
+                metrics::counter!("payments_total", "outcome" => "refunded").increment(1);
             }
             Ok(true)
         })

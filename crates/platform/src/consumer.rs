@@ -96,6 +96,7 @@ async fn session(
         let delivery = delivery?;
         let permit = slots.clone().acquire_owned().await?;
         let handler = handler.clone();
+        let queue = config.consume.queue.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let incoming = Incoming {
@@ -113,6 +114,13 @@ async fn session(
                 redelivered: delivery.redelivered,
             };
             let outcome = handle_with_retries(handler.as_ref(), &incoming).await;
+            let label = match &outcome {
+                Outcome::Done => "done",
+                Outcome::Retry(_) => "retried",
+                Outcome::DeadLetter(_) => "dead_lettered",
+            };
+            metrics::counter!("messages_consumed_total", "queue" => queue, "outcome" => label)
+                .increment(1);
             let acknowledged = match outcome {
                 Outcome::Done => delivery.ack(BasicAckOptions::default()).await,
                 Outcome::Retry(error) => {

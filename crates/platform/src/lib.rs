@@ -13,6 +13,7 @@ pub mod consumer;
 pub mod db;
 pub mod http;
 pub mod json;
+pub mod metrics;
 pub mod problem;
 pub mod relay;
 pub mod telemetry;

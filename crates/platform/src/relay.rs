@@ -46,6 +46,9 @@ pub struct OutboxSource {
     pub select_unpublished: &'static str,
     /// Marks events published; `$1` is an array of positions.
     pub mark_published: &'static str,
+    /// Counts unpublished events (`backlog`) and the age of the oldest in
+    /// seconds (`oldest`), for the metrics.
+    pub backlog: &'static str,
     /// CloudEvents `source`.
     pub source: &'static str,
     /// CloudEvents `dataschema` of an event type.
@@ -71,6 +74,35 @@ pub struct OutboxRow {
     pub traceparent: Option<String>,
     #[diesel(sql_type = Timestamptz)]
     pub occurred_at: OffsetDateTime,
+}
+
+#[derive(QueryableByName)]
+struct Backlog {
+    #[diesel(sql_type = BigInt)]
+    backlog: i64,
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    oldest: f64,
+}
+
+/// Refreshes `outbox_backlog_events` and `outbox_oldest_unpublished_age_seconds`.
+pub async fn record_backlog(pool: &crate::db::PgPool, source: &OutboxSource) {
+    let measured = async {
+        let mut conn = crate::db::connection(pool).await?;
+        let row: Backlog = diesel::sql_query(source.backlog)
+            .get_result(&mut conn)
+            .await?;
+        Ok::<_, anyhow::Error>(row)
+    }
+    .await;
+    match measured {
+        Ok(row) => {
+            metrics::gauge!("outbox_backlog_events").set(row.backlog as f64);
+            metrics::gauge!("outbox_oldest_unpublished_age_seconds").set(row.oldest);
+        }
+        Err(error) => {
+            tracing::warn!(error.message = %format!("{error:#}"), "could not measure the outbox")
+        }
+    }
 }
 
 #[derive(QueryableByName)]
@@ -230,6 +262,7 @@ impl Relay {
                 .await
                 .context("marking events published")?;
         }
+        metrics::counter!("outbox_published_events_total").increment(acknowledged.len() as u64);
         tracing::debug!(
             relay = self.source.name,
             published = acknowledged.len(),

@@ -40,6 +40,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         orders::cancel_order,
         orders::list_order_events,
         platform::http::health,
+        platform::metrics::metrics_endpoint,
         platform::http::ready,
     ),
     components(schemas(platform::Problem, platform::FieldError, contracts::order::OrderData)),

@@ -18,6 +18,9 @@ pub const OUTBOX: OutboxSource = OutboxSource {
         snapshot AS data, traceparent, occurred_at FROM orders.events \
         WHERE published_at IS NULL ORDER BY position LIMIT $1",
     mark_published: "UPDATE orders.events SET published_at = now() WHERE position = ANY($1)",
+    backlog: "SELECT count(*)::int8 AS backlog, \
+        COALESCE(EXTRACT(EPOCH FROM now() - min(occurred_at)), 0)::float8 AS oldest \
+        FROM orders.events WHERE published_at IS NULL",
     source: contracts::order::SOURCE,
     data_schema: schema_of,
 };

@@ -518,3 +518,53 @@ async fn a_late_failure_of_an_earlier_attempt_does_not_undo_a_payment() {
         ["order.created", "order.paid"]
     );
 }
+
+#[tokio::test]
+async fn metrics_expose_the_flow_in_prometheus_text() {
+    let platform = spawn_platform(Options::default()).await;
+    let order = platform.create_order("liam", Some("tok_visa")).await;
+    let id = order["id"].as_str().unwrap();
+    platform
+        .wait_for("liam", id, "paid", |o| o["status"] == "paid")
+        .await;
+
+    let scrape = |base: String| {
+        let client = platform.client.clone();
+        async move {
+            let response = client.get(format!("{base}/metrics")).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            assert!(
+                response.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/plain")
+            );
+            response.text().await.unwrap()
+        }
+    };
+    let orders = scrape(platform.orders.clone()).await;
+    for expected in [
+        "orders_created_total{currency=\"USD\"}",
+        "order_status_transitions_total{from=\"pending\",to=\"paid\"}",
+        "order_value_bucket{currency=\"USD\"",
+        "http_requests_total{route=\"/api/v1/orders\",method=\"POST\",status=\"201\"}",
+        "http_request_duration_seconds_bucket{route=\"/api/v1/orders/{id}\",method=\"GET\"",
+        "outbox_published_events_total",
+        "outbox_backlog_events",
+        "outbox_oldest_unpublished_age_seconds",
+        "messages_consumed_total{queue=\"",
+        "db_pool_connections{state=\"idle\"}",
+    ] {
+        assert!(
+            orders.contains(expected),
+            "orders /metrics lacks {expected}:\n{orders}"
+        );
+    }
+    let payments = scrape(platform.payments.clone().unwrap()).await;
+    assert!(
+        payments.contains("payments_total{outcome=\"succeeded\"}"),
+        "{payments}"
+    );
+    // Raw paths (with ids) never become labels.
+    assert!(!orders.contains(id), "an order id leaked into a label");
+}
