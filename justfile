@@ -49,6 +49,10 @@ demo:
 contracts:
     UPDATE_CONTRACTS=1 cargo test -q -p orders --test contracts checked_in_contracts_match_the_code
 
+# Check the contracts with the ecosystem's tools and fuzz both live services with schemathesis.
+contracts-check:
+    deploy/tools/contracts-check.sh
+
 # Validate the compose file.
 compose-check:
     docker-compose -f deploy/docker-compose.yml config --quiet

@@ -3,6 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, http::header, post, web};
 use contracts::money::{Currency, Money};
 use contracts::payment::PaymentData;
+use platform::openapi::StandardResponses;
 use platform::{
     FieldError, Problem,
     auth::{Authenticated, Principal},
@@ -26,14 +27,24 @@ pub struct CreatePaymentBody {
     pub order_id: Uuid,
     /// Decimal string in `currency`; must equal the order's total for the
     /// order to become paid.
-    #[schema(example = "59.98")]
+    #[schema(example = "59.98", pattern = "^[0-9]{1,13}(\\.[0-9]{1,3})?$")]
     pub amount: String,
-    #[schema(example = "USD")]
+    #[schema(example = "USD", pattern = "^[A-Z]{3}$")]
     pub currency: String,
-    #[schema(example = "card")]
+    #[schema(
+        example = "card",
+        min_length = 1,
+        max_length = 50,
+        pattern = "^[^\\s]+$"
+    )]
     pub method: String,
     /// A provider token such as `tok_visa`.
-    #[schema(example = "tok_visa")]
+    #[schema(
+        example = "tok_visa",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\s]+$"
+    )]
     pub token: String,
     /// The payer, for admins paying on a user's behalf (defaults to the caller).
     #[serde(default)]
@@ -306,7 +317,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ),
     paths(create_payment, find_payment, list_payments, platform::http::health, platform::http::ready, platform::metrics::metrics_endpoint),
     components(schemas(Problem, FieldError, PaymentData)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &StandardResponses),
     tags((name = "payments", description = "Payments"), (name = "operations", description = "Liveness and readiness"))
 )]
 pub struct ApiDoc;

@@ -14,6 +14,7 @@ pub mod db;
 pub mod http;
 pub mod json;
 pub mod metrics;
+pub mod openapi;
 pub mod problem;
 pub mod relay;
 pub mod telemetry;

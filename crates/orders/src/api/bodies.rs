@@ -29,9 +29,10 @@ pub struct CreateOrderBody {
     #[serde(default)]
     pub user_id: Option<String>,
     /// ISO 4217 code of every amount in the order.
-    #[schema(example = "USD")]
+    #[schema(example = "USD", pattern = "^[A-Z]{3}$")]
     pub currency: String,
     /// 1 to 100 lines.
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<CreateItemBody>,
     pub shipping_address: AddressBody,
     /// Defaults to the shipping address.
@@ -52,16 +53,23 @@ pub struct CreateOrderBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateItemBody {
-    #[schema(example = "prod_123")]
+    #[schema(
+        example = "prod_123",
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\s]+$"
+    )]
     pub product_id: String,
     /// 1 to 10000.
-    #[schema(example = 2)]
+    #[schema(example = 2, minimum = 1, maximum = 10000)]
     pub quantity: i64,
-    /// Decimal string, e.g. `"29.99"`; never a JSON number.
-    #[schema(example = "29.99")]
+    /// Decimal string, e.g. `"29.99"`, with at most the currency's decimals;
+    /// never a JSON number.
+    #[schema(example = "29.99", pattern = "^[0-9]{1,13}(\\.[0-9]{1,3})?$")]
     pub unit_price: String,
     /// If given, must equal the order's currency.
     #[serde(default)]
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     #[serde(default)]
     #[schema(example = "T-shirt")]
@@ -71,26 +79,53 @@ pub struct CreateItemBody {
     pub sku: Option<String>,
 }
 
-/// A postal address. Required: names, `line1`, `city`, `postal_code`, `country`.
+/// A postal address. Required: names, `line1`, `city`, `postal_code`,
+/// `country`. (Missing fields are reported together with every other
+/// problem, so they default to empty here and are checked in the domain.)
 #[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct AddressBody {
-    #[schema(example = "Ada")]
+    #[serde(default)]
+    #[schema(example = "Ada", required = true, min_length = 1, max_length = 100)]
     pub first_name: String,
-    #[schema(example = "Lovelace")]
+    #[serde(default)]
+    #[schema(
+        example = "Lovelace",
+        required = true,
+        min_length = 1,
+        max_length = 100
+    )]
     pub last_name: String,
-    #[schema(example = "12 St James's Square")]
+    #[serde(default)]
+    #[schema(
+        example = "12 St James's Square",
+        required = true,
+        min_length = 1,
+        max_length = 200
+    )]
     pub line1: String,
+    #[serde(default)]
+    #[schema(max_length = 200)]
     pub line2: Option<String>,
-    #[schema(example = "London")]
+    #[serde(default)]
+    #[schema(example = "London", required = true, min_length = 1, max_length = 100)]
     pub city: String,
+    /// State, province or county.
+    #[serde(default)]
+    #[schema(max_length = 100)]
     pub region: Option<String>,
-    #[schema(example = "SW1Y 4JH")]
+    #[serde(default)]
+    #[schema(example = "SW1Y 4JH", required = true, min_length = 1, max_length = 20)]
     pub postal_code: String,
     /// ISO 3166-1 alpha-2.
-    #[schema(example = "GB")]
+    #[serde(default)]
+    #[schema(example = "GB", required = true, pattern = "^[A-Z]{2}$")]
     pub country: String,
+    #[serde(default)]
+    #[schema(max_length = 32)]
     pub phone: Option<String>,
+    #[serde(default)]
+    #[schema(max_length = 254, example = "ada@example.com")]
     pub email: Option<String>,
 }
 
@@ -109,7 +144,10 @@ pub struct PaymentMethodBody {
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrderBody {
     /// `paid`, `shipped`, `delivered` (admin) or `cancelled`.
-    #[schema(example = "shipped")]
+    #[schema(
+        example = "shipped",
+        pattern = "^(pending|paid|shipped|delivered|cancelled)$"
+    )]
     pub status: String,
     /// Why, for a cancellation.
     #[serde(default)]

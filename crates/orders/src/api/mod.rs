@@ -5,6 +5,7 @@ mod error;
 pub mod orders;
 
 use actix_web::web::{self, ServiceConfig};
+use platform::openapi::StandardResponses;
 use utoipa::{
     Modify, OpenApi,
     openapi::security::{Http, HttpAuthScheme, SecurityScheme},
@@ -44,7 +45,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         platform::http::ready,
     ),
     components(schemas(platform::Problem, platform::FieldError, contracts::order::OrderData)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &StandardResponses),
     tags(
         (name = "orders", description = "Orders and their history"),
         (name = "operations", description = "Liveness and readiness"),
