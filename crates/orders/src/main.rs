@@ -50,7 +50,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             telemetry::init("orders", &settings.log, std::io::stdout);
             let app = Application::build(settings).await?;
-            app.run_until_stopped().await?;
+            let served = app.run_until_stopped().await;
+            telemetry::shutdown();
+            served?;
         }
         Command::Migrate => {
             telemetry::init("orders", &settings.log, std::io::stderr);

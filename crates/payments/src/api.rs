@@ -68,16 +68,12 @@ pub struct PaymentListResponse {
     pub data: Vec<PaymentData>,
 }
 
-fn actor(principal: &Principal, request: &HttpRequest) -> Actor {
+/// The caller, with the trace context of this request's span.
+fn actor(principal: &Principal, _request: &HttpRequest) -> Actor {
     Actor {
         user_id: principal.subject.clone(),
         admin: principal.has(ADMIN),
-        traceparent: request
-            .headers()
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| v.len() == 55)
-            .map(str::to_owned),
+        traceparent: platform::telemetry::traceparent(&tracing::Span::current()),
     }
 }
 

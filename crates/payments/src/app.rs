@@ -149,7 +149,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(
                     platform::metrics::track_requests,
                 ))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<platform::http::TracedRootSpan>::new())
                 .app_data(metrics.clone())
                 .service(platform::metrics::metrics_endpoint)
                 .app_data(verifier.clone())

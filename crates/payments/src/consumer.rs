@@ -27,7 +27,9 @@ impl Handler for OrderCancelled {
                 .refund_order(
                     order.id,
                     Some((meta.id, &meta.event_type)),
-                    meta.traceparent.as_deref(),
+                    platform::telemetry::traceparent(&tracing::Span::current())
+                        .as_deref()
+                        .or(meta.traceparent.as_deref()),
                 )
                 .await
             {

@@ -32,10 +32,12 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             telemetry::init("payments", &settings.log, std::io::stdout);
-            Application::build(settings)
+            let served = Application::build(settings)
                 .await?
                 .run_until_stopped()
-                .await?;
+                .await;
+            telemetry::shutdown();
+            served?;
         }
         Command::Migrate => {
             telemetry::init("payments", &settings.log, std::io::stderr);

@@ -24,6 +24,7 @@ use lapin::{
     types::{FieldTable, ShortString},
 };
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use crate::amqp::{self, AmqpConfig, Backoff};
 
@@ -99,6 +100,27 @@ async fn session(
         let queue = config.consume.queue.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let message_id = delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let span = tracing::info_span!(
+                "consume",
+                otel.name = %format!("{} process", delivery.routing_key),
+                otel.kind = "consumer",
+                messaging.system = "rabbitmq",
+                messaging.destination = %queue,
+                messaging.message_id = %message_id,
+                event.r#type = %delivery.routing_key,
+                trace_id = tracing::field::Empty,
+                span_id = tracing::field::Empty,
+            );
+            let header = amqp::header(&delivery.properties, contracts::amqp::TRACEPARENT_HEADER);
+            crate::telemetry::continue_trace(&span, header.as_deref());
+            crate::telemetry::record_trace_ids(&span);
+            async move {
             let incoming = Incoming {
                 body: delivery.data.clone(),
                 routing_key: delivery.routing_key.to_string(),
@@ -152,6 +174,9 @@ async fn session(
                 // The broker will redeliver it; the inbox makes that harmless.
                 tracing::warn!(consumer = name, error.message = %error, "could not acknowledge");
             }
+            }
+            .instrument(span)
+            .await;
         });
     }
     anyhow::bail!("the delivery stream ended")

@@ -26,17 +26,13 @@ pub const READ: &str = "orders.read";
 pub const WRITE: &str = "orders.write";
 pub const ADMIN: &str = "orders.admin";
 
-fn actor(principal: &Principal, request: &HttpRequest) -> Actor {
-    let traceparent = request
-        .headers()
-        .get("traceparent")
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| value.len() == 55 && value.is_ascii())
-        .map(str::to_owned);
+/// The caller, with the trace context of this request's span (recorded with
+/// the events the request causes).
+fn actor(principal: &Principal, _request: &HttpRequest) -> Actor {
     Actor {
         user_id: principal.subject.clone(),
         admin: principal.has(ADMIN),
-        traceparent,
+        traceparent: platform::telemetry::traceparent(&tracing::Span::current()),
     }
 }
 

@@ -54,9 +54,11 @@ impl Handler for PaymentEvents {
                     amount,
                 },
             };
-            let traceparent = meta
-                .traceparent
+            // The events this causes continue the trace of this message's span.
+            let current = platform::telemetry::traceparent(&tracing::Span::current());
+            let traceparent = current
                 .as_deref()
+                .or(meta.traceparent.as_deref())
                 .or(message.traceparent.as_deref());
             match self
                 .orders

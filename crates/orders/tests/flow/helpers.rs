@@ -37,16 +37,41 @@ pub struct Options {
     pub orders_amqp_url: Option<String>,
 }
 
+/// Every JSON log line the services in this test process wrote.
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct CapturedLogs;
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stdout().write_all(bytes)?;
+        }
+        LOGS.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The log lines captured so far, parsed.
+pub fn captured_logs() -> Vec<Value> {
+    let bytes = LOGS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
 fn quiet_logs() {
     let config = platform::telemetry::LogConfig {
-        format: platform::telemetry::LogFormat::Pretty,
+        format: platform::telemetry::LogFormat::Json,
         level: "info".to_owned(),
     };
-    if std::env::var_os("TEST_LOG").is_some() {
-        platform::telemetry::init("tests", &config, std::io::stdout);
-    } else {
-        platform::telemetry::init("tests", &config, std::io::sink);
-    }
+    platform::telemetry::init("tests", &config, || CapturedLogs);
 }
 
 fn free_port() -> u16 {

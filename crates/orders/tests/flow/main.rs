@@ -568,3 +568,89 @@ async fn metrics_expose_the_flow_in_prometheus_text() {
     // Raw paths (with ids) never become labels.
     assert!(!orders.contains(id), "an order id leaked into a label");
 }
+
+#[tokio::test]
+async fn one_trace_runs_from_the_order_through_payments_and_rabbitmq_to_order_paid() {
+    let platform = spawn_platform(Options::default()).await;
+    let mut subscriber = platform
+        .broker
+        .subscribe(&[
+            (&platform.names.orders_exchange, "order.*"),
+            (&platform.names.payments_exchange, "payment.*"),
+        ])
+        .await
+        .unwrap();
+    let trace_id = format!("{:032x}", Uuid::new_v4().as_u128());
+    let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+
+    let response = platform
+        .client
+        .post(format!("{}/api/v1/orders", platform.orders))
+        .bearer_auth(helpers::orders_token("mia"))
+        .header("traceparent", &traceparent)
+        .json(&json!({
+            "currency": "USD",
+            "items": [{"product_id": "prod_1", "quantity": 1, "unit_price": "10.00"}],
+            "shipping_address": {"first_name": "Mia", "last_name": "W", "line1": "1 Main St",
+                                 "city": "Oslo", "postal_code": "0150", "country": "NO"},
+            "payment": {"method": "card", "token": "tok_visa"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let order: Value = response.json().await.unwrap();
+    let id = order["id"].as_str().unwrap();
+    platform
+        .wait_for("mia", id, "paid", |o| o["status"] == "paid")
+        .await;
+
+    // Every event of the flow continues the client's trace.
+    let messages = subscriber.collect(3, Duration::from_secs(10)).await;
+    let mut traced = Vec::new();
+    for body in &messages {
+        let (meta, _): (EventMeta, Value) = cloud::parse(body).unwrap();
+        let carried = meta.traceparent.unwrap_or_default();
+        assert!(
+            carried.contains(&trace_id),
+            "{} carries {carried}",
+            meta.event_type
+        );
+        assert_ne!(carried, traceparent, "each hop is a span of its own");
+        traced.push(meta.event_type);
+    }
+    traced.sort();
+    assert_eq!(
+        traced,
+        ["order.created", "order.paid", "payment.successful"]
+    );
+
+    // Payments handled it inside the same trace, and said so in its logs.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = helpers::captured_logs();
+    let in_trace = |target: &str| {
+        logs.iter().any(|line| {
+            line["trace_id"] == trace_id.as_str()
+                && line["span_id"].is_string()
+                && line["target"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with(target)
+        })
+    };
+    assert!(
+        in_trace("payments::"),
+        "a payments log line carries the trace id"
+    );
+    assert!(
+        in_trace("orders::messaging"),
+        "the consumer's log line carries the trace id"
+    );
+    let request_line = logs
+        .iter()
+        .find(|line| line["trace_id"] == trace_id.as_str() && line["request_id"].is_string());
+    assert!(
+        request_line.is_some(),
+        "request log lines carry the request id"
+    );
+}
