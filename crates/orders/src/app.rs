@@ -82,7 +82,23 @@ fn spawn_background(
             }),
         )),
         tokio::spawn(dispatcher.run()),
+        tokio::spawn(sweep_keys(orders.clone())),
     ])
+}
+
+/// Forgets expired Idempotency-Keys every ten minutes.
+async fn sweep_keys(orders: Arc<Orders>) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match orders.sweep_keys().await {
+            Ok(swept) if swept > 0 => tracing::info!(swept, "expired idempotency keys removed"),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error.message = %error, "sweeping idempotency keys failed")
+            }
+        }
+    }
 }
 
 impl Application {
@@ -97,7 +113,11 @@ impl Application {
         let metrics_pool = pool.clone();
         let verifier = web::Data::new(JwtVerifier::from_config(&settings.auth)?);
         let wake_dispatcher = Arc::new(Notify::new());
-        let orders = Arc::new(Orders::new(pool.clone(), wake_dispatcher.clone()));
+        let orders = Arc::new(Orders::new(
+            pool.clone(),
+            wake_dispatcher.clone(),
+            time::Duration::seconds(settings.idempotency.ttl_seconds),
+        ));
         let tasks = spawn_background(&settings, &pool, &orders, wake_dispatcher)?;
         let orders = web::Data::from(orders);
         let amqp_url = settings.amqp.url.clone();

@@ -17,7 +17,14 @@ pub struct Settings {
     pub amqp: AmqpConfig,
     pub relay: RelayConfig,
     pub payments: PaymentsClientConfig,
+    pub idempotency: IdempotencyConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdempotencyConfig {
+    /// How long an Idempotency-Key is remembered.
+    pub ttl_seconds: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

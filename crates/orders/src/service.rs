@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use platform::db::{self, PgPool};
+use platform::idempotency::IdempotencyKey;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -18,7 +19,7 @@ use crate::domain::{
 };
 use crate::store::{
     self, HistoryEntry, ListFilter, NewEvent, OrderNumbers, PaymentRequest, StoreError,
-    WriteContext,
+    StoredResponse, WriteContext,
 };
 use crate::view;
 
@@ -96,6 +97,10 @@ pub enum OrderError {
     VersionMismatch { expected: u32, current: u32 },
     #[error("the order is being changed by someone else; try again")]
     Conflict,
+    #[error("this Idempotency-Key was used with a different request body")]
+    KeyMismatch,
+    #[error("the Idempotency-Key is taken")]
+    KeyTaken,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -105,6 +110,7 @@ impl From<StoreError> for OrderError {
         match error {
             StoreError::Conflict => OrderError::Conflict,
             StoreError::Duplicate => OrderError::Unexpected(anyhow::anyhow!("duplicate event")),
+            StoreError::KeyTaken => OrderError::KeyTaken,
             StoreError::Unexpected(error) => OrderError::Unexpected(error),
         }
     }
@@ -118,9 +124,20 @@ pub struct Page {
 }
 
 /// The orders use cases, shared by all HTTP workers.
+/// The answer to `POST /api/v1/orders`: for a new order, the body stored
+/// under the key; for the same request again, the first answer byte for byte.
+#[derive(Debug)]
+pub struct Placed {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub replayed: bool,
+}
+
 pub struct Orders {
     pool: PgPool,
     numbers: OrderNumbers,
+    /// How long an Idempotency-Key is remembered.
+    key_ttl: time::Duration,
     /// Wakes the payment dispatcher when a payment request is written.
     dispatcher: Arc<Notify>,
 }
@@ -137,16 +154,77 @@ pub enum Consumed {
 }
 
 impl Orders {
-    pub fn new(pool: PgPool, dispatcher: Arc<Notify>) -> Self {
+    pub fn new(pool: PgPool, dispatcher: Arc<Notify>, key_ttl: time::Duration) -> Self {
         Self {
             pool,
             numbers: OrderNumbers::default(),
+            key_ttl,
             dispatcher,
         }
     }
 
-    /// Places an order: `order.created`.
-    pub async fn place(&self, actor: &Actor, draft: OrderDraft) -> Result<Order, OrderError> {
+    /// Forgets expired Idempotency-Keys; returns how many.
+    pub async fn sweep_keys(&self) -> Result<usize, OrderError> {
+        let mut conn = db::connection(&self.pool).await?;
+        Ok(store::sweep_keys(&mut conn, now() - self.key_ttl).await?)
+    }
+
+    /// What a taken key answers: the stored response, or a mismatch. `None`
+    /// when the key expired (it is forgotten, and the request runs afresh).
+    async fn replay(
+        &self,
+        actor: &Actor,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Placed>, OrderError> {
+        let mut conn = db::connection(&self.pool).await?;
+        let Some(record) = store::find_key(&mut conn, &actor.user_id, &key.key).await? else {
+            return Ok(None);
+        };
+        if record.created_at < now() - self.key_ttl {
+            store::delete_key(&mut conn, &actor.user_id, &key.key).await?;
+            return Ok(None);
+        }
+        if record.request_hash != key.request_hash {
+            return Err(OrderError::KeyMismatch);
+        }
+        Ok(Some(Placed {
+            status: u16::try_from(record.response_status).unwrap_or(201),
+            body: record.response_body,
+            replayed: true,
+        }))
+    }
+
+    /// Places an order (`order.created`), once per Idempotency-Key: a request
+    /// repeating a key replays the first answer. Two requests racing with the
+    /// same key serialize on the key's row: the second waits, then replays.
+    pub async fn place(
+        &self,
+        actor: &Actor,
+        draft: OrderDraft,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Placed, OrderError> {
+        for _ in 0..2 {
+            match self.place_once(actor, draft.clone(), key.as_ref()).await {
+                Err(OrderError::KeyTaken) => {
+                    let Some(key) = &key else {
+                        return Err(OrderError::Conflict);
+                    };
+                    if let Some(replayed) = self.replay(actor, key).await? {
+                        return Ok(replayed);
+                    }
+                }
+                other => return other,
+            }
+        }
+        Err(OrderError::Conflict)
+    }
+
+    async fn place_once(
+        &self,
+        actor: &Actor,
+        draft: OrderDraft,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Placed, OrderError> {
         if draft.user_id.as_str() != actor.user_id && !actor.admin {
             return Err(OrderError::Forbidden(
                 "only an admin may place an order for another user".into(),
@@ -187,8 +265,17 @@ impl Orders {
             created_at: order.created_at,
             updated_at: order.created_at,
         });
+        let body = serde_json::to_vec(&view::order_data(&order)).map_err(anyhow::Error::from)?;
         let context = WriteContext {
             payment_request: payment_request.as_ref(),
+            idempotency: key.map(|key| StoredResponse {
+                owner: &actor.user_id,
+                key: &key.key,
+                request_hash: &key.request_hash,
+                status: 201,
+                body: &body,
+                at: order.created_at,
+            }),
             ..actor.context()
         };
         store::save(&mut conn, &order, &new_events, context, None).await?;
@@ -196,7 +283,11 @@ impl Orders {
             self.dispatcher.notify_one();
         }
         record_created(&order);
-        Ok(order)
+        Ok(Placed {
+            status: 201,
+            body,
+            replayed: false,
+        })
     }
 
     /// Applies what payments reported (`payment.*`) to an order, recording
@@ -214,7 +305,7 @@ impl Orders {
             actor: Some(&actor.user_id),
             traceparent,
             consumed: Some(event),
-            payment_request: None,
+            ..WriteContext::default()
         };
         for _ in 0..MAX_ATTEMPTS {
             let order = store::load_order(&mut conn, id)

@@ -10,11 +10,10 @@ use platform::{
     json::{ApiJson, from_value},
 };
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::service::{Actor, IdempotencyKey, NewPayment, PaymentError, Payments};
+use crate::service::{Actor, NewPayment, PaymentError, Payments};
 
 pub const READ: &str = "payments.read";
 pub const WRITE: &str = "payments.write";
@@ -87,12 +86,7 @@ impl From<PaymentError> for Problem {
             PaymentError::KeyInFlight => Problem::new(StatusCode::CONFLICT, "idempotency_in_flight", "Request in progress")
                 .with_detail("a request with this Idempotency-Key is still being processed; retry later")
                 .with_retry_after(1),
-            PaymentError::KeyMismatch => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                "Idempotency-Key reused",
-            )
-            .with_detail("this Idempotency-Key was used with a different request body"),
+            PaymentError::KeyMismatch => platform::idempotency::mismatch(),
             PaymentError::Unexpected(cause) => Problem::internal(&cause),
         }
     }
@@ -111,34 +105,6 @@ pub fn refuse_card_numbers(body: &[u8]) -> Result<(), Problem> {
         ));
     }
     Ok(())
-}
-
-fn idempotency_key(
-    request: &HttpRequest,
-    body: &serde_json::Value,
-) -> Result<Option<IdempotencyKey>, Problem> {
-    let Some(value) = request.headers().get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|key| (1..=255).contains(&key.len()) && key.chars().all(|c| c.is_ascii_graphic()))
-        .ok_or_else(|| {
-            Problem::validation(vec![FieldError::new(
-                "header.Idempotency-Key",
-                "must be 1 to 255 printable ASCII characters",
-            )])
-        })?;
-    // serde_json's maps are sorted, so the fingerprint ignores key order and
-    // whitespace: the same request body always hashes the same.
-    let canonical = serde_json::to_vec(body).map_err(|e| Problem::internal(&e.into()))?;
-    let hash = Sha256::digest(&canonical);
-    Ok(Some(IdempotencyKey {
-        key: key.to_owned(),
-        request_hash: hash.iter().map(|b| format!("{b:02x}")).collect(),
-    }))
 }
 
 impl CreatePaymentBody {
@@ -220,14 +186,14 @@ pub async fn create_payment(
 ) -> Result<HttpResponse, Problem> {
     principal.require(WRITE, &[ADMIN])?;
     let actor = actor(&principal, &request);
-    let key = idempotency_key(&request, &body)?;
+    let key = platform::idempotency::from_request(&request, &body)?;
     let new_payment = from_value::<CreatePaymentBody>(body)?.into_new_payment(&actor)?;
     let reply = payments.create(&actor, new_payment, key).await?;
     let mut response =
         HttpResponse::build(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::CREATED));
     response.insert_header((header::CONTENT_TYPE, "application/json"));
     if reply.replayed {
-        response.insert_header(("Idempotent-Replayed", "true"));
+        response.insert_header((platform::idempotency::REPLAYED_HEADER, "true"));
     }
     Ok(response.body(reply.body))
 }

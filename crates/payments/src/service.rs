@@ -46,12 +46,7 @@ pub struct NewPayment {
     pub token: String,
 }
 
-/// An `Idempotency-Key` and the fingerprint of the request body it came with.
-#[derive(Debug, Clone)]
-pub struct IdempotencyKey {
-    pub key: String,
-    pub request_hash: String,
-}
+pub use platform::idempotency::IdempotencyKey;
 
 /// A response ready to send: fresh, or replayed byte for byte.
 #[derive(Debug)]

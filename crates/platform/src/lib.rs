@@ -12,6 +12,7 @@ pub mod config;
 pub mod consumer;
 pub mod db;
 pub mod http;
+pub mod idempotency;
 pub mod json;
 pub mod metrics;
 pub mod openapi;

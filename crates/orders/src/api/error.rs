@@ -35,6 +35,8 @@ impl From<OrderError> for Problem {
                 "If-Match asked for version {expected}; the order is at version {current}"
             ))
             .with_extension("current_version", current),
+            OrderError::KeyMismatch => platform::idempotency::mismatch(),
+            OrderError::KeyTaken => Problem::conflict("the Idempotency-Key is in use; retry"),
             OrderError::Conflict => {
                 Problem::conflict("the order is being changed by someone else; retry the request")
             }

@@ -10,7 +10,7 @@ use contracts::order::OrderData;
 use platform::{
     FieldError, Problem,
     auth::{Authenticated, Principal},
-    json::ApiJson,
+    json::{ApiJson, from_value},
 };
 use uuid::Uuid;
 
@@ -19,7 +19,9 @@ use super::bodies::{
     OrderListResponse, UpdateOrderBody,
 };
 use crate::domain::{Order, OrderId};
-use crate::service::{Actor, Orders};
+use actix_web::http::StatusCode;
+
+use crate::service::{Actor, Orders, Placed};
 use crate::view::order_data;
 
 pub const READ: &str = "orders.read";
@@ -73,10 +75,14 @@ fn order_response(order: &Order) -> HttpResponse {
 /// Place an order.
 ///
 /// `user_id` comes from the token (an admin may name another user). The server
-/// computes every subtotal and total. Emits `order.created`.
+/// computes every subtotal and total. Emits `order.created`. Honours
+/// `Idempotency-Key` (scoped to the caller): the same key and body replay the
+/// first answer byte for byte (`Idempotent-Replayed: true`); another body is a
+/// `422`.
 #[utoipa::path(
     post, path = "/api/v1/orders", tag = "orders",
     request_body = CreateOrderBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe; scoped to the caller")),
     security(("bearer" = ["orders.write"])),
     responses(
         (status = 201, description = "Order placed", body = OrderData,
@@ -87,6 +93,7 @@ fn order_response(order: &Order) -> HttpResponse {
         (status = 403, description = "Missing scope, or another user's order without admin scope", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/orders")]
@@ -94,16 +101,35 @@ pub async fn create_order(
     Authenticated(principal): Authenticated,
     request: HttpRequest,
     orders: web::Data<Orders>,
-    ApiJson(body): ApiJson<CreateOrderBody>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<HttpResponse, Problem> {
     principal.require(WRITE, &[ADMIN])?;
     let actor = actor(&principal, &request);
-    let draft = body.into_draft(&actor).map_err(Problem::validation)?;
-    let order = orders.place(&actor, draft).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/orders/{}", order.id)))
-        .insert_header(etag(&order))
-        .json(order_data(&order)))
+    let key = platform::idempotency::from_request(&request, &body)?;
+    let draft = from_value::<CreateOrderBody>(body)?
+        .into_draft(&actor)
+        .map_err(Problem::validation)?;
+    let Placed {
+        status,
+        body,
+        replayed,
+    } = orders.place(&actor, draft, key).await?;
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+    // Location and ETag come from the body itself, so a replay answers
+    // exactly what the first request did.
+    let stored: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let mut response = HttpResponse::build(status);
+    response.content_type("application/json");
+    if let Some(id) = stored["id"].as_str() {
+        response.insert_header((header::LOCATION, format!("/api/v1/orders/{id}")));
+    }
+    if let Some(version) = stored["version"].as_u64() {
+        response.insert_header((header::ETAG, format!("\"{version}\"")));
+    }
+    if replayed {
+        response.insert_header((platform::idempotency::REPLAYED_HEADER, "true"));
+    }
+    Ok(response.body(body))
 }
 
 /// List orders, newest first.

@@ -26,7 +26,9 @@ use uuid::Uuid;
 use crate::domain::{Order, OrderEvent, OrderId, OrderNumber, OrderStatus, Recorded, UserId};
 pub use numbers::OrderNumbers;
 use rows::{AddressRow, EventRow, ItemRow, NewEventRow, OrderRow, StatusChangeRow};
-use schema::{events, inbox, order_addresses, order_items, orders, payment_requests};
+use schema::{
+    events, idempotency_keys, inbox, order_addresses, order_items, orders, payment_requests,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -36,6 +38,9 @@ pub enum StoreError {
     /// The consumed event was already recorded in the inbox.
     #[error("the event was consumed before")]
     Duplicate,
+    /// The caller already used this Idempotency-Key.
+    #[error("the idempotency key is taken")]
+    KeyTaken,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -52,6 +57,11 @@ impl From<DieselError> for StoreError {
                 if info.constraint_name() == Some("inbox_pkey") =>
             {
                 StoreError::Duplicate
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
+                if info.constraint_name() == Some("idempotency_keys_pkey") =>
+            {
+                StoreError::KeyTaken
             }
             _ => StoreError::Unexpected(anyhow::Error::new(error).context("database error")),
         }
@@ -76,6 +86,29 @@ pub struct WriteContext<'a> {
     pub consumed: Option<(Uuid, &'a str)>,
     /// A request to charge the order, written with it.
     pub payment_request: Option<&'a PaymentRequest>,
+    /// The Idempotency-Key of the request and the response it answers.
+    pub idempotency: Option<StoredResponse<'a>>,
+}
+
+/// A response stored under an Idempotency-Key.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredResponse<'a> {
+    pub owner: &'a str,
+    pub key: &'a str,
+    pub request_hash: &'a str,
+    pub status: u16,
+    pub body: &'a [u8],
+    pub at: OffsetDateTime,
+}
+
+/// What an Idempotency-Key holds.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = idempotency_keys)]
+pub struct KeyRecord {
+    pub request_hash: String,
+    pub response_status: i16,
+    pub response_body: Vec<u8>,
+    pub created_at: OffsetDateTime,
 }
 
 /// A durable request to charge an order through payments.
@@ -171,6 +204,21 @@ pub async fn save(
                     .execute(&mut &*conn),
             );
         }
+        if let Some(stored) = context.idempotency {
+            batch.push(
+                diesel::insert_into(idempotency_keys::table)
+                    .values((
+                        idempotency_keys::owner.eq(stored.owner),
+                        idempotency_keys::key.eq(stored.key),
+                        idempotency_keys::request_hash.eq(stored.request_hash),
+                        idempotency_keys::response_status
+                            .eq(i16::try_from(stored.status).unwrap_or(500)),
+                        idempotency_keys::response_body.eq(stored.body),
+                        idempotency_keys::created_at.eq(stored.at),
+                    ))
+                    .execute(&mut &*conn),
+            );
+        }
         if let Some((event_id, event_type)) = context.consumed {
             batch.push(
                 diesel::insert_into(inbox::table)
@@ -188,6 +236,44 @@ pub async fn save(
         Ok(())
     })
     .await
+}
+
+/// What `owner`'s `key` holds, if anything.
+pub async fn find_key(
+    conn: &mut AsyncPgConnection,
+    owner: &str,
+    key: &str,
+) -> Result<Option<KeyRecord>, StoreError> {
+    Ok(idempotency_keys::table
+        .find((owner, key))
+        .select(KeyRecord::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Forgets keys created before `before`; returns how many.
+pub async fn sweep_keys(
+    conn: &mut AsyncPgConnection,
+    before: OffsetDateTime,
+) -> Result<usize, StoreError> {
+    Ok(
+        diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before)))
+            .execute(conn)
+            .await?,
+    )
+}
+
+/// Forgets one key (an expired one, before it is reused).
+pub async fn delete_key(
+    conn: &mut AsyncPgConnection,
+    owner: &str,
+    key: &str,
+) -> Result<(), StoreError> {
+    diesel::delete(idempotency_keys::table.find((owner, key)))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Records a consumed event that changed nothing; `false` if it was

@@ -106,3 +106,14 @@ diesel::table! {
         updated_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    orders.idempotency_keys (owner, key) {
+        owner -> Text,
+        key -> Text,
+        request_hash -> Text,
+        response_status -> Int2,
+        response_body -> Bytea,
+        created_at -> Timestamptz,
+    }
+}

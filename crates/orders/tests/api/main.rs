@@ -6,6 +6,7 @@ mod auth;
 mod concurrency;
 mod create;
 mod helpers;
+mod idempotency;
 mod lifecycle;
 mod operations;
 mod read;
