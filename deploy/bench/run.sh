@@ -13,7 +13,7 @@ provision_database
 cargo build --quiet --release --manifest-path "$ROOT/Cargo.toml" -p orders
 bin="$(target_dir)/release/orders"
 "$bin" migrate
-ORDERS_HTTP__PORT=$PORT ORDERS_LOG__LEVEL=warn nohup "$bin" serve >"$RUN_DIR/bench-orders.log" 2>&1 &
+ORDERS_HTTP__PORT=$PORT ORDERS_LOG__LEVEL=warn ORDERS_RATE_LIMIT__ENABLED=false nohup "$bin" serve >"$RUN_DIR/bench-orders.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null' EXIT
 for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$PORT/ready" >/dev/null 2>&1 && break; sleep 0.5; done

@@ -144,6 +144,8 @@ impl Application {
                     async move { platform::relay::record_backlog(&pool, &OUTBOX).await }
                 }),
         );
+        let limiter = api::rate_limit::limiter(&settings.rate_limit)?;
+        let limit = settings.rate_limit.enabled;
         let body_limit = BodyLimit(settings.http.body_limit_bytes);
         let openapi = api::ApiDoc::openapi();
 
@@ -164,7 +166,7 @@ impl Application {
                 .app_data(body_limit)
                 .configure(http::extractor_config)
                 .configure(http::operations)
-                .configure(api::configure)
+                .configure(|cfg| api::configure(cfg, &limiter, limit))
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
                 .default_service(web::to(http::route_not_found))
         })

@@ -18,6 +18,7 @@ pub struct Settings {
     pub relay: RelayConfig,
     pub payments: PaymentsClientConfig,
     pub idempotency: IdempotencyConfig,
+    pub rate_limit: crate::api::rate_limit::RateLimitConfig,
     pub log: LogConfig,
 }
 

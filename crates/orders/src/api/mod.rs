@@ -3,6 +3,7 @@
 pub mod bodies;
 mod error;
 pub mod orders;
+pub mod rate_limit;
 
 use actix_web::web::{self, ServiceConfig};
 use platform::openapi::StandardResponses;
@@ -11,10 +12,15 @@ use utoipa::{
     openapi::security::{Http, HttpAuthScheme, SecurityScheme},
 };
 
-/// Registers every route of the orders API under `/api/v1`.
-pub fn configure(cfg: &mut ServiceConfig) {
+/// Registers every route of the orders API under `/api/v1`; POSTs pass the
+/// per-user rate limit when it is enabled.
+pub fn configure(cfg: &mut ServiceConfig, limiter: &rate_limit::Limiter, limit: bool) {
     cfg.service(
         web::scope("/api/v1")
+            .wrap(actix_web::middleware::Condition::new(
+                limit,
+                actix_governor::Governor::new(limiter),
+            ))
             .service(orders::create_order)
             .service(orders::list_orders)
             .service(orders::list_order_events)

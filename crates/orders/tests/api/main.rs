@@ -9,5 +9,6 @@ mod helpers;
 mod idempotency;
 mod lifecycle;
 mod operations;
+mod rate_limit;
 mod read;
 mod validation;

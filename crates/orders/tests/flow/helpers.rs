@@ -105,6 +105,7 @@ fn orders_settings(
     settings.payments.url = format!("http://127.0.0.1:{payments_port}");
     settings.payments.poll_ms = 100;
     settings.payments.max_backoff_ms = 300;
+    settings.rate_limit.enabled = false;
     settings
 }
 
