@@ -83,7 +83,26 @@ fn spawn_background(
         )),
         tokio::spawn(dispatcher.run()),
         tokio::spawn(sweep_keys(orders.clone())),
+        tokio::spawn(expire_unpaid(orders.clone(), settings.unpaid.clone())),
     ])
+}
+
+/// Cancels orders left unpaid longer than configured.
+async fn expire_unpaid(orders: Arc<Orders>, config: crate::config::UnpaidConfig) {
+    if config.cancel_after_seconds <= 0 {
+        tracing::info!("automatic cancellation of unpaid orders is off");
+        return;
+    }
+    let unpaid_for = time::Duration::seconds(config.cancel_after_seconds);
+    let mut every = tokio::time::interval(Duration::from_millis(config.sweep_every_ms.max(100)));
+    loop {
+        every.tick().await;
+        match orders.expire_unpaid(unpaid_for).await {
+            Ok(expired) if expired > 0 => tracing::info!(expired, "unpaid orders cancelled"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error.message = %error, "cancelling unpaid orders failed"),
+        }
+    }
 }
 
 /// Forgets expired Idempotency-Keys every ten minutes.

@@ -19,7 +19,17 @@ pub struct Settings {
     pub payments: PaymentsClientConfig,
     pub idempotency: IdempotencyConfig,
     pub rate_limit: crate::api::rate_limit::RateLimitConfig,
+    pub unpaid: UnpaidConfig,
     pub log: LogConfig,
+}
+
+/// Automatic cancellation of orders that are never paid.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UnpaidConfig {
+    /// A pending order older than this is cancelled; 0 turns it off.
+    pub cancel_after_seconds: i64,
+    /// How often to look for them.
+    pub sweep_every_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

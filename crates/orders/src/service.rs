@@ -49,6 +49,15 @@ impl Actor {
         }
     }
 
+    /// The service itself (timers such as the unpaid-order sweep).
+    pub fn system() -> Actor {
+        Actor {
+            user_id: "svc-orders".to_owned(),
+            admin: true,
+            traceparent: None,
+        }
+    }
+
     /// The payments service, acting through its events.
     pub fn payments() -> Actor {
         Actor {
@@ -161,6 +170,37 @@ impl Orders {
             key_ttl,
             dispatcher,
         }
+    }
+
+    /// Cancels pending orders placed more than `unpaid_for` ago
+    /// (`order.cancelled`, reason `payment_timeout`); returns how many.
+    pub async fn expire_unpaid(&self, unpaid_for: time::Duration) -> Result<usize, OrderError> {
+        let mut conn = db::connection(&self.pool).await?;
+        let actor = Actor::system();
+        let mut expired = 0;
+        for id in store::pending_placed_before(&mut conn, now() - unpaid_for, 100).await? {
+            for _ in 0..MAX_ATTEMPTS {
+                let Some(order) = store::load_order(&mut conn, id).await? else {
+                    break;
+                };
+                let events = order
+                    .handle(OrderCommand::Expire)
+                    .map_err(OrderError::Rule)?;
+                if events.is_empty() {
+                    break;
+                }
+                match commit(&mut conn, order, events, actor.context()).await {
+                    Ok(_) => {
+                        expired += 1;
+                        tracing::info!(order.id = %id, "unpaid order cancelled");
+                        break;
+                    }
+                    Err(StoreError::Conflict) => continue,
+                    Err(other) => return Err(other.into()),
+                }
+            }
+        }
+        Ok(expired)
     }
 
     /// Forgets expired Idempotency-Keys; returns how many.

@@ -15,6 +15,9 @@ use super::values::{Address, OrderNumber, ProductId, Quantity, UserId};
 /// Most line items an order may have.
 pub const MAX_ITEMS: usize = 100;
 
+/// The cancellation reason of an order that stayed unpaid too long.
+pub const EXPIRED_REASON: &str = "payment_timeout";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct OrderId(pub Uuid);
 
@@ -240,6 +243,9 @@ pub enum OrderCommand {
         payment_id: Uuid,
         amount: Money,
     },
+    /// The order stayed unpaid too long: cancel it, but only if it is still
+    /// pending (a payment that won the race keeps it).
+    Expire,
 }
 
 impl OrderCommand {
@@ -263,7 +269,8 @@ impl OrderCommand {
             OrderCommand::Cancel { .. } => Some(OrderStatus::Cancelled),
             OrderCommand::ConfirmPayment { .. }
             | OrderCommand::RecordPaymentFailure { .. }
-            | OrderCommand::RecordRefund { .. } => None,
+            | OrderCommand::RecordRefund { .. }
+            | OrderCommand::Expire => None,
         }
     }
 }
@@ -485,6 +492,13 @@ impl Order {
                     _ => Vec::new(),
                 })
             }
+            OrderCommand::Expire => Ok(match self.status {
+                OrderStatus::Pending => vec![OrderEvent::Cancelled(OrderCancelled {
+                    from: OrderStatus::Pending,
+                    reason: Some(EXPIRED_REASON.to_owned()),
+                })],
+                _ => Vec::new(),
+            }),
             OrderCommand::RecordRefund { payment_id, amount } => Ok(match self.payment_status {
                 PaymentStatus::Paid => {
                     vec![OrderEvent::Refunded(OrderRefunded { payment_id, amount })]
@@ -546,7 +560,8 @@ impl Order {
             }),
             OrderCommand::ConfirmPayment { .. }
             | OrderCommand::RecordPaymentFailure { .. }
-            | OrderCommand::RecordRefund { .. } => return Ok(Vec::new()),
+            | OrderCommand::RecordRefund { .. }
+            | OrderCommand::Expire => return Ok(Vec::new()),
         };
         Ok(vec![event])
     }

@@ -370,6 +370,22 @@ fn a_refund_is_recorded_once_on_a_paid_order() {
 }
 
 #[test]
+fn an_unpaid_order_expires_but_a_paid_one_does_not() {
+    let pending = Given::placed();
+    assert_eq!(
+        pending.when(OrderCommand::Expire).unwrap(),
+        vec![OrderEvent::Cancelled(OrderCancelled {
+            from: OrderStatus::Pending,
+            reason: Some("payment_timeout".into())
+        })]
+    );
+    let paid = Given::placed().then(OrderCommand::MarkPaid);
+    assert_eq!(paid.when(OrderCommand::Expire), Ok(vec![]));
+    let cancelled = Given::placed().then(cancel());
+    assert_eq!(cancelled.when(OrderCommand::Expire), Ok(vec![]));
+}
+
+#[test]
 fn a_history_with_a_gap_does_not_replay() {
     let mut given = Given::placed().then(OrderCommand::MarkPaid);
     given.history[1].sequence = 3;
@@ -424,6 +440,7 @@ fn any_command() -> impl Strategy<Value = OrderCommand> {
             payment_id: Uuid::nil(),
             amount: Money::zero(usd())
         }),
+        Just(OrderCommand::Expire),
     ]
 }
 
@@ -480,7 +497,9 @@ proptest! {
                     match command.target() {
                         Some(target) => prop_assert_eq!(after, target),
                         None => prop_assert!(
-                            after == before || (before == OrderStatus::Pending && after == OrderStatus::Paid)
+                            after == before
+                                || (before == OrderStatus::Pending
+                                    && matches!(after, OrderStatus::Paid | OrderStatus::Cancelled))
                         ),
                     }
                 }

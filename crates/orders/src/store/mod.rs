@@ -432,6 +432,23 @@ pub async fn find_order(
     }
 }
 
+/// Pending orders placed before `before`, oldest first (the unpaid sweep).
+pub async fn pending_placed_before(
+    conn: &mut AsyncPgConnection,
+    before: OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<OrderId>, StoreError> {
+    let ids: Vec<Uuid> = orders::table
+        .filter(orders::status.eq(OrderStatus::Pending.as_str()))
+        .filter(orders::created_at.lt(before))
+        .order(orders::created_at.asc())
+        .limit(limit)
+        .select(orders::id)
+        .load(conn)
+        .await?;
+    Ok(ids.into_iter().map(OrderId).collect())
+}
+
 /// The id of the order with this number, if any.
 pub async fn find_id_by_number(
     conn: &mut AsyncPgConnection,

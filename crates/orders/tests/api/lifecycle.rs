@@ -259,3 +259,55 @@ async fn a_patch_body_with_unknown_fields_or_no_status_is_refused() {
     }
     assert_eq!(app.history(&admin(), &id).await.len(), 1);
 }
+
+#[tokio::test]
+async fn an_order_left_unpaid_is_cancelled_automatically_but_a_paid_one_is_not() {
+    let app = crate::helpers::spawn_app_with(|settings| {
+        settings.unpaid.cancel_after_seconds = 1;
+        settings.unpaid.sweep_every_ms = 200;
+    })
+    .await;
+    let owner = user("alice");
+    let unpaid = app.create_order(&owner).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let paid = app.create_order(&owner).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.patch_status(&admin(), &paid, "paid").await.status(),
+        StatusCode::OK
+    );
+
+    let mut order = Value::Null;
+    for _ in 0..40 {
+        order = app
+            .get(&owner, &format!("/api/v1/orders/{unpaid}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if order["status"] == "cancelled" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(order["status"], "cancelled");
+    assert_eq!(order["cancellation_reason"], "payment_timeout");
+    let trail: Value = app
+        .get(&owner, &format!("/api/v1/orders/{unpaid}/events"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(trail["data"][1]["actor"], "svc-orders");
+    let kept: Value = app
+        .get(&owner, &format!("/api/v1/orders/{paid}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kept["status"], "paid");
+}
