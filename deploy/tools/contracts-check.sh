@@ -28,7 +28,7 @@ if ! cmp -s "$ROOT/deploy/tools/package.json" "$NODE_DIR/package.json" || [[ ! -
 fi
 
 say "OpenAPI: openapi-spec-validator"
-for file in "$ROOT"/contracts/openapi/*.json; do
+for file in "$ROOT"/contracts/openapi/*.json "$ROOT"/contracts/dependencies/*.yaml; do
     "$VENV/bin/openapi-spec-validator" "$file"
 done
 

@@ -28,6 +28,7 @@ use crate::{
         payment_events::PaymentEvents,
     },
     service::Orders,
+    users::UserDirectory,
 };
 
 pub struct Application {
@@ -132,10 +133,19 @@ impl Application {
         let metrics_pool = pool.clone();
         let verifier = web::Data::new(JwtVerifier::from_config(&settings.auth)?);
         let wake_dispatcher = Arc::new(Notify::new());
+        let users = UserDirectory::from_config(
+            &settings.user_service,
+            settings.auth.hs256_secret.as_ref(),
+            &settings.auth.issuer,
+        )?;
+        if users.is_none() {
+            tracing::warn!("user validation is off: user_service.url is not set");
+        }
         let orders = Arc::new(Orders::new(
             pool.clone(),
             wake_dispatcher.clone(),
             time::Duration::seconds(settings.idempotency.ttl_seconds),
+            users,
         ));
         let tasks = spawn_background(&settings, &pool, &orders, wake_dispatcher)?;
         let orders = web::Data::from(orders);

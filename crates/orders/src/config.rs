@@ -20,6 +20,7 @@ pub struct Settings {
     pub idempotency: IdempotencyConfig,
     pub rate_limit: crate::api::rate_limit::RateLimitConfig,
     pub unpaid: UnpaidConfig,
+    pub user_service: crate::users::UserServiceConfig,
     pub log: LogConfig,
 }
 

@@ -5,6 +5,7 @@
 //! - [`store`]: the event store and projections in schema `orders`;
 //! - [`api`]: HTTP handlers, request/response types, problem mapping;
 //! - [`messaging`]: the payment dispatcher and the `payment.*` consumer;
+//! - [`users`]: the User Service client (user validation);
 //! - [`app`]: configuration and start-up.
 
 pub mod api;
@@ -14,6 +15,7 @@ pub mod domain;
 pub mod messaging;
 pub mod service;
 pub mod store;
+pub mod users;
 pub mod view;
 
 /// The migrations of schema `orders`, embedded in the binary.

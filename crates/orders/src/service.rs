@@ -11,6 +11,8 @@ use platform::db::{self, PgPool};
 use platform::idempotency::IdempotencyKey;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
+
+use crate::users::{UserCheck, UserDirectory};
 use uuid::Uuid;
 
 use crate::domain::{
@@ -110,6 +112,10 @@ pub enum OrderError {
     KeyMismatch,
     #[error("the Idempotency-Key is taken")]
     KeyTaken,
+    #[error("user {0} does not exist")]
+    UserNotFound(String),
+    #[error("{0}")]
+    UserServiceUnavailable(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -147,6 +153,8 @@ pub struct Orders {
     numbers: OrderNumbers,
     /// How long an Idempotency-Key is remembered.
     key_ttl: time::Duration,
+    /// Validates users before their orders are placed, when configured.
+    users: Option<UserDirectory>,
     /// Wakes the payment dispatcher when a payment request is written.
     dispatcher: Arc<Notify>,
 }
@@ -163,11 +171,17 @@ pub enum Consumed {
 }
 
 impl Orders {
-    pub fn new(pool: PgPool, dispatcher: Arc<Notify>, key_ttl: time::Duration) -> Self {
+    pub fn new(
+        pool: PgPool,
+        dispatcher: Arc<Notify>,
+        key_ttl: time::Duration,
+        users: Option<UserDirectory>,
+    ) -> Self {
         Self {
             pool,
             numbers: OrderNumbers::default(),
             key_ttl,
+            users,
             dispatcher,
         }
     }
@@ -243,6 +257,18 @@ impl Orders {
         draft: OrderDraft,
         key: Option<IdempotencyKey>,
     ) -> Result<Placed, OrderError> {
+        if let Some(users) = &self.users {
+            match users.check(draft.user_id.as_str()).await {
+                Ok(UserCheck::Exists) => {}
+                Ok(UserCheck::Unknown) => {
+                    return Err(OrderError::UserNotFound(draft.user_id.to_string()));
+                }
+                Err(unavailable) => {
+                    tracing::warn!(error.message = %unavailable, "could not validate a user");
+                    return Err(OrderError::UserServiceUnavailable(unavailable.to_string()));
+                }
+            }
+        }
         for _ in 0..2 {
             match self.place_once(actor, draft.clone(), key.as_ref()).await {
                 Err(OrderError::KeyTaken) => {

@@ -36,6 +36,17 @@ impl From<OrderError> for Problem {
             ))
             .with_extension("current_version", current),
             OrderError::KeyMismatch => platform::idempotency::mismatch(),
+            OrderError::UserNotFound(user) => {
+                Problem::new(StatusCode::BAD_REQUEST, "user_not_found", "User not found")
+                    .with_detail(format!("the User Service knows no user `{user}`"))
+            }
+            OrderError::UserServiceUnavailable(_) => {
+                Problem::service_unavailable("dependency_unavailable", "Unable to validate user")
+                    .with_detail(
+                        "the User Service did not answer; nothing was written, retry later",
+                    )
+                    .with_retry_after(5)
+            }
             OrderError::KeyTaken => Problem::conflict("the Idempotency-Key is in use; retry"),
             OrderError::Conflict => {
                 Problem::conflict("the order is being changed by someone else; retry the request")

@@ -88,7 +88,7 @@ fn order_response(order: &Order) -> HttpResponse {
         (status = 201, description = "Order placed", body = OrderData,
             headers(("Location" = String, description = "URL of the new order"),
                     ("ETag" = String, description = "The order's version"))),
-        (status = 400, description = "Invalid order", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid order, or user_not_found", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope, or another user's order without admin scope", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
@@ -96,6 +96,7 @@ fn order_response(order: &Order) -> HttpResponse {
         (status = 422, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many orders from this user; see Retry-After", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The User Service could not validate the user (dependency_unavailable)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/orders")]

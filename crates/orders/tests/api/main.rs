@@ -11,4 +11,5 @@ mod lifecycle;
 mod operations;
 mod rate_limit;
 mod read;
+mod users;
 mod validation;
