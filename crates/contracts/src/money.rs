@@ -144,6 +144,16 @@ impl Money {
         })
     }
 
+    /// `self × rate`, the rate in basis points (1/100 of a percent, so 825
+    /// is 8.25%), rounded half up to the currency's minor unit. Exact: the
+    /// product is formed in 128-bit integers.
+    pub fn apply_rate_bp(self, basis_points: u32) -> Result<Money, MoneyError> {
+        let scaled = i128::from(self.minor) * i128::from(basis_points);
+        let rounded = (scaled + 5_000) / 10_000;
+        let minor = i64::try_from(rounded).map_err(|_| MoneyError::Overflow)?;
+        Self::from_minor(minor, self.currency)
+    }
+
     pub fn checked_mul(self, factor: u32) -> Result<Money, MoneyError> {
         let minor = self
             .minor
@@ -276,6 +286,24 @@ mod tests {
         let eur = Currency::parse("EUR").unwrap();
         let sum = Money::zero(usd()).checked_add(Money::zero(eur));
         assert!(matches!(sum, Err(MoneyError::CurrencyMismatch(..))));
+    }
+
+    #[test]
+    fn rates_round_half_up_in_minor_units() {
+        let m = |s: &str| Money::parse(s, usd()).unwrap();
+        assert_eq!(m("64.98").apply_rate_bp(825).unwrap(), m("5.36")); // 5.36085
+        assert_eq!(m("0.10").apply_rate_bp(5_000).unwrap(), m("0.05"));
+        assert_eq!(m("0.01").apply_rate_bp(5_000).unwrap(), m("0.01")); // 0.005 rounds up
+        assert_eq!(m("100.00").apply_rate_bp(0).unwrap(), m("0.00"));
+        let jpy = Currency::parse("JPY").unwrap();
+        assert_eq!(
+            Money::parse("1999", jpy)
+                .unwrap()
+                .apply_rate_bp(1_000)
+                .unwrap()
+                .minor(),
+            200
+        );
     }
 
     proptest! {

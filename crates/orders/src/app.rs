@@ -22,6 +22,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::{
     api,
     config::Settings,
+    domain::pricing::Pricing,
     messaging::{
         OUTBOX,
         dispatcher::{Dispatcher, ServiceCredentials},
@@ -146,6 +147,7 @@ impl Application {
             wake_dispatcher.clone(),
             time::Duration::seconds(settings.idempotency.ttl_seconds),
             users,
+            Pricing::from_config(&settings.pricing).map_err(anyhow::Error::msg)?,
         ));
         let tasks = spawn_background(&settings, &pool, &orders, wake_dispatcher)?;
         let orders = web::Data::from(orders);

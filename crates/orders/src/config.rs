@@ -21,6 +21,7 @@ pub struct Settings {
     pub rate_limit: crate::api::rate_limit::RateLimitConfig,
     pub unpaid: UnpaidConfig,
     pub user_service: crate::users::UserServiceConfig,
+    pub pricing: crate::domain::pricing::PricingConfig,
     pub log: LogConfig,
 }
 

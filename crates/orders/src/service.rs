@@ -12,6 +12,7 @@ use platform::idempotency::IdempotencyKey;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
+use crate::domain::pricing::Pricing;
 use crate::users::{UserCheck, UserDirectory};
 use uuid::Uuid;
 
@@ -155,6 +156,8 @@ pub struct Orders {
     key_ttl: time::Duration,
     /// Validates users before their orders are placed, when configured.
     users: Option<UserDirectory>,
+    /// Tax and shipping rates.
+    pricing: Pricing,
     /// Wakes the payment dispatcher when a payment request is written.
     dispatcher: Arc<Notify>,
 }
@@ -176,12 +179,14 @@ impl Orders {
         dispatcher: Arc<Notify>,
         key_ttl: time::Duration,
         users: Option<UserDirectory>,
+        pricing: Pricing,
     ) -> Self {
         Self {
             pool,
             numbers: OrderNumbers::default(),
             key_ttl,
             users,
+            pricing,
             dispatcher,
         }
     }
@@ -296,6 +301,12 @@ impl Orders {
                 "only an admin may place an order for another user".into(),
             ));
         }
+        let charges = self
+            .pricing
+            .charges(draft.shipping_method.as_deref(), draft.currency)
+            .map_err(|message| {
+                OrderError::Invalid(vec![Violation::new("shipping_method", message)])
+            })?;
         let mut conn = db::connection(&self.pool).await?;
         let id = OrderId(Uuid::now_v7());
         let number = self.numbers.next(&mut conn).await?;
@@ -310,6 +321,7 @@ impl Orders {
             shipping_method: draft.shipping_method,
             notes: draft.notes,
             payment_method: draft.payment.as_ref().map(|p| p.method.clone()),
+            charges,
         })
         .map_err(OrderError::Rule)?;
         let recorded = record(id, 0, now(), events);

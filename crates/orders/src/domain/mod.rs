@@ -5,6 +5,7 @@
 
 pub mod money;
 pub mod order;
+pub mod pricing;
 pub mod values;
 
 #[cfg(test)]
@@ -12,7 +13,7 @@ mod tests;
 
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
-    LineItem, Order, OrderCommand, OrderEvent, OrderId, OrderStatus, PaymentStatus, PlaceOrder,
-    Recorded, ReplayError, RuleViolation, Totals,
+    Charges, LineItem, Order, OrderCommand, OrderEvent, OrderId, OrderStatus, PaymentStatus,
+    PlaceOrder, Recorded, ReplayError, RuleViolation, Totals,
 };
 pub use values::{Address, AddressInput, OrderNumber, ProductId, Quantity, UserId, Violation};

@@ -149,14 +149,38 @@ pub struct Totals {
     pub total: Money,
 }
 
+/// What is charged on top of the items, fixed when the order is placed (so a
+/// later change of rates never alters a placed order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Charges {
+    /// Tax on the discounted subtotal, in basis points (825 = 8.25%).
+    pub tax_rate_bp: u32,
+    /// The shipping fee of the chosen method, in the order's currency.
+    pub shipping: Option<Money>,
+}
+
 impl Totals {
     /// Totals of `items`, with no discount, tax or shipping charge.
     pub fn of(currency: Currency, items: &[LineItem]) -> Result<Totals, MoneyError> {
+        Totals::compute(currency, items, Charges::default())
+    }
+
+    /// Totals of `items` under `charges`: tax on the subtotal after discount,
+    /// rounded half up to the minor unit, plus the shipping fee.
+    pub fn compute(
+        currency: Currency,
+        items: &[LineItem],
+        charges: Charges,
+    ) -> Result<Totals, MoneyError> {
         let subtotal = items.iter().try_fold(Money::zero(currency), |sum, item| {
             sum.checked_add(item.subtotal()?)
         })?;
-        let zero = Money::zero(currency);
-        Totals::new(subtotal, zero, zero, zero)
+        let discount = Money::zero(currency);
+        let tax = subtotal
+            .saturating_sub(discount)?
+            .apply_rate_bp(charges.tax_rate_bp)?;
+        let shipping = charges.shipping.unwrap_or(Money::zero(currency));
+        Totals::new(subtotal, discount, tax, shipping)
     }
 
     pub fn new(
@@ -194,6 +218,7 @@ pub struct Order {
     pub shipping_method: Option<String>,
     pub notes: Option<String>,
     pub payment_method: Option<String>,
+    pub charges: Charges,
     pub totals: Totals,
     pub cancellation_reason: Option<String>,
     pub created_at: OffsetDateTime,
@@ -216,6 +241,8 @@ pub struct PlaceOrder {
     pub shipping_method: Option<String>,
     pub notes: Option<String>,
     pub payment_method: Option<String>,
+    /// Tax and shipping, from the shop's pricing at placement.
+    pub charges: Charges,
 }
 
 /// Commands on an existing order.
@@ -302,6 +329,9 @@ pub struct OrderCreated {
     pub shipping_method: Option<String>,
     pub notes: Option<String>,
     pub payment_method: Option<String>,
+    /// Absent in orders placed before charges existed (no tax, no shipping).
+    #[serde(default)]
+    pub charges: Charges,
     pub totals: Totals,
 }
 
@@ -458,7 +488,12 @@ impl Order {
                 found: item.unit_price.currency(),
             });
         }
-        let totals = Totals::of(command.currency, &command.items)
+        if let Some(shipping) = command.charges.shipping
+            && shipping.currency() != command.currency
+        {
+            return Err(RuleViolation::TotalTooLarge);
+        }
+        let totals = Totals::compute(command.currency, &command.items, command.charges)
             .map_err(|_| RuleViolation::TotalTooLarge)?;
         Ok(vec![OrderEvent::Created(Box::new(OrderCreated {
             order_number: command.number,
@@ -470,6 +505,7 @@ impl Order {
             shipping_method: command.shipping_method,
             notes: command.notes,
             payment_method: command.payment_method,
+            charges: command.charges,
             totals,
         }))])
     }
@@ -604,6 +640,7 @@ impl Order {
             shipping_method: created.shipping_method,
             notes: created.notes,
             payment_method: created.payment_method,
+            charges: created.charges,
             totals: created.totals,
             cancellation_reason: None,
             created_at: recorded.occurred_at,

@@ -50,6 +50,7 @@ fn place(items: Vec<LineItem>) -> PlaceOrder {
         shipping_method: Some("standard".into()),
         notes: None,
         payment_method: None,
+        charges: Charges::default(),
     }
 }
 

@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::schema::{events, order_addresses, order_items, orders};
 use super::{NewEvent, WriteContext};
 use crate::domain::{
-    Address, Currency, LineItem, Money, Order, OrderId, OrderNumber, OrderStatus, PaymentStatus,
-    ProductId, Quantity, Recorded, Totals, UserId,
+    Address, Charges, Currency, LineItem, Money, Order, OrderId, OrderNumber, OrderStatus,
+    PaymentStatus, ProductId, Quantity, Recorded, Totals, UserId,
 };
 
 #[derive(Debug, Insertable)]
@@ -93,6 +93,8 @@ pub(super) struct OrderRow {
     payment_method: Option<String>,
     notes: Option<String>,
     cancellation_reason: Option<String>,
+    tax_rate_bp: i32,
+    shipping_fee_minor: Option<i64>,
     version: i32,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
@@ -116,6 +118,8 @@ impl OrderRow {
             payment_method: order.payment_method.clone(),
             notes: order.notes.clone(),
             cancellation_reason: order.cancellation_reason.clone(),
+            tax_rate_bp: i32::try_from(order.charges.tax_rate_bp).unwrap_or(i32::MAX),
+            shipping_fee_minor: order.charges.shipping.map(|fee| fee.minor()),
             version: i32::try_from(order.version).unwrap_or(i32::MAX),
             created_at: order.created_at,
             updated_at: order.updated_at,
@@ -287,6 +291,10 @@ pub(super) fn into_order(
         shipping_method: row.shipping_method,
         notes: row.notes,
         payment_method: row.payment_method,
+        charges: Charges {
+            tax_rate_bp: u32::try_from(row.tax_rate_bp).context("negative tax rate")?,
+            shipping: row.shipping_fee_minor.map(money).transpose()?,
+        },
         totals: Totals {
             subtotal: money(row.subtotal_minor)?,
             discount: money(row.discount_minor)?,

@@ -39,6 +39,8 @@ diesel::table! {
         payment_method -> Nullable<Text>,
         notes -> Nullable<Text>,
         cancellation_reason -> Nullable<Text>,
+        tax_rate_bp -> Int4,
+        shipping_fee_minor -> Nullable<Int8>,
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,

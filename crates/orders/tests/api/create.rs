@@ -149,3 +149,55 @@ async fn amounts_respect_the_currencys_minor_unit() {
     let order: Value = response.json().await.unwrap();
     assert_eq!(order["total"], "4500");
 }
+
+#[tokio::test]
+async fn totals_add_tax_and_the_shipping_fee_of_the_method() {
+    let app = crate::helpers::spawn_app_with(|settings| {
+        settings.pricing.tax_rate_percent = "8.25".into();
+    })
+    .await;
+    let mut body = order_body();
+    body["shipping_method"] = json!("express");
+
+    let order: Value = app
+        .post_order(&user("usr_abc123"), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    // 64.98 + 8.25% tax (5.36085 → 5.36) + 15.00 express shipping
+    assert_eq!(order["subtotal"], "64.98");
+    assert_eq!(order["discount"], "0.00");
+    assert_eq!(order["tax"], "5.36");
+    assert_eq!(order["shipping"], "15.00");
+    assert_eq!(order["total"], "85.34");
+    let id = order["id"].as_str().unwrap();
+    let fetched: Value = app
+        .get(&user("usr_abc123"), &format!("/api/v1/orders/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched, order, "the projection keeps the same totals");
+}
+
+#[tokio::test]
+async fn an_unknown_shipping_method_or_one_not_offered_in_the_currency_is_refused() {
+    let app = spawn_app().await;
+    for (method, currency, unit_price) in [("teleport", "USD", "1.00"), ("express", "JPY", "100")] {
+        let mut body = order_body();
+        body["shipping_method"] = json!(method);
+        body["currency"] = json!(currency);
+        body["items"] = json!([{"product_id": "p1", "quantity": 1, "unit_price": unit_price}]);
+        let response = app.post_order(&user("usr_abc123"), &body).await;
+        let problem =
+            crate::helpers::problem(response, StatusCode::BAD_REQUEST, "validation_error").await;
+        assert_eq!(
+            crate::helpers::fields(&problem),
+            vec!["shipping_method".to_owned()],
+            "{method} {currency}"
+        );
+    }
+    assert_eq!(app.event_count().await, 0);
+}

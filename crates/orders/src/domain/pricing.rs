@@ -1,0 +1,171 @@
+//! The shop's pricing policy: the tax rate and the shipping methods with
+//! their fees per currency. Pure: built from configuration by the caller.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+
+use super::money::{Currency, Money};
+use super::order::Charges;
+
+/// Pricing as configured (`pricing:` in the orders configuration).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PricingConfig {
+    /// Tax rate as a decimal string of percent, e.g. `"8.25"`.
+    pub tax_rate_percent: String,
+    /// Shipping methods → fee per ISO 4217 currency (decimal strings). The
+    /// key `"*"` with `"0"` makes a method free in every currency; a currency
+    /// a method does not list is not offered.
+    pub shipping_methods: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// Validated pricing.
+#[derive(Debug, Clone)]
+pub struct Pricing {
+    tax_rate_bp: u32,
+    methods: BTreeMap<String, Fees>,
+}
+
+#[derive(Debug, Clone)]
+enum Fees {
+    Free,
+    PerCurrency(HashMap<Currency, Money>),
+}
+
+impl Pricing {
+    pub fn from_config(config: &PricingConfig) -> Result<Pricing, String> {
+        let tax_rate_bp = percent_to_bp(&config.tax_rate_percent).ok_or_else(|| {
+            format!(
+                "pricing.tax_rate_percent `{}` is not a percentage with at most 2 decimals",
+                config.tax_rate_percent
+            )
+        })?;
+        let mut methods = BTreeMap::new();
+        for (method, fees) in &config.shipping_methods {
+            let parsed = if fees.get("*").is_some_and(|fee| {
+                fee.trim_start_matches('0')
+                    .trim_start_matches('.')
+                    .trim_matches('0')
+                    .is_empty()
+            }) {
+                Fees::Free
+            } else {
+                let mut per_currency = HashMap::new();
+                for (code, amount) in fees {
+                    let currency =
+                        Currency::parse(code).map_err(|e| format!("shipping {method}: {e}"))?;
+                    let fee = Money::parse(amount, currency)
+                        .map_err(|e| format!("shipping {method} {code}: {e}"))?;
+                    per_currency.insert(currency, fee);
+                }
+                Fees::PerCurrency(per_currency)
+            };
+            methods.insert(method.clone(), parsed);
+        }
+        Ok(Pricing {
+            tax_rate_bp,
+            methods,
+        })
+    }
+
+    /// The charges of an order in `currency` shipped by `method` (none: no
+    /// shipping fee). An unknown method, or one not offered in the currency,
+    /// is a message for the `shipping_method` field.
+    pub fn charges(&self, method: Option<&str>, currency: Currency) -> Result<Charges, String> {
+        let shipping = match method {
+            None => None,
+            Some(method) => match self.methods.get(method) {
+                None => {
+                    let known: Vec<&str> = self.methods.keys().map(String::as_str).collect();
+                    return Err(format!("must be one of {}", known.join(", ")));
+                }
+                Some(Fees::Free) => Some(Money::zero(currency)),
+                Some(Fees::PerCurrency(fees)) => Some(
+                    *fees
+                        .get(&currency)
+                        .ok_or_else(|| format!("`{method}` is not offered in {currency}"))?,
+                ),
+            },
+        };
+        Ok(Charges {
+            tax_rate_bp: self.tax_rate_bp,
+            shipping,
+        })
+    }
+}
+
+/// `"8.25"` → 825 basis points; at most two decimals, at most 100%.
+fn percent_to_bp(percent: &str) -> Option<u32> {
+    let (whole, fraction) = percent.split_once('.').unwrap_or((percent, ""));
+    if whole.is_empty()
+        || fraction.len() > 2
+        || !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let bp = whole.parse::<u32>().ok()?.checked_mul(100)?
+        + format!("{fraction:0<2}").parse::<u32>().ok()?;
+    (bp <= 10_000).then_some(bp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pricing() -> Pricing {
+        let config: PricingConfig = serde_json::from_value(serde_json::json!({
+            "tax_rate_percent": "8.25",
+            "shipping_methods": {
+                "standard": {"*": "0"},
+                "express": {"USD": "15.00", "EUR": "14.00"}
+            }
+        }))
+        .unwrap();
+        Pricing::from_config(&config).unwrap()
+    }
+
+    #[test]
+    fn charges_follow_the_method_and_currency() {
+        let usd = Currency::parse("USD").unwrap();
+        let jpy = Currency::parse("JPY").unwrap();
+        let p = pricing();
+        assert_eq!(
+            p.charges(None, usd).unwrap(),
+            Charges {
+                tax_rate_bp: 825,
+                shipping: None
+            }
+        );
+        assert_eq!(
+            p.charges(Some("standard"), jpy).unwrap().shipping,
+            Some(Money::zero(jpy))
+        );
+        assert_eq!(
+            p.charges(Some("express"), usd).unwrap().shipping,
+            Some(Money::parse("15", usd).unwrap())
+        );
+        assert!(
+            p.charges(Some("express"), jpy)
+                .unwrap_err()
+                .contains("not offered")
+        );
+        assert!(
+            p.charges(Some("teleport"), usd)
+                .unwrap_err()
+                .contains("express, standard")
+        );
+    }
+
+    #[test]
+    fn tax_rates_are_percentages_with_two_decimals_at_most() {
+        assert_eq!(percent_to_bp("8.25"), Some(825));
+        assert_eq!(percent_to_bp("0"), Some(0));
+        assert_eq!(percent_to_bp("20.5"), Some(2050));
+        for bad in ["", "8.255", "-1", "abc", "101"] {
+            assert_eq!(percent_to_bp(bad), None, "{bad}");
+        }
+    }
+}
