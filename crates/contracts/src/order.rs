@@ -31,10 +31,19 @@ pub enum OrderEventType {
     /// The payment of a cancelled order was refunded.
     #[serde(rename = "order.refunded")]
     Refunded,
+    /// A line was added to a pending order.
+    #[serde(rename = "order.item_added")]
+    ItemAdded,
+    /// A line's quantity changed on a pending order.
+    #[serde(rename = "order.item_changed")]
+    ItemChanged,
+    /// A line was removed from a pending order.
+    #[serde(rename = "order.item_removed")]
+    ItemRemoved,
 }
 
 impl OrderEventType {
-    pub const ALL: [OrderEventType; 7] = [
+    pub const ALL: [OrderEventType; 10] = [
         OrderEventType::Created,
         OrderEventType::Paid,
         OrderEventType::Shipped,
@@ -42,6 +51,9 @@ impl OrderEventType {
         OrderEventType::Cancelled,
         OrderEventType::PaymentFailed,
         OrderEventType::Refunded,
+        OrderEventType::ItemAdded,
+        OrderEventType::ItemChanged,
+        OrderEventType::ItemRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +65,9 @@ impl OrderEventType {
             OrderEventType::Cancelled => "order.cancelled",
             OrderEventType::PaymentFailed => "order.payment_failed",
             OrderEventType::Refunded => "order.refunded",
+            OrderEventType::ItemAdded => "order.item_added",
+            OrderEventType::ItemChanged => "order.item_changed",
+            OrderEventType::ItemRemoved => "order.item_removed",
         }
     }
 

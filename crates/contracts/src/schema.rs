@@ -81,6 +81,13 @@ fn order_description(event: OrderEventType) -> &'static str {
             "A payment attempt failed; the order stays pending and payable."
         }
         OrderEventType::Refunded => "The payment of the cancelled order was refunded.",
+        OrderEventType::ItemAdded => "A line was added to the pending order (totals recomputed).",
+        OrderEventType::ItemChanged => {
+            "A line's quantity changed on the pending order (totals recomputed)."
+        }
+        OrderEventType::ItemRemoved => {
+            "A line was removed from the pending order (totals recomputed)."
+        }
     }
 }
 

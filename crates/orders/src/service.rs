@@ -491,12 +491,7 @@ impl Orders {
     ) -> Result<Order, OrderError> {
         let target = OrderStatus::parse(status)
             .ok_or_else(|| OrderError::UnknownStatus(status.to_owned()))?;
-        let mut conn = db::connection(&self.pool).await?;
-        for _ in 0..MAX_ATTEMPTS {
-            let order = store::load_order(&mut conn, id)
-                .await?
-                .filter(|order| actor.may_see(order))
-                .ok_or(OrderError::NotFound)?;
+        self.execute(actor, id, expected_version, |order| {
             let command = OrderCommand::to_reach(target, reason.clone()).ok_or(
                 OrderError::Rule(RuleViolation::InvalidTransition {
                     from: order.status,
@@ -508,6 +503,42 @@ impl Orders {
                     "only an admin (scope orders.admin) may mark an order {target}"
                 )));
             }
+            Ok(command)
+        })
+        .await
+    }
+
+    /// Adds, changes or removes a line of a pending order (the owner or an
+    /// admin), conditional on `expected_version` like a status change.
+    /// `decide` builds the command from the loaded order (e.g. parses a
+    /// price in the order's currency).
+    pub async fn change_items(
+        &self,
+        actor: &Actor,
+        id: OrderId,
+        expected_version: Option<u32>,
+        decide: impl Fn(&Order) -> Result<OrderCommand, OrderError>,
+    ) -> Result<Order, OrderError> {
+        self.execute(actor, id, expected_version, decide).await
+    }
+
+    /// Loads the order the actor may see, lets `decide` pick the command
+    /// (and refuse it), checks `If-Match`, lets the aggregate decide, and
+    /// commits. A lost race is decided again on the fresh state.
+    async fn execute(
+        &self,
+        actor: &Actor,
+        id: OrderId,
+        expected_version: Option<u32>,
+        decide: impl Fn(&Order) -> Result<OrderCommand, OrderError>,
+    ) -> Result<Order, OrderError> {
+        let mut conn = db::connection(&self.pool).await?;
+        for _ in 0..MAX_ATTEMPTS {
+            let order = store::load_order(&mut conn, id)
+                .await?
+                .filter(|order| actor.may_see(order))
+                .ok_or(OrderError::NotFound)?;
+            let command = decide(&order)?;
             if let Some(expected) = expected_version
                 && expected != order.version
             {

@@ -139,6 +139,15 @@ pub struct PaymentMethodBody {
     pub token: String,
 }
 
+/// `PATCH /api/v1/orders/{id}/items/{item_id}`: the new quantity.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateItemBody {
+    /// 1 to 10000.
+    #[schema(example = 3, minimum = 1, maximum = 10000)]
+    pub quantity: i64,
+}
+
 /// `PATCH /api/v1/orders/{id}`: the status to move to.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -270,7 +279,9 @@ impl CreateOrderBody {
             .items
             .iter()
             .enumerate()
-            .map(|(index, item)| item.to_line_item(index, currency, &mut errors))
+            .map(|(index, item)| {
+                item.to_line_item(&format!("items[{index}]."), currency, &mut errors)
+            })
             .collect();
         let shipping_address = address(&self.shipping_address, "shipping_address", &mut errors);
         let billing_address = match &self.billing_address {
@@ -309,13 +320,20 @@ impl CreateOrderBody {
 }
 
 impl CreateItemBody {
+    /// A new line in `currency` (the order's), every bad field reported.
+    pub fn to_item(&self, currency: Currency) -> Result<LineItem, Vec<FieldError>> {
+        let mut errors = Errors::default();
+        let item = self.to_line_item("", Some(currency), &mut errors);
+        errors.finish(item)
+    }
+
     fn to_line_item(
         &self,
-        index: usize,
+        prefix: &str,
         order_currency: Option<Currency>,
         errors: &mut Errors,
     ) -> Option<LineItem> {
-        let field = |name: &str| format!("items[{index}].{name}");
+        let field = |name: &str| format!("{prefix}{name}");
         let product_id = errors.check(field("product_id"), ProductId::parse(&self.product_id));
         let quantity = errors.check(field("quantity"), Quantity::parse(self.quantity));
         let currency = match &self.currency {

@@ -71,5 +71,13 @@ fn rule_problem(rule: RuleViolation) -> Problem {
         .with_detail(rule.to_string())
         .with_extension("current_status", from.as_str())
         .with_extension("requested_status", to.as_str()),
+        RuleViolation::ItemsFrozen { status } => Problem::new(
+            StatusCode::CONFLICT,
+            "items_frozen",
+            "Items can no longer change",
+        )
+        .with_detail(rule.to_string())
+        .with_extension("current_status", status.as_str()),
+        RuleViolation::UnknownItem(_) => Problem::not_found(rule.to_string()),
     }
 }

@@ -24,6 +24,9 @@ pub fn configure(cfg: &mut ServiceConfig, limiter: &rate_limit::Limiter, limit: 
             .service(orders::create_order)
             .service(orders::list_orders)
             .service(orders::list_order_events)
+            .service(orders::add_order_item)
+            .service(orders::change_order_item)
+            .service(orders::remove_order_item)
             .service(orders::find_order)
             .service(orders::update_order)
             .service(orders::cancel_order),
@@ -46,6 +49,9 @@ pub fn configure(cfg: &mut ServiceConfig, limiter: &rate_limit::Limiter, limit: 
         orders::update_order,
         orders::cancel_order,
         orders::list_order_events,
+        orders::add_order_item,
+        orders::change_order_item,
+        orders::remove_order_item,
         platform::http::health,
         platform::metrics::metrics_endpoint,
         platform::http::ready,

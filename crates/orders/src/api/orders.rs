@@ -15,13 +15,13 @@ use platform::{
 use uuid::Uuid;
 
 use super::bodies::{
-    CancelOrderQuery, CreateOrderBody, ListOrdersQuery, OrderEventResponse, OrderHistoryResponse,
-    OrderListResponse, UpdateOrderBody,
+    CancelOrderQuery, CreateItemBody, CreateOrderBody, ListOrdersQuery, OrderEventResponse,
+    OrderHistoryResponse, OrderListResponse, UpdateItemBody, UpdateOrderBody,
 };
-use crate::domain::{Order, OrderId};
+use crate::domain::{Order, OrderCommand, OrderId, Quantity, Violation};
 use actix_web::http::StatusCode;
 
-use crate::service::{Actor, Orders, Placed};
+use crate::service::{Actor, OrderError, Orders, Placed};
 use crate::view::order_data;
 
 pub const READ: &str = "orders.read";
@@ -318,4 +318,126 @@ pub async fn list_order_events(
         order_id: id.0,
         data: entries.into_iter().map(OrderEventResponse::from).collect(),
     }))
+}
+
+fn invalid(errors: Vec<FieldError>) -> OrderError {
+    OrderError::Invalid(
+        errors
+            .into_iter()
+            .map(|error| Violation::new(error.field, error.message))
+            .collect(),
+    )
+}
+
+/// Add a line to a pending order (the owner or an admin).
+///
+/// The price is in the order's currency; totals are recomputed on the terms
+/// the order was placed with. Emits `order.item_added`. Items are frozen once
+/// the order is paid (`409 items_frozen`).
+#[utoipa::path(
+    post, path = "/api/v1/orders/{id}/items", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id"),
+           ("If-Match" = Option<String>, Header, description = "Apply only if the order is at this version")),
+    request_body = CreateItemBody,
+    security(("bearer" = ["orders.write"])),
+    responses(
+        (status = 201, description = "The order with the new line", body = OrderData),
+        (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The order is no longer pending (items_frozen)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The order is not at the If-Match version", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/orders/{id}/items")]
+pub async fn add_order_item(
+    Authenticated(principal): Authenticated,
+    request: HttpRequest,
+    orders: web::Data<Orders>,
+    id: web::Path<Uuid>,
+    ApiJson(body): ApiJson<CreateItemBody>,
+) -> Result<HttpResponse, Problem> {
+    principal.require(WRITE, &[ADMIN])?;
+    let expected = expected_version(&request)?;
+    let order = orders
+        .change_items(
+            &actor(&principal, &request),
+            OrderId(*id),
+            expected,
+            |order| {
+                let item = body.to_item(order.currency).map_err(invalid)?;
+                Ok(OrderCommand::AddItem { item })
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/orders/{}", order.id)))
+        .insert_header(etag(&order))
+        .json(order_data(&order)))
+}
+
+/// Change a line's quantity on a pending order. Emits `order.item_changed`.
+#[utoipa::path(
+    patch, path = "/api/v1/orders/{id}/items/{item_id}", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id"), ("item_id" = Uuid, Path, description = "Line id"),
+           ("If-Match" = Option<String>, Header, description = "Apply only if the order is at this version")),
+    request_body = UpdateItemBody,
+    security(("bearer" = ["orders.write"])),
+    responses(
+        (status = 200, description = "The updated order", body = OrderData),
+        (status = 404, description = "No such order or line", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The order is no longer pending (items_frozen)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The order is not at the If-Match version", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/orders/{id}/items/{item_id}")]
+pub async fn change_order_item(
+    Authenticated(principal): Authenticated,
+    request: HttpRequest,
+    orders: web::Data<Orders>,
+    path: web::Path<(Uuid, Uuid)>,
+    ApiJson(body): ApiJson<UpdateItemBody>,
+) -> Result<HttpResponse, Problem> {
+    principal.require(WRITE, &[ADMIN])?;
+    let expected = expected_version(&request)?;
+    let (id, item_id) = path.into_inner();
+    let quantity = Quantity::parse(body.quantity)
+        .map_err(|message| Problem::validation(vec![FieldError::new("quantity", message)]))?;
+    let order = orders
+        .change_items(&actor(&principal, &request), OrderId(id), expected, |_| {
+            Ok(OrderCommand::ChangeItem { item_id, quantity })
+        })
+        .await?;
+    Ok(order_response(&order))
+}
+
+/// Remove a line from a pending order (not the last one: cancel the order
+/// instead). Emits `order.item_removed`.
+#[utoipa::path(
+    delete, path = "/api/v1/orders/{id}/items/{item_id}", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id"), ("item_id" = Uuid, Path, description = "Line id"),
+           ("If-Match" = Option<String>, Header, description = "Apply only if the order is at this version")),
+    security(("bearer" = ["orders.write"])),
+    responses(
+        (status = 200, description = "The updated order", body = OrderData),
+        (status = 400, description = "It is the last line", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order or line", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The order is no longer pending (items_frozen)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The order is not at the If-Match version", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/orders/{id}/items/{item_id}")]
+pub async fn remove_order_item(
+    Authenticated(principal): Authenticated,
+    request: HttpRequest,
+    orders: web::Data<Orders>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, Problem> {
+    principal.require(WRITE, &[ADMIN])?;
+    let expected = expected_version(&request)?;
+    let (id, item_id) = path.into_inner();
+    let order = orders
+        .change_items(&actor(&principal, &request), OrderId(id), expected, |_| {
+            Ok(OrderCommand::RemoveItem { item_id })
+        })
+        .await?;
+    Ok(order_response(&order))
 }

@@ -273,6 +273,19 @@ pub enum OrderCommand {
     /// The order stayed unpaid too long: cancel it, but only if it is still
     /// pending (a payment that won the race keeps it).
     Expire,
+    /// Add a line (pending orders only).
+    AddItem {
+        item: LineItem,
+    },
+    /// Change a line's quantity (pending orders only).
+    ChangeItem {
+        item_id: Uuid,
+        quantity: Quantity,
+    },
+    /// Remove a line (pending orders only; never the last one).
+    RemoveItem {
+        item_id: Uuid,
+    },
 }
 
 impl OrderCommand {
@@ -297,7 +310,10 @@ impl OrderCommand {
             OrderCommand::ConfirmPayment { .. }
             | OrderCommand::RecordPaymentFailure { .. }
             | OrderCommand::RecordRefund { .. }
-            | OrderCommand::Expire => None,
+            | OrderCommand::Expire
+            | OrderCommand::AddItem { .. }
+            | OrderCommand::ChangeItem { .. }
+            | OrderCommand::RemoveItem { .. } => None,
         }
     }
 }
@@ -316,6 +332,31 @@ pub enum OrderEvent {
     Cancelled(OrderCancelled),
     PaymentFailed(OrderPaymentFailed),
     Refunded(OrderRefunded),
+    ItemAdded(OrderItemAdded),
+    ItemChanged(OrderItemChanged),
+    ItemRemoved(OrderItemRemoved),
+}
+
+/// A line was added; the totals after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItemAdded {
+    pub item: LineItem,
+    pub totals: Totals,
+}
+
+/// A line's quantity changed; the totals after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItemChanged {
+    pub item_id: Uuid,
+    pub quantity: Quantity,
+    pub totals: Totals,
+}
+
+/// A line was removed; the totals after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItemRemoved {
+    pub item_id: Uuid,
+    pub totals: Totals,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -382,6 +423,9 @@ impl OrderEvent {
             OrderEvent::Cancelled(_) => "order.cancelled",
             OrderEvent::PaymentFailed(_) => "order.payment_failed",
             OrderEvent::Refunded(_) => "order.refunded",
+            OrderEvent::ItemAdded(_) => "order.item_added",
+            OrderEvent::ItemChanged(_) => "order.item_changed",
+            OrderEvent::ItemRemoved(_) => "order.item_removed",
         }
     }
 
@@ -406,6 +450,9 @@ impl OrderEvent {
                 OrderEvent::PaymentFailed(serde_json::from_value(payload)?)
             }
             ("order.refunded", 1) => OrderEvent::Refunded(serde_json::from_value(payload)?),
+            ("order.item_added", 1) => OrderEvent::ItemAdded(serde_json::from_value(payload)?),
+            ("order.item_changed", 1) => OrderEvent::ItemChanged(serde_json::from_value(payload)?),
+            ("order.item_removed", 1) => OrderEvent::ItemRemoved(serde_json::from_value(payload)?),
             _ => {
                 return Err(DecodeError::Unknown {
                     event_type: event_type.to_owned(),
@@ -452,6 +499,10 @@ pub enum RuleViolation {
     TotalTooLarge,
     #[error("an order cannot go from {from} to {to}")]
     InvalidTransition { from: OrderStatus, to: OrderStatus },
+    #[error("the items of a {status} order can no longer change")]
+    ItemsFrozen { status: OrderStatus },
+    #[error("the order has no item {0}")]
+    UnknownItem(Uuid),
 }
 
 /// A history that cannot be an order's: corrupt or out-of-order storage.
@@ -528,6 +579,9 @@ impl Order {
                     _ => Vec::new(),
                 })
             }
+            OrderCommand::AddItem { item } => self.add_item(item),
+            OrderCommand::ChangeItem { item_id, quantity } => self.change_item(item_id, quantity),
+            OrderCommand::RemoveItem { item_id } => self.remove_item(item_id),
             OrderCommand::Expire => Ok(match self.status {
                 OrderStatus::Pending => vec![OrderEvent::Cancelled(OrderCancelled {
                     from: OrderStatus::Pending,
@@ -570,6 +624,84 @@ impl Order {
         })]
     }
 
+    /// Items may change only while the order is pending.
+    fn editable(&self) -> Result<(), RuleViolation> {
+        if self.status == OrderStatus::Pending {
+            Ok(())
+        } else {
+            Err(RuleViolation::ItemsFrozen {
+                status: self.status,
+            })
+        }
+    }
+
+    fn totals_with(&self, items: &[LineItem]) -> Result<Totals, RuleViolation> {
+        Totals::compute(self.currency, items, self.charges)
+            .map_err(|_| RuleViolation::TotalTooLarge)
+    }
+
+    fn add_item(&self, item: LineItem) -> Result<Vec<OrderEvent>, RuleViolation> {
+        self.editable()?;
+        if self.items.len() >= MAX_ITEMS {
+            return Err(RuleViolation::TooManyItems);
+        }
+        if item.unit_price.currency() != self.currency {
+            return Err(RuleViolation::MixedCurrencies {
+                index: self.items.len(),
+                expected: self.currency,
+                found: item.unit_price.currency(),
+            });
+        }
+        let mut items = self.items.clone();
+        items.push(item.clone());
+        let totals = self.totals_with(&items)?;
+        Ok(vec![OrderEvent::ItemAdded(OrderItemAdded { item, totals })])
+    }
+
+    fn change_item(
+        &self,
+        item_id: Uuid,
+        quantity: Quantity,
+    ) -> Result<Vec<OrderEvent>, RuleViolation> {
+        self.editable()?;
+        let mut items = self.items.clone();
+        let line = items
+            .iter_mut()
+            .find(|line| line.id == item_id)
+            .ok_or(RuleViolation::UnknownItem(item_id))?;
+        if line.quantity == quantity {
+            return Ok(Vec::new());
+        }
+        line.quantity = quantity;
+        let totals = self.totals_with(&items)?;
+        Ok(vec![OrderEvent::ItemChanged(OrderItemChanged {
+            item_id,
+            quantity,
+            totals,
+        })])
+    }
+
+    fn remove_item(&self, item_id: Uuid) -> Result<Vec<OrderEvent>, RuleViolation> {
+        self.editable()?;
+        if !self.items.iter().any(|line| line.id == item_id) {
+            return Err(RuleViolation::UnknownItem(item_id));
+        }
+        if self.items.len() == 1 {
+            return Err(RuleViolation::NoItems);
+        }
+        let items: Vec<LineItem> = self
+            .items
+            .iter()
+            .filter(|line| line.id != item_id)
+            .cloned()
+            .collect();
+        let totals = self.totals_with(&items)?;
+        Ok(vec![OrderEvent::ItemRemoved(OrderItemRemoved {
+            item_id,
+            totals,
+        })])
+    }
+
     fn change_status(&self, command: OrderCommand) -> Result<Vec<OrderEvent>, RuleViolation> {
         let Some(target) = command.target() else {
             return Ok(Vec::new());
@@ -597,7 +729,10 @@ impl Order {
             OrderCommand::ConfirmPayment { .. }
             | OrderCommand::RecordPaymentFailure { .. }
             | OrderCommand::RecordRefund { .. }
-            | OrderCommand::Expire => return Ok(Vec::new()),
+            | OrderCommand::Expire
+            | OrderCommand::AddItem { .. }
+            | OrderCommand::ChangeItem { .. }
+            | OrderCommand::RemoveItem { .. } => return Ok(Vec::new()),
         };
         Ok(vec![event])
     }
@@ -672,6 +807,24 @@ impl Order {
             }
             OrderEvent::PaymentFailed(_) => self.payment_status = PaymentStatus::Failed,
             OrderEvent::Refunded(_) => self.payment_status = PaymentStatus::Refunded,
+            OrderEvent::ItemAdded(added) => {
+                self.items.push(added.item.clone());
+                self.totals = added.totals;
+            }
+            OrderEvent::ItemChanged(changed) => {
+                if let Some(line) = self
+                    .items
+                    .iter_mut()
+                    .find(|line| line.id == changed.item_id)
+                {
+                    line.quantity = changed.quantity;
+                }
+                self.totals = changed.totals;
+            }
+            OrderEvent::ItemRemoved(removed) => {
+                self.items.retain(|line| line.id != removed.item_id);
+                self.totals = removed.totals;
+            }
         }
         self.version = recorded.sequence;
         self.updated_at = recorded.occurred_at;

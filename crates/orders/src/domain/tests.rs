@@ -442,6 +442,19 @@ fn any_command() -> impl Strategy<Value = OrderCommand> {
             amount: Money::zero(usd())
         }),
         Just(OrderCommand::Expire),
+        (1_i64..1_000_000, 1_i64..=20).prop_map(|(minor, quantity)| OrderCommand::AddItem {
+            item: LineItem {
+                unit_price: Money::from_minor(minor, usd()).unwrap(),
+                ..item("0", quantity, usd())
+            }
+        }),
+        (1_i64..=50).prop_map(|quantity| OrderCommand::ChangeItem {
+            item_id: Uuid::nil(),
+            quantity: Quantity::parse(quantity).unwrap()
+        }),
+        Just(OrderCommand::RemoveItem {
+            item_id: Uuid::nil()
+        }),
     ]
 }
 
@@ -456,7 +469,9 @@ proptest! {
     #[test]
     fn no_command_sequence_breaks_the_invariants(
         items in any_items(),
-        commands in proptest::collection::vec(any_command(), 0..12),
+        commands in proptest::collection::vec(any_command(), 0..16),
+        tax_rate_bp in 0_u32..=2_500,
+        shipping in 0_i64..10_000,
     ) {
         let items: Vec<LineItem> = items
             .into_iter()
@@ -465,22 +480,26 @@ proptest! {
                 ..item("0", quantity, usd())
             })
             .collect();
-        let expected_subtotal: i64 = items
-            .iter()
-            .map(|item| item.unit_price.minor() * i64::from(item.quantity.get()))
-            .sum();
-        let command = place(items);
+        let mut command = place(items);
+        command.charges = Charges {
+            tax_rate_bp,
+            shipping: Some(Money::from_minor(shipping, usd()).unwrap()),
+        };
         let id = command.id;
         let mut given = Given { history: Vec::new() };
         given.record(id, Order::place(command).unwrap());
         let mut live = given.order();
 
         for command in commands {
-            // Let some confirmations carry exactly the total.
+            // Let some confirmations carry exactly the total, and point item
+            // edits at a line the order has.
+            let first_line = live.items[0].id;
             let command = match command {
                 OrderCommand::ConfirmPayment { payment_id, amount } if amount.minor() == 0 => {
                     OrderCommand::ConfirmPayment { payment_id, amount: live.totals.total }
                 }
+                OrderCommand::ChangeItem { quantity, .. } => OrderCommand::ChangeItem { item_id: first_line, quantity },
+                OrderCommand::RemoveItem { .. } => OrderCommand::RemoveItem { item_id: first_line },
                 other => other,
             };
             let before = live.status;
@@ -508,13 +527,24 @@ proptest! {
                     prop_assert_eq!(from, before);
                     prop_assert!(!before.can_become(to));
                 }
+                Err(RuleViolation::ItemsFrozen { status }) => prop_assert_ne!(status, OrderStatus::Pending),
+                Err(RuleViolation::NoItems) => prop_assert_eq!(live.items.len(), 1),
+                Err(RuleViolation::TooManyItems) => prop_assert_eq!(live.items.len(), order::MAX_ITEMS),
                 Err(other) => prop_assert!(false, "unexpected violation {other:?}"),
             }
             let sequences: Vec<u32> = given.history.iter().map(|r| r.sequence).collect();
             prop_assert_eq!(sequences, (1..=given.history.len() as u32).collect::<Vec<_>>());
             prop_assert_eq!(live.version as usize, given.history.len());
+            // The total always equals the sum of its parts, from the live lines.
             let totals = live.totals;
+            let expected_subtotal: i64 = live
+                .items
+                .iter()
+                .map(|item| item.unit_price.minor() * i64::from(item.quantity.get()))
+                .sum();
             prop_assert_eq!(totals.subtotal.minor(), expected_subtotal);
+            prop_assert_eq!(totals.tax, totals.subtotal.saturating_sub(totals.discount).unwrap().apply_rate_bp(tax_rate_bp).unwrap());
+            prop_assert_eq!(totals.shipping.minor(), shipping);
             prop_assert_eq!(
                 totals.total.minor(),
                 (totals.subtotal.minor() - totals.discount.minor()).max(0)

@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::domain::{Order, OrderEvent, OrderId, OrderNumber, OrderStatus, Recorded, UserId};
 pub use numbers::OrderNumbers;
-use rows::{AddressRow, EventRow, ItemRow, NewEventRow, OrderRow, StatusChangeRow};
+use rows::{AddressRow, EventRow, ItemRow, NewEventRow, OrderChangeRow, OrderRow};
 use schema::{
     events, idempotency_keys, inbox, order_addresses, order_items, orders, payment_requests,
 };
@@ -153,7 +153,16 @@ pub async fn save(
             AddressRow::from_order(order),
         )
     });
-    let change = StatusChangeRow::from_order(order);
+    let change = OrderChangeRow::from_order(order);
+    // Item events rewrite the order's lines (a handful of rows).
+    let items_changed = new_events.iter().any(|event| {
+        matches!(
+            event.recorded.event,
+            OrderEvent::ItemAdded(_) | OrderEvent::ItemChanged(_) | OrderEvent::ItemRemoved(_)
+        )
+    });
+    let item_rows =
+        (previous_version.is_some() && items_changed).then(|| ItemRow::from_order(order));
     let previous_version = previous_version
         .map(i32::try_from)
         .transpose()
@@ -189,6 +198,19 @@ pub async fn save(
                         .set(&change)
                         .execute(&mut &*conn),
                 );
+                if let Some(item_rows) = &item_rows {
+                    batch.push(
+                        diesel::delete(
+                            order_items::table.filter(order_items::order_id.eq(order.id.0)),
+                        )
+                        .execute(&mut &*conn),
+                    );
+                    batch.push(
+                        diesel::insert_into(order_items::table)
+                            .values(item_rows)
+                            .execute(&mut &*conn),
+                    );
+                }
             }
             (None, None) => return Err(StoreError::Unexpected(anyhow::anyhow!("nothing to save"))),
         }

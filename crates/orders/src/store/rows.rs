@@ -127,23 +127,33 @@ impl OrderRow {
     }
 }
 
-/// What a status change updates in the `orders` projection.
+/// What a change of an existing order updates in the `orders` projection.
 #[derive(Debug, AsChangeset)]
 #[diesel(table_name = orders, treat_none_as_null = true)]
-pub(super) struct StatusChangeRow {
+pub(super) struct OrderChangeRow {
     status: &'static str,
     payment_status: &'static str,
     cancellation_reason: Option<String>,
+    subtotal_minor: i64,
+    discount_minor: i64,
+    tax_minor: i64,
+    shipping_minor: i64,
+    total_minor: i64,
     version: i32,
     updated_at: OffsetDateTime,
 }
 
-impl StatusChangeRow {
+impl OrderChangeRow {
     pub(super) fn from_order(order: &Order) -> Self {
         Self {
             status: order.status.as_str(),
             payment_status: order.payment_status.as_str(),
             cancellation_reason: order.cancellation_reason.clone(),
+            subtotal_minor: order.totals.subtotal.minor(),
+            discount_minor: order.totals.discount.minor(),
+            tax_minor: order.totals.tax.minor(),
+            shipping_minor: order.totals.shipping.minor(),
+            total_minor: order.totals.total.minor(),
             version: i32::try_from(order.version).unwrap_or(i32::MAX),
             updated_at: order.updated_at,
         }

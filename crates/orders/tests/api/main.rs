@@ -7,6 +7,7 @@ mod concurrency;
 mod create;
 mod helpers;
 mod idempotency;
+mod items;
 mod lifecycle;
 mod operations;
 mod rate_limit;
