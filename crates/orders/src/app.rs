@@ -21,6 +21,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
     api,
+    catalog::Catalog,
     config::Settings,
     domain::pricing::Pricing,
     messaging::{
@@ -86,7 +87,24 @@ fn spawn_background(
         tokio::spawn(dispatcher.run()),
         tokio::spawn(sweep_keys(orders.clone())),
         tokio::spawn(expire_unpaid(orders.clone(), settings.unpaid.clone())),
+        tokio::spawn(release_stock(orders.clone())),
     ])
+}
+
+/// Releases the stock of cancelled orders at the catalogue, with retries.
+async fn release_stock(orders: Arc<Orders>) {
+    if !orders.has_catalog() {
+        return;
+    }
+    let mut every = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        every.tick().await;
+        match orders.release_due_stock().await {
+            Ok(released) if released > 0 => tracing::debug!(released, "stock releases handled"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error.message = %error, "releasing stock failed"),
+        }
+    }
 }
 
 /// Cancels orders left unpaid longer than configured.
@@ -148,7 +166,17 @@ impl Application {
             time::Duration::seconds(settings.idempotency.ttl_seconds),
             users,
             Pricing::from_config(&settings.pricing).map_err(anyhow::Error::msg)?,
+            Catalog::from_config(
+                &settings.catalog,
+                settings.auth.hs256_secret.as_ref(),
+                &settings.auth.issuer,
+            )?,
         ));
+        if !orders.has_catalog() {
+            tracing::warn!(
+                "no catalogue: client-sent prices are accepted and no stock is reserved"
+            );
+        }
         let tasks = spawn_background(&settings, &pool, &orders, wake_dispatcher)?;
         let orders = web::Data::from(orders);
         let amqp_url = settings.amqp.url.clone();

@@ -22,6 +22,7 @@ pub struct Settings {
     pub unpaid: UnpaidConfig,
     pub user_service: crate::users::UserServiceConfig,
     pub pricing: crate::domain::pricing::PricingConfig,
+    pub catalog: crate::catalog::CatalogConfig,
     pub log: LogConfig,
 }
 

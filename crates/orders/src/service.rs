@@ -12,8 +12,11 @@ use platform::idempotency::IdempotencyKey;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
+use crate::catalog::{Catalog, Reservation, Shortage};
+use crate::domain::Money;
 use crate::domain::pricing::Pricing;
 use crate::users::{UserCheck, UserDirectory};
+use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use crate::domain::{
@@ -115,6 +118,13 @@ pub enum OrderError {
     KeyTaken,
     #[error("user {0} does not exist")]
     UserNotFound(String),
+    /// Products the catalogue does not have: (field, product id).
+    #[error("unknown products")]
+    ProductsNotFound(Vec<(String, String)>),
+    #[error("not enough stock")]
+    InsufficientStock(Vec<Shortage>),
+    #[error("{0}")]
+    CatalogUnavailable(String),
     #[error("{0}")]
     UserServiceUnavailable(String),
     #[error(transparent)]
@@ -158,6 +168,8 @@ pub struct Orders {
     users: Option<UserDirectory>,
     /// Tax and shipping rates.
     pricing: Pricing,
+    /// Prices and stock, when configured.
+    catalog: Option<Catalog>,
     /// Wakes the payment dispatcher when a payment request is written.
     dispatcher: Arc<Notify>,
 }
@@ -180,6 +192,7 @@ impl Orders {
         key_ttl: time::Duration,
         users: Option<UserDirectory>,
         pricing: Pricing,
+        catalog: Option<Catalog>,
     ) -> Self {
         Self {
             pool,
@@ -187,6 +200,7 @@ impl Orders {
             key_ttl,
             users,
             pricing,
+            catalog,
             dispatcher,
         }
     }
@@ -208,7 +222,8 @@ impl Orders {
                 if events.is_empty() {
                     break;
                 }
-                match commit(&mut conn, order, events, actor.context()).await {
+                let context = self.releasing_stock(actor.context(), id, &events);
+                match commit(&mut conn, order, events, context).await {
                     Ok(_) => {
                         expired += 1;
                         tracing::info!(order.id = %id, "unpaid order cancelled");
@@ -220,6 +235,91 @@ impl Orders {
             }
         }
         Ok(expired)
+    }
+
+    /// Whether prices and stock come from a catalogue.
+    pub fn has_catalog(&self) -> bool {
+        self.catalog.is_some()
+    }
+
+    /// A cancellation releases the order's stock (in its own transaction).
+    fn releasing_stock<'a>(
+        &self,
+        context: WriteContext<'a>,
+        id: OrderId,
+        events: &[OrderEvent],
+    ) -> WriteContext<'a> {
+        let cancels = events
+            .iter()
+            .any(|event| matches!(event, OrderEvent::Cancelled(_)));
+        WriteContext {
+            stock_release: (self.catalog.is_some() && cancels).then_some(id.0),
+            ..context
+        }
+    }
+
+    /// Releases a reservation at once, or records it for the release worker.
+    async fn release_now_or_later(&self, id: OrderId) {
+        let Some(catalog) = &self.catalog else {
+            return;
+        };
+        if catalog.release(id.0).await.is_ok() {
+            return;
+        }
+        let recorded = async {
+            let mut conn = db::connection(&self.pool).await?;
+            store::request_release(&mut conn, id.0, now()).await?;
+            Ok::<_, OrderError>(())
+        }
+        .await;
+        if let Err(error) = recorded {
+            tracing::error!(order.id = %id, error.message = %error, "could not release or record a stock reservation");
+        }
+    }
+
+    /// Releases due reservations at the catalogue, retrying failures with
+    /// back-off; returns how many were handled.
+    pub async fn release_due_stock(&self) -> Result<usize, OrderError> {
+        let Some(catalog) = &self.catalog else {
+            return Ok(0);
+        };
+        let mut conn = db::connection(&self.pool).await?;
+        let handled = conn
+            .transaction(async |conn| -> Result<usize, StoreError> {
+                let due = store::lock_due_releases(conn, now(), 32).await?;
+                let outcomes = futures_util::future::join_all(
+                    due.iter().map(|r| catalog.release(r.reservation_id)),
+                )
+                .await;
+                let settled: Vec<store::StockRelease> = due
+                    .into_iter()
+                    .zip(outcomes)
+                    .map(|(mut release, outcome)| {
+                        release.tries += 1;
+                        release.updated_at = now();
+                        match outcome {
+                            Ok(()) => {
+                                release.state = "done".to_owned();
+                                release.last_error = None;
+                            }
+                            Err(error) => {
+                                let exponent =
+                                    u32::try_from(release.tries.clamp(1, 10) - 1).unwrap_or(0);
+                                release.next_attempt_at = release.updated_at
+                                    + time::Duration::milliseconds(
+                                        200 * i64::from(1_u32 << exponent),
+                                    );
+                                release.last_error = Some(error.to_string());
+                            }
+                        }
+                        release
+                    })
+                    .collect();
+                store::update_releases(conn, &settled).await?;
+                Ok(settled.len())
+            })
+            .await?;
+        Ok(handled)
     }
 
     /// Forgets expired Idempotency-Keys; returns how many.
@@ -274,8 +374,41 @@ impl Orders {
                 }
             }
         }
+        let id = OrderId(Uuid::now_v7());
+        let mut draft = draft;
+        if let Some(catalog) = &self.catalog {
+            draft.items = snapshot(catalog, draft.currency, draft.items).await?;
+            reserve(catalog, id, &draft.items).await?;
+        }
+        let placed = self.place_with_key(actor, id, draft, key).await;
+        if self.catalog.is_some()
+            && !matches!(
+                &placed,
+                Ok(Placed {
+                    replayed: false,
+                    ..
+                })
+            )
+        {
+            // Saga compensation: the order was not placed (or an earlier
+            // request with the same key was): release what was reserved.
+            self.release_now_or_later(id).await;
+        }
+        placed
+    }
+
+    async fn place_with_key(
+        &self,
+        actor: &Actor,
+        id: OrderId,
+        draft: OrderDraft,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Placed, OrderError> {
         for _ in 0..2 {
-            match self.place_once(actor, draft.clone(), key.as_ref()).await {
+            match self
+                .place_once(actor, id, draft.clone(), key.as_ref())
+                .await
+            {
                 Err(OrderError::KeyTaken) => {
                     let Some(key) = &key else {
                         return Err(OrderError::Conflict);
@@ -293,6 +426,7 @@ impl Orders {
     async fn place_once(
         &self,
         actor: &Actor,
+        id: OrderId,
         draft: OrderDraft,
         key: Option<&IdempotencyKey>,
     ) -> Result<Placed, OrderError> {
@@ -308,7 +442,6 @@ impl Orders {
                 OrderError::Invalid(vec![Violation::new("shipping_method", message)])
             })?;
         let mut conn = db::connection(&self.pool).await?;
-        let id = OrderId(Uuid::now_v7());
         let number = self.numbers.next(&mut conn).await?;
         let events = Order::place(PlaceOrder {
             id,
@@ -512,6 +645,10 @@ impl Orders {
     /// admin), conditional on `expected_version` like a status change.
     /// `decide` builds the command from the loaded order (e.g. parses a
     /// price in the order's currency).
+    ///
+    /// With a catalogue, an added line is priced by it, and the order's
+    /// reservation is re-reserved with the new quantities before the change
+    /// is committed, on the version it was decided on.
     pub async fn change_items(
         &self,
         actor: &Actor,
@@ -519,7 +656,34 @@ impl Orders {
         expected_version: Option<u32>,
         decide: impl Fn(&Order) -> Result<OrderCommand, OrderError>,
     ) -> Result<Order, OrderError> {
-        self.execute(actor, id, expected_version, decide).await
+        let Some(catalog) = &self.catalog else {
+            return self.execute(actor, id, expected_version, decide).await;
+        };
+        let mut conn = db::connection(&self.pool).await?;
+        let current = store::load_order(&mut conn, id)
+            .await?
+            .filter(|order| actor.may_see(order))
+            .ok_or(OrderError::NotFound)?;
+        drop(conn);
+        let mut command = decide(&current)?;
+        if let OrderCommand::AddItem { item } = &mut command {
+            let priced = snapshot(catalog, current.currency, vec![item.clone()]).await?;
+            if let Some(priced) = priced.into_iter().next() {
+                *item = priced;
+            }
+        }
+        let events = current.handle(command.clone()).map_err(OrderError::Rule)?;
+        if events.is_empty() {
+            return Ok(current);
+        }
+        let mut next = current.clone();
+        for recorded in record(id, current.version, now(), events) {
+            next.apply(&recorded).map_err(anyhow::Error::from)?;
+        }
+        reserve(catalog, id, &next.items).await?;
+        let version = expected_version.unwrap_or(current.version);
+        self.execute(actor, id, Some(version), |_| Ok(command.clone()))
+            .await
     }
 
     /// Loads the order the actor may see, lets `decide` pick the command
@@ -551,7 +715,8 @@ impl Orders {
             if events.is_empty() {
                 return Ok(order);
             }
-            match commit(&mut conn, order, events, actor.context()).await {
+            let context = self.releasing_stock(actor.context(), id, &events);
+            match commit(&mut conn, order, events, context).await {
                 Ok(next) => return Ok(next),
                 // Lost a race: decide again on the fresh state (which also
                 // reports an accurate version to an `If-Match` caller).
@@ -573,6 +738,77 @@ impl Orders {
         self.find(actor, &id.to_string()).await?;
         let mut conn = db::connection(&self.pool).await?;
         Ok(store::history_entries(&mut conn, id).await?)
+    }
+}
+
+/// Replaces each line's price, name and SKU with the catalogue's (client
+/// values are never trusted when a catalogue is configured).
+async fn snapshot(
+    catalog: &Catalog,
+    currency: Currency,
+    items: Vec<LineItem>,
+) -> Result<Vec<LineItem>, OrderError> {
+    let products = futures_util::future::join_all(
+        items
+            .iter()
+            .map(|item| catalog.product(item.product_id.as_str())),
+    )
+    .await;
+    let mut unknown = Vec::new();
+    let mut violations = Vec::new();
+    let mut priced = Vec::with_capacity(items.len());
+    for (index, (mut item, product)) in items.into_iter().zip(products).enumerate() {
+        match product.map_err(|error| OrderError::CatalogUnavailable(error.to_string()))? {
+            None => unknown.push((
+                format!("items[{index}].product_id"),
+                item.product_id.to_string(),
+            )),
+            Some(product) => {
+                let price = Currency::parse(&product.currency)
+                    .and_then(|product_currency| Money::parse(&product.price, product_currency));
+                match price {
+                    Ok(price) if price.currency() == currency => {
+                        item.unit_price = price;
+                        item.name = Some(product.name);
+                        item.sku = product.sku;
+                    }
+                    Ok(price) => violations.push(Violation::new(
+                        format!("items[{index}].product_id"),
+                        format!(
+                            "is sold in {}, the order is in {currency}",
+                            price.currency()
+                        ),
+                    )),
+                    Err(error) => {
+                        return Err(OrderError::CatalogUnavailable(format!(
+                            "unreadable price of {}: {error}",
+                            product.id
+                        )));
+                    }
+                }
+            }
+        }
+        priced.push(item);
+    }
+    if !unknown.is_empty() {
+        return Err(OrderError::ProductsNotFound(unknown));
+    }
+    if !violations.is_empty() {
+        return Err(OrderError::Invalid(violations));
+    }
+    Ok(priced)
+}
+
+/// Reserves every line's quantity for the order, all or nothing.
+async fn reserve(catalog: &Catalog, id: OrderId, items: &[LineItem]) -> Result<(), OrderError> {
+    let lines: Vec<(String, u32)> = items
+        .iter()
+        .map(|item| (item.product_id.to_string(), item.quantity.get()))
+        .collect();
+    match catalog.reserve(id.0, &lines).await {
+        Ok(Reservation::Reserved) => Ok(()),
+        Ok(Reservation::Insufficient(shortages)) => Err(OrderError::InsufficientStock(shortages)),
+        Err(error) => Err(OrderError::CatalogUnavailable(error.to_string())),
     }
 }
 

@@ -14,9 +14,10 @@ use std::{
 };
 
 use anyhow::Context;
-use platform::auth;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
+
+use crate::dependency::{self, Credentials};
 
 /// `user_service:` section of the orders configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -49,14 +50,6 @@ pub enum UserCheck {
 #[error("the User Service is unavailable: {0}")]
 pub struct Unavailable(pub String);
 
-enum Credentials {
-    Static(SecretString),
-    Minted {
-        secret: SecretString,
-        issuer: String,
-    },
-}
-
 /// The circuit: closed (calls go through), open until an instant (calls fail
 /// fast), or half-open (one trial call decides).
 #[derive(Debug, Clone, Copy)]
@@ -86,14 +79,13 @@ impl UserDirectory {
         let Some(url) = &config.url else {
             return Ok(None);
         };
-        let credentials = match (&config.service_token, secret) {
-            (Some(token), _) => Credentials::Static(token.clone()),
-            (None, Some(secret)) => Credentials::Minted {
-                secret: secret.clone(),
-                issuer: issuer.to_owned(),
-            },
-            (None, None) => anyhow::bail!("configure user_service.service_token"),
-        };
+        let credentials = Credentials::new(
+            config.service_token.as_ref(),
+            secret,
+            issuer,
+            "users",
+            &["users.read"],
+        )?;
         Ok(Some(UserDirectory {
             client: reqwest::Client::builder()
                 .timeout(Duration::from_millis(config.timeout_ms))
@@ -106,21 +98,6 @@ impl UserDirectory {
             open_for: Duration::from_millis(config.open_ms),
             circuit: Mutex::new(Circuit::Closed { failures: 0 }),
         }))
-    }
-
-    fn token(&self) -> Result<String, Unavailable> {
-        match &self.credentials {
-            Credentials::Static(token) => Ok(token.expose_secret().to_owned()),
-            Credentials::Minted { secret, issuer } => auth::mint_hs256(
-                secret,
-                issuer,
-                &["users".to_owned()],
-                "svc-orders",
-                &["users.read"],
-                300,
-            )
-            .map_err(|error| Unavailable(format!("no service token: {error:#}"))),
-        }
     }
 
     /// Asks whether `user_id` exists.
@@ -184,11 +161,13 @@ impl UserDirectory {
     }
 
     async fn call(&self, user_id: &str) -> Result<UserCheck, Unavailable> {
-        let mut url = reqwest::Url::parse(&self.base).map_err(|e| Unavailable(e.to_string()))?;
-        url.path_segments_mut()
-            .map_err(|()| Unavailable("the User Service URL cannot have paths".into()))?
-            .extend(["api", "v1", "users", user_id]);
-        let mut request = self.client.get(url).bearer_auth(self.token()?);
+        let url = dependency::url(&self.base, &["api", "v1", "users", user_id])
+            .map_err(|error| Unavailable(error.to_string()))?;
+        let token = self
+            .credentials
+            .token()
+            .map_err(|error| Unavailable(format!("no service token: {error:#}")))?;
+        let mut request = self.client.get(url).bearer_auth(token);
         if let Some(traceparent) = platform::telemetry::traceparent(&tracing::Span::current()) {
             request = request.header("traceparent", traceparent);
         }

@@ -64,9 +64,11 @@ pub struct CreateItemBody {
     #[schema(example = 2, minimum = 1, maximum = 10000)]
     pub quantity: i64,
     /// Decimal string, e.g. `"29.99"`, with at most the currency's decimals;
-    /// never a JSON number.
+    /// never a JSON number. Required without a catalogue; with one, the
+    /// catalogue's price is used and this is ignored.
+    #[serde(default)]
     #[schema(example = "29.99", pattern = "^[0-9]{1,13}(\\.[0-9]{1,3})?$")]
-    pub unit_price: String,
+    pub unit_price: Option<String>,
     /// If given, must equal the order's currency.
     #[serde(default)]
     #[schema(pattern = "^[A-Z]{3}$")]
@@ -267,7 +269,8 @@ impl Errors {
 
 impl CreateOrderBody {
     /// Validates the whole body for `actor`, reporting every bad field.
-    pub fn into_draft(self, actor: &Actor) -> Result<OrderDraft, Vec<FieldError>> {
+    /// With `catalog`, unit prices are not needed (the catalogue's are used).
+    pub fn into_draft(self, actor: &Actor, catalog: bool) -> Result<OrderDraft, Vec<FieldError>> {
         let mut errors = Errors::default();
         let owner = self.user_id.as_deref().unwrap_or(&actor.user_id);
         let user_id = errors.check("user_id", UserId::parse(owner));
@@ -280,7 +283,7 @@ impl CreateOrderBody {
             .iter()
             .enumerate()
             .map(|(index, item)| {
-                item.to_line_item(&format!("items[{index}]."), currency, &mut errors)
+                item.to_line_item(&format!("items[{index}]."), currency, catalog, &mut errors)
             })
             .collect();
         let shipping_address = address(&self.shipping_address, "shipping_address", &mut errors);
@@ -321,9 +324,9 @@ impl CreateOrderBody {
 
 impl CreateItemBody {
     /// A new line in `currency` (the order's), every bad field reported.
-    pub fn to_item(&self, currency: Currency) -> Result<LineItem, Vec<FieldError>> {
+    pub fn to_item(&self, currency: Currency, catalog: bool) -> Result<LineItem, Vec<FieldError>> {
         let mut errors = Errors::default();
-        let item = self.to_line_item("", Some(currency), &mut errors);
+        let item = self.to_line_item("", Some(currency), catalog, &mut errors);
         errors.finish(item)
     }
 
@@ -331,6 +334,7 @@ impl CreateItemBody {
         &self,
         prefix: &str,
         order_currency: Option<Currency>,
+        catalog: bool,
         errors: &mut Errors,
     ) -> Option<LineItem> {
         let field = |name: &str| format!("{prefix}{name}");
@@ -343,11 +347,16 @@ impl CreateItemBody {
             ),
             None => order_currency,
         };
-        let unit_price = currency.and_then(|currency| {
-            errors.check(
+        let unit_price = currency.and_then(|currency| match (&self.unit_price, catalog) {
+            // The catalogue prices the line; a placeholder until it does.
+            (_, true) => Some(Money::zero(currency)),
+            (None, false) => {
+                errors.check::<Money>(field("unit_price"), Err("is required".to_owned()))
+            }
+            (Some(price), false) => errors.check(
                 field("unit_price"),
-                Money::parse(&self.unit_price, currency).map_err(|e| e.to_string()),
-            )
+                Money::parse(price, currency).map_err(|e| e.to_string()),
+            ),
         });
         let name = errors.check(field("name"), optional_text(self.name.as_deref(), 200));
         let sku = errors.check(field("sku"), optional_text(self.sku.as_deref(), 64));

@@ -36,6 +36,41 @@ impl From<OrderError> for Problem {
             ))
             .with_extension("current_version", current),
             OrderError::KeyMismatch => platform::idempotency::mismatch(),
+            OrderError::ProductsNotFound(unknown) => {
+                let names: Vec<&str> = unknown
+                    .iter()
+                    .map(|(_, product)| product.as_str())
+                    .collect();
+                let mut problem = Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "product_not_found",
+                    "Product not found",
+                )
+                .with_detail(format!("the catalogue has no product {}", names.join(", ")));
+                problem.errors = unknown
+                    .iter()
+                    .map(|(field, product)| {
+                        FieldError::new(
+                            field.clone(),
+                            format!("no product `{product}` in the catalogue"),
+                        )
+                    })
+                    .collect();
+                problem
+            }
+            OrderError::InsufficientStock(shortages) => Problem::new(
+                StatusCode::CONFLICT,
+                "insufficient_stock",
+                "Insufficient stock",
+            )
+            .with_detail("not enough stock for every line; nothing was reserved or written")
+            .with_extension("items", serde_json::to_value(shortages).unwrap_or_default()),
+            OrderError::CatalogUnavailable(_) => Problem::service_unavailable(
+                "dependency_unavailable",
+                "Unable to check the catalogue",
+            )
+            .with_detail("the Catalog Service did not answer; nothing was written, retry later")
+            .with_retry_after(5),
             OrderError::UserNotFound(user) => {
                 Problem::new(StatusCode::BAD_REQUEST, "user_not_found", "User not found")
                     .with_detail(format!("the User Service knows no user `{user}`"))

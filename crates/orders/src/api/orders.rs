@@ -110,7 +110,7 @@ pub async fn create_order(
     let actor = actor(&principal, &request);
     let key = platform::idempotency::from_request(&request, &body)?;
     let draft = from_value::<CreateOrderBody>(body)?
-        .into_draft(&actor)
+        .into_draft(&actor, orders.has_catalog())
         .map_err(Problem::validation)?;
     let Placed {
         status,
@@ -357,13 +357,14 @@ pub async fn add_order_item(
 ) -> Result<HttpResponse, Problem> {
     principal.require(WRITE, &[ADMIN])?;
     let expected = expected_version(&request)?;
+    let catalog = orders.has_catalog();
     let order = orders
         .change_items(
             &actor(&principal, &request),
             OrderId(*id),
             expected,
             |order| {
-                let item = body.to_item(order.currency).map_err(invalid)?;
+                let item = body.to_item(order.currency, catalog).map_err(invalid)?;
                 Ok(OrderCommand::AddItem { item })
             },
         )

@@ -28,6 +28,7 @@ pub use numbers::OrderNumbers;
 use rows::{AddressRow, EventRow, ItemRow, NewEventRow, OrderChangeRow, OrderRow};
 use schema::{
     events, idempotency_keys, inbox, order_addresses, order_items, orders, payment_requests,
+    stock_releases,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +89,20 @@ pub struct WriteContext<'a> {
     pub payment_request: Option<&'a PaymentRequest>,
     /// The Idempotency-Key of the request and the response it answers.
     pub idempotency: Option<StoredResponse<'a>>,
+    /// A stock reservation to release (the order was cancelled).
+    pub stock_release: Option<Uuid>,
+}
+
+/// A pending release of a stock reservation.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = stock_releases)]
+pub struct StockRelease {
+    pub reservation_id: Uuid,
+    pub state: String,
+    pub tries: i32,
+    pub next_attempt_at: OffsetDateTime,
+    pub last_error: Option<String>,
+    pub updated_at: OffsetDateTime,
 }
 
 /// A response stored under an Idempotency-Key.
@@ -241,6 +256,14 @@ pub async fn save(
                     .execute(&mut &*conn),
             );
         }
+        if let Some(reservation) = context.stock_release {
+            batch.push(
+                diesel::insert_into(stock_releases::table)
+                    .values(new_release(reservation, order.updated_at))
+                    .on_conflict_do_nothing()
+                    .execute(&mut &*conn),
+            );
+        }
         if let Some((event_id, event_type)) = context.consumed {
             batch.push(
                 diesel::insert_into(inbox::table)
@@ -258,6 +281,78 @@ pub async fn save(
         Ok(())
     })
     .await
+}
+
+type NewRelease = (
+    diesel::dsl::Eq<stock_releases::reservation_id, Uuid>,
+    diesel::dsl::Eq<stock_releases::state, &'static str>,
+    diesel::dsl::Eq<stock_releases::next_attempt_at, OffsetDateTime>,
+    diesel::dsl::Eq<stock_releases::created_at, OffsetDateTime>,
+    diesel::dsl::Eq<stock_releases::updated_at, OffsetDateTime>,
+);
+
+fn new_release(reservation: Uuid, at: OffsetDateTime) -> NewRelease {
+    (
+        stock_releases::reservation_id.eq(reservation),
+        stock_releases::state.eq("pending"),
+        stock_releases::next_attempt_at.eq(at),
+        stock_releases::created_at.eq(at),
+        stock_releases::updated_at.eq(at),
+    )
+}
+
+/// Requests the release of a reservation outside an order write (the order
+/// it was for was never created). Requesting it twice records it once.
+pub async fn request_release(
+    conn: &mut AsyncPgConnection,
+    reservation: Uuid,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    diesel::insert_into(stock_releases::table)
+        .values(new_release(reservation, at))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Due releases, locked so that other workers skip them.
+pub async fn lock_due_releases(
+    conn: &mut AsyncPgConnection,
+    now: OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<StockRelease>, StoreError> {
+    Ok(stock_releases::table
+        .filter(stock_releases::state.eq("pending"))
+        .filter(stock_releases::next_attempt_at.le(now))
+        .order(stock_releases::next_attempt_at.asc())
+        .limit(limit)
+        .select(StockRelease::as_select())
+        .for_update()
+        .skip_locked()
+        .load(conn)
+        .await?)
+}
+
+/// Saves releases' new states (one pipelined batch).
+pub async fn update_releases(
+    conn: &mut AsyncPgConnection,
+    releases: &[StockRelease],
+) -> Result<(), StoreError> {
+    let conn: &AsyncPgConnection = conn;
+    try_join_all(releases.iter().map(|release| {
+        diesel::update(stock_releases::table.find(release.reservation_id))
+            .set((
+                stock_releases::state.eq(&release.state),
+                stock_releases::tries.eq(release.tries),
+                stock_releases::next_attempt_at.eq(release.next_attempt_at),
+                stock_releases::last_error.eq(&release.last_error),
+                stock_releases::updated_at.eq(release.updated_at),
+            ))
+            .execute(&mut &*conn)
+    }))
+    .await?;
+    Ok(())
 }
 
 /// What `owner`'s `key` holds, if anything.

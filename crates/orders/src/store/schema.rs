@@ -119,3 +119,15 @@ diesel::table! {
         created_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    orders.stock_releases (reservation_id) {
+        reservation_id -> Uuid,
+        state -> Text,
+        tries -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
