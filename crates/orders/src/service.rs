@@ -150,6 +150,14 @@ pub struct Page {
 }
 
 /// The orders use cases, shared by all HTTP workers.
+/// What an item edit did.
+#[derive(Debug)]
+pub enum ItemsChanged {
+    Changed(Order),
+    /// The same request (Idempotency-Key) again: the first answer.
+    Replayed(Placed),
+}
+
 /// The answer to `POST /api/v1/orders`: for a new order, the body stored
 /// under the key; for the same request again, the first answer byte for byte.
 #[derive(Debug)]
@@ -223,7 +231,7 @@ impl Orders {
                     break;
                 }
                 let context = self.releasing_stock(actor.context(), id, &events);
-                match commit(&mut conn, order, events, context).await {
+                match commit(&mut conn, order, events, context, None).await {
                     Ok(_) => {
                         expired += 1;
                         tracing::info!(order.id = %id, "unpaid order cancelled");
@@ -531,7 +539,7 @@ impl Orders {
                     },
                 );
             }
-            match commit(&mut conn, order, events, context).await {
+            match commit(&mut conn, order, events, context, None).await {
                 Ok(_) => return Ok(Consumed::Applied),
                 Err(StoreError::Duplicate) => return Ok(Consumed::Duplicate),
                 Err(StoreError::Conflict) => continue,
@@ -562,7 +570,7 @@ impl Orders {
             if events.is_empty() {
                 return Ok(());
             }
-            match commit(&mut conn, order, events, actor.context()).await {
+            match commit(&mut conn, order, events, actor.context(), None).await {
                 Ok(_) => return Ok(()),
                 Err(StoreError::Conflict) => continue,
                 Err(other) => return Err(other.into()),
@@ -624,7 +632,7 @@ impl Orders {
     ) -> Result<Order, OrderError> {
         let target = OrderStatus::parse(status)
             .ok_or_else(|| OrderError::UnknownStatus(status.to_owned()))?;
-        self.execute(actor, id, expected_version, |order| {
+        self.execute(actor, id, expected_version, None, |order| {
             let command = OrderCommand::to_reach(target, reason.clone()).ok_or(
                 OrderError::Rule(RuleViolation::InvalidTransition {
                     from: order.status,
@@ -649,15 +657,48 @@ impl Orders {
     /// With a catalogue, an added line is priced by it, and the order's
     /// reservation is re-reserved with the new quantities before the change
     /// is committed, on the version it was decided on.
+    ///
+    /// With an Idempotency-Key, the answer is stored with the change and a
+    /// repeated request replays it.
     pub async fn change_items(
         &self,
         actor: &Actor,
         id: OrderId,
         expected_version: Option<u32>,
+        key: Option<IdempotencyKey>,
+        decide: impl Fn(&Order) -> Result<OrderCommand, OrderError>,
+    ) -> Result<ItemsChanged, OrderError> {
+        if let Some(key) = &key
+            && let Some(replayed) = self.replay(actor, key).await?
+        {
+            return Ok(ItemsChanged::Replayed(replayed));
+        }
+        match self
+            .edit_items(actor, id, expected_version, key.as_ref(), decide)
+            .await
+        {
+            Err(OrderError::KeyTaken) => match &key {
+                Some(key) => self
+                    .replay(actor, key)
+                    .await?
+                    .map(ItemsChanged::Replayed)
+                    .ok_or(OrderError::Conflict),
+                None => Err(OrderError::Conflict),
+            },
+            other => other.map(ItemsChanged::Changed),
+        }
+    }
+
+    async fn edit_items(
+        &self,
+        actor: &Actor,
+        id: OrderId,
+        expected_version: Option<u32>,
+        key: Option<&IdempotencyKey>,
         decide: impl Fn(&Order) -> Result<OrderCommand, OrderError>,
     ) -> Result<Order, OrderError> {
         let Some(catalog) = &self.catalog else {
-            return self.execute(actor, id, expected_version, decide).await;
+            return self.execute(actor, id, expected_version, key, decide).await;
         };
         let mut conn = db::connection(&self.pool).await?;
         let current = store::load_order(&mut conn, id)
@@ -682,7 +723,7 @@ impl Orders {
         }
         reserve(catalog, id, &next.items).await?;
         let version = expected_version.unwrap_or(current.version);
-        self.execute(actor, id, Some(version), |_| Ok(command.clone()))
+        self.execute(actor, id, Some(version), key, |_| Ok(command.clone()))
             .await
     }
 
@@ -694,6 +735,7 @@ impl Orders {
         actor: &Actor,
         id: OrderId,
         expected_version: Option<u32>,
+        key: Option<&IdempotencyKey>,
         decide: impl Fn(&Order) -> Result<OrderCommand, OrderError>,
     ) -> Result<Order, OrderError> {
         let mut conn = db::connection(&self.pool).await?;
@@ -716,8 +758,10 @@ impl Orders {
                 return Ok(order);
             }
             let context = self.releasing_stock(actor.context(), id, &events);
-            match commit(&mut conn, order, events, context).await {
+            let respond_under = key.map(|key| (actor.user_id.as_str(), key));
+            match commit(&mut conn, order, events, context, respond_under).await {
                 Ok(next) => return Ok(next),
+                Err(StoreError::KeyTaken) => return Err(OrderError::KeyTaken),
                 // Lost a race: decide again on the fresh state (which also
                 // reports an accurate version to an `If-Match` caller).
                 Err(StoreError::Conflict) => continue,
@@ -814,16 +858,34 @@ async fn reserve(catalog: &Catalog, id: OrderId, items: &[LineItem]) -> Result<(
 
 /// Appends `events`, decided on `order`, and returns the order after them.
 /// A lost race is [`StoreError::Conflict`]: decide again on fresh state.
+/// With `respond_under`, the answer (`201` with the order) is stored under
+/// that owner's Idempotency-Key in the same transaction.
 async fn commit(
     conn: &mut diesel_async::AsyncPgConnection,
     order: Order,
     events: Vec<OrderEvent>,
     context: WriteContext<'_>,
+    respond_under: Option<(&str, &IdempotencyKey)>,
 ) -> Result<Order, StoreError> {
     let (before, version, id) = (order.status, order.version, order.id);
     let recorded = record(id, version, now(), events);
     let (next, snapshots) = evolve(Some(order), &recorded)?;
     let new_events = new_events(&recorded, snapshots);
+    let body = match respond_under {
+        Some(_) => serde_json::to_vec(&view::order_data(&next)).map_err(anyhow::Error::from)?,
+        None => Vec::new(),
+    };
+    let context = WriteContext {
+        idempotency: respond_under.map(|(owner, key)| StoredResponse {
+            owner,
+            key: &key.key,
+            request_hash: &key.request_hash,
+            status: 201,
+            body: &body,
+            at: next.updated_at,
+        }),
+        ..context
+    };
     store::save(conn, &next, &new_events, context, Some(version)).await?;
     record_transition(before, &next);
     Ok(next)

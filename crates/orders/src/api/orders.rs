@@ -21,7 +21,7 @@ use super::bodies::{
 use crate::domain::{Order, OrderCommand, OrderId, Quantity, Violation};
 use actix_web::http::StatusCode;
 
-use crate::service::{Actor, OrderError, Orders, Placed};
+use crate::service::{Actor, ItemsChanged, OrderError, Orders, Placed};
 use crate::view::order_data;
 
 pub const READ: &str = "orders.read";
@@ -112,27 +112,7 @@ pub async fn create_order(
     let draft = from_value::<CreateOrderBody>(body)?
         .into_draft(&actor, orders.has_catalog())
         .map_err(Problem::validation)?;
-    let Placed {
-        status,
-        body,
-        replayed,
-    } = orders.place(&actor, draft, key).await?;
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
-    // Location and ETag come from the body itself, so a replay answers
-    // exactly what the first request did.
-    let stored: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let mut response = HttpResponse::build(status);
-    response.content_type("application/json");
-    if let Some(id) = stored["id"].as_str() {
-        response.insert_header((header::LOCATION, format!("/api/v1/orders/{id}")));
-    }
-    if let Some(version) = stored["version"].as_u64() {
-        response.insert_header((header::ETAG, format!("\"{version}\"")));
-    }
-    if replayed {
-        response.insert_header((platform::idempotency::REPLAYED_HEADER, "true"));
-    }
-    Ok(response.body(body))
+    Ok(stored_response(orders.place(&actor, draft, key).await?))
 }
 
 /// List orders, newest first.
@@ -337,11 +317,13 @@ fn invalid(errors: Vec<FieldError>) -> OrderError {
 #[utoipa::path(
     post, path = "/api/v1/orders/{id}/items", tag = "orders",
     params(("id" = Uuid, Path, description = "Order id"),
-           ("If-Match" = Option<String>, Header, description = "Apply only if the order is at this version")),
+           ("If-Match" = Option<String>, Header, description = "Apply only if the order is at this version"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe; scoped to the caller")),
     request_body = CreateItemBody,
     security(("bearer" = ["orders.write"])),
     responses(
-        (status = 201, description = "The order with the new line", body = OrderData),
+        (status = 201, description = "The order with the new line (a replay with the same Idempotency-Key answers the first response)", body = OrderData),
+        (status = 422, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The order is no longer pending (items_frozen)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The order is not at the If-Match version", body = Problem, content_type = "application/problem+json"),
@@ -353,26 +335,64 @@ pub async fn add_order_item(
     request: HttpRequest,
     orders: web::Data<Orders>,
     id: web::Path<Uuid>,
-    ApiJson(body): ApiJson<CreateItemBody>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<HttpResponse, Problem> {
     principal.require(WRITE, &[ADMIN])?;
     let expected = expected_version(&request)?;
+    let key = platform::idempotency::from_request(&request, &body)?;
+    let body = from_value::<CreateItemBody>(body)?;
     let catalog = orders.has_catalog();
     let order = orders
         .change_items(
             &actor(&principal, &request),
             OrderId(*id),
             expected,
+            key,
             |order| {
                 let item = body.to_item(order.currency, catalog).map_err(invalid)?;
                 Ok(OrderCommand::AddItem { item })
             },
         )
         .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/orders/{}", order.id)))
-        .insert_header(etag(&order))
-        .json(order_data(&order)))
+    Ok(match order {
+        ItemsChanged::Changed(order) => HttpResponse::Created()
+            .insert_header((header::LOCATION, format!("/api/v1/orders/{}", order.id)))
+            .insert_header(etag(&order))
+            .json(order_data(&order)),
+        ItemsChanged::Replayed(placed) => stored_response(placed),
+    })
+}
+
+/// An answer stored under an Idempotency-Key: `Location` and `ETag` come from
+/// the body itself, so a replay answers exactly what the first request did.
+fn stored_response(placed: Placed) -> HttpResponse {
+    let Placed {
+        status,
+        body,
+        replayed,
+    } = placed;
+    let stored: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let mut response =
+        HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED));
+    response.content_type("application/json");
+    if let Some(id) = stored["id"].as_str() {
+        response.insert_header((header::LOCATION, format!("/api/v1/orders/{id}")));
+    }
+    if let Some(version) = stored["version"].as_u64() {
+        response.insert_header((header::ETAG, format!("\"{version}\"")));
+    }
+    if replayed {
+        response.insert_header((platform::idempotency::REPLAYED_HEADER, "true"));
+    }
+    response.body(body)
+}
+
+/// The order of an edit that did not use an Idempotency-Key.
+fn changed(outcome: ItemsChanged) -> HttpResponse {
+    match outcome {
+        ItemsChanged::Changed(order) => order_response(&order),
+        ItemsChanged::Replayed(placed) => stored_response(placed),
+    }
 }
 
 /// Change a line's quantity on a pending order. Emits `order.item_changed`.
@@ -403,11 +423,15 @@ pub async fn change_order_item(
     let quantity = Quantity::parse(body.quantity)
         .map_err(|message| Problem::validation(vec![FieldError::new("quantity", message)]))?;
     let order = orders
-        .change_items(&actor(&principal, &request), OrderId(id), expected, |_| {
-            Ok(OrderCommand::ChangeItem { item_id, quantity })
-        })
+        .change_items(
+            &actor(&principal, &request),
+            OrderId(id),
+            expected,
+            None,
+            |_| Ok(OrderCommand::ChangeItem { item_id, quantity }),
+        )
         .await?;
-    Ok(order_response(&order))
+    Ok(changed(order))
 }
 
 /// Remove a line from a pending order (not the last one: cancel the order
@@ -436,9 +460,13 @@ pub async fn remove_order_item(
     let expected = expected_version(&request)?;
     let (id, item_id) = path.into_inner();
     let order = orders
-        .change_items(&actor(&principal, &request), OrderId(id), expected, |_| {
-            Ok(OrderCommand::RemoveItem { item_id })
-        })
+        .change_items(
+            &actor(&principal, &request),
+            OrderId(id),
+            expected,
+            None,
+            |_| Ok(OrderCommand::RemoveItem { item_id }),
+        )
         .await?;
-    Ok(order_response(&order))
+    Ok(changed(order))
 }

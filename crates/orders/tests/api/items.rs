@@ -195,3 +195,50 @@ async fn bad_item_edits_are_refused_and_change_nothing() {
         "only the one valid removal"
     );
 }
+
+#[tokio::test]
+async fn adding_a_line_honours_the_idempotency_key() {
+    let app = spawn_app().await;
+    let owner = user("alice");
+    let id = app.create_order(&owner).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let line = json!({"product_id": "prod_789", "quantity": 1, "unit_price": "3.00"});
+    let send = |body: Value| {
+        app.client
+            .post(app.url(&format!("/api/v1/orders/{id}/items")))
+            .bearer_auth(&owner)
+            .header("Idempotency-Key", "add-mug-1")
+            .json(&body)
+            .send()
+    };
+
+    let first = send(line.clone()).await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first_body = first.bytes().await.unwrap();
+    let again = send(line.clone()).await.unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.bytes().await.unwrap(), first_body);
+    let mut other = line;
+    other["quantity"] = json!(2);
+    problem(
+        send(other).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+
+    let types: Vec<String> = app
+        .history(&owner, &id)
+        .await
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(
+        types,
+        ["order.created", "order.item_added"],
+        "the line was added once"
+    );
+}
