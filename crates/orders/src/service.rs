@@ -153,7 +153,7 @@ pub struct Page {
 /// What an item edit did.
 #[derive(Debug)]
 pub enum ItemsChanged {
-    Changed(Order),
+    Changed(Box<Order>),
     /// The same request (Idempotency-Key) again: the first answer.
     Replayed(Placed),
 }
@@ -685,7 +685,7 @@ impl Orders {
                     .ok_or(OrderError::Conflict),
                 None => Err(OrderError::Conflict),
             },
-            other => other.map(ItemsChanged::Changed),
+            other => other.map(|order| ItemsChanged::Changed(Box::new(order))),
         }
     }
 
