@@ -87,7 +87,18 @@ wait_for "$id2" '.payment_status == "refunded"'
 call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id2/events" | jq -c '.data[] | {sequence, type, actor}'
 call "$USER_TOKEN" GET "$PAYMENTS/api/v1/payments?order_id=$id2" | jq -c '.data[] | {status, failure_reason}'
 
-step "3. bad input is refused, every bad field named, nothing written"
+step "3. a user the User Service does not know cannot place an order"
+GHOST_TOKEN="$("$bin" token ghost_user)"
+call "$GHOST_TOKEN" POST "$ORDERS/api/v1/orders" "$(order_body tok_visa)" | jq -c '{type, title, status, detail}'
+
+step "   the catalogue has one limited print: asking for two is a stock conflict"
+limited="$(order_body tok_visa | jq -c '.items = [{"product_id": "prod_limited", "quantity": 2}]')"
+call "$USER_TOKEN" POST "$ORDERS/api/v1/orders" "$limited" | jq -c '{type, title, status, items}'
+step "   prices come from the catalogue: a client-sent price is ignored"
+cheap="$(order_body tok_visa | jq -c '.items = [{"product_id": "prod_mug", "quantity": 1, "unit_price": "0.01"}] | del(.payment)')"
+call "$USER_TOKEN" POST "$ORDERS/api/v1/orders" "$cheap" | jq -c '{order_number, items: [.items[] | {name, sku, unit_price}], total}'
+
+step "4. bad input is refused, every bad field named, nothing written"
 call "$USER_TOKEN" POST "$ORDERS/api/v1/orders" '{"currency": "USD", "items": [{"product_id": "p", "quantity": 0, "unit_price": "9.999"}], "shipping_address": {"first_name": "Ada", "country": "UK"}}' | jq -c '.errors[]'
 step "   and card numbers never enter the system"
 call "$USER_TOKEN" POST "$PAYMENTS/api/v1/payments" "$(echo "$payment_body" | jq -c '.token = "4242 4242 4242 4242"')" | jq -c '{type, title, detail}'

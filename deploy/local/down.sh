@@ -3,3 +3,4 @@
 source "$(dirname "$0")/lib.sh"
 stop_service orders
 stop_service payments
+stop_service stubs

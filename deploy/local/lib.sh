@@ -69,6 +69,20 @@ start_service() {
     die "$name did not become ready at $url/ready"
 }
 
+# Development doubles of the User Service and the Catalog (deploy/local/stubs.py).
+start_stubs() {
+    local port="${STUBS_PORT:-8090}"
+    if [[ -f "$RUN_DIR/stubs.pid" ]] && kill -0 "$(cat "$RUN_DIR/stubs.pid")" 2>/dev/null; then
+        return
+    fi
+    command -v python3 >/dev/null || die "the development doubles need python3"
+    say "starting the User Service and Catalog doubles on :$port"
+    nohup python3 "$ROOT/deploy/local/stubs.py" "$port" >"$RUN_DIR/stubs.log" 2>&1 &
+    echo $! >"$RUN_DIR/stubs.pid"
+    for _ in $(seq 1 20); do curl -fsS "http://127.0.0.1:$port/api/v1/users/demo_user" >/dev/null 2>&1 && return; sleep 0.2; done
+    die "the doubles did not start"
+}
+
 stop_service() {
     local name="$1" pid
     [[ -f "$RUN_DIR/$name.pid" ]] || return 0

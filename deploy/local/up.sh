@@ -10,6 +10,7 @@ cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p orders -p payments
 say "migrating schemas orders and payments"
 "$(target_dir)/debug/orders" migrate
 "$(target_dir)/debug/payments" migrate
+start_stubs
 start_service payments "http://127.0.0.1:${PAYMENTS_HTTP__PORT:-8081}"
 start_service orders "http://127.0.0.1:${ORDERS_HTTP__PORT:-8080}"
 
@@ -19,6 +20,7 @@ cat <<INFO
 
   orders    http://127.0.0.1:${ORDERS_HTTP__PORT:-8080}/api/v1/orders     docs: /docs/
   payments  http://127.0.0.1:${PAYMENTS_HTTP__PORT:-8081}/api/v1/payments   docs: /docs/
+  doubles   User Service and Catalog on http://127.0.0.1:${STUBS_PORT:-8090} (deploy/local/stubs.py)
   logs      .run/orders.log, .run/payments.log        stop with: just down
   try it    just demo
 
