@@ -265,3 +265,35 @@ async fn without_a_catalogue_a_price_is_required() {
     let problem = problem(response, StatusCode::BAD_REQUEST, "validation_error").await;
     assert_eq!(problem["errors"][0]["field"], "items[0].unit_price");
 }
+
+#[tokio::test]
+async fn an_order_left_unpaid_releases_its_stock_when_it_expires() {
+    let server = catalog().await;
+    reserve_ok(&server).await;
+    release_ok(&server).await;
+    let app = spawn_app_with({
+        let url = server.uri();
+        move |settings| {
+            settings.catalog.url = Some(url);
+            settings.unpaid.cancel_after_seconds = 1;
+            settings.unpaid.sweep_every_ms = 200;
+        }
+    })
+    .await;
+    let id = app.create_order(&user("alice")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let releases = wait_for_calls(&server, "DELETE", 1).await;
+
+    assert_eq!(releases.len(), 1);
+    assert!(releases[0].url.path().ends_with(&id));
+    let order: Value = app
+        .get(&user("alice"), &format!("/api/v1/orders/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["cancellation_reason"], "payment_timeout");
+}
