@@ -6,9 +6,6 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 export ORDERS_DATABASE__URL := env_var_or_default("ORDERS_DATABASE__URL", "postgres://orders@127.0.0.1:5432/shop")
 export ORDERS_AUTH__HS256_SECRET := env_var_or_default("ORDERS_AUTH__HS256_SECRET", "local-development-secret-do-not-use-in-production")
 export ORDERS_LOG__FORMAT := env_var_or_default("ORDERS_LOG__FORMAT", "pretty")
-# `just up` runs development doubles of the User Service and the Catalog.
-export ORDERS_USER_SERVICE__URL := env_var_or_default("ORDERS_USER_SERVICE__URL", "http://127.0.0.1:8090")
-export ORDERS_CATALOG__URL := env_var_or_default("ORDERS_CATALOG__URL", "http://127.0.0.1:8090")
 export PAYMENTS_DATABASE__URL := env_var_or_default("PAYMENTS_DATABASE__URL", "postgres://payments@127.0.0.1:5432/shop")
 export PAYMENTS_AUTH__HS256_SECRET := env_var_or_default("PAYMENTS_AUTH__HS256_SECRET", "local-development-secret-do-not-use-in-production")
 export PAYMENTS_LOG__FORMAT := env_var_or_default("PAYMENTS_LOG__FORMAT", "pretty")

@@ -2,6 +2,11 @@
 # `just up`: everything a newcomer needs, from a machine with PostgreSQL installed.
 source "$(dirname "$0")/lib.sh"
 
+# The development doubles of the User Service and the Catalog, unless real
+# ones are configured.
+export ORDERS_USER_SERVICE__URL="${ORDERS_USER_SERVICE__URL:-http://127.0.0.1:${STUBS_PORT:-8090}}"
+export ORDERS_CATALOG__URL="${ORDERS_CATALOG__URL:-http://127.0.0.1:${STUBS_PORT:-8090}}"
+
 ensure_postgres
 ensure_rabbitmq
 provision_database

@@ -3,10 +3,9 @@
 //! `Application::build` binds the listener first, so port 0 works and tests
 //! learn the real port before the server runs.
 
-use std::{net::TcpListener, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use actix_web::{App, HttpServer, dev::Server, web};
-use anyhow::Context;
+use actix_web::{App, HttpServer, web};
 use platform::{
     auth::JwtVerifier,
     db::{self, PgPool},
@@ -33,11 +32,8 @@ use crate::{
     users::UserDirectory,
 };
 
-pub struct Application {
-    port: u16,
-    server: Server,
-    tasks: Vec<JoinHandle<()>>,
-}
+/// The running service (HTTP server and background tasks).
+pub struct Application(http::Running);
 
 /// The outbox relay, the `payment.*` consumer and the payment dispatcher.
 fn spawn_background(
@@ -188,29 +184,19 @@ impl Application {
                 })
                 .with_check("broker", move || {
                     let url = amqp_url.clone();
-                    async move {
-                        let connection = platform::amqp::connect(&url, "orders-ready").await?;
-                        connection.close(200, "ok".into()).await.ok();
-                        Ok(())
-                    }
+                    async move { platform::amqp::ping(&url, "orders").await }
                 }),
         );
-        let metrics = web::Data::new(
-            platform::metrics::Metrics::new()
-                .with_pool(metrics_pool.clone())
-                .with_collector(move || {
-                    let pool = metrics_pool.clone();
-                    async move { platform::relay::record_backlog(&pool, &OUTBOX).await }
-                }),
-        );
+        let metrics = web::Data::new(platform::metrics::Metrics::for_service(
+            metrics_pool,
+            OUTBOX,
+        ));
         let limiter = api::rate_limit::limiter(&settings.rate_limit)?;
         let limit = settings.rate_limit.enabled;
         let body_limit = BodyLimit(settings.http.body_limit_bytes);
         let openapi = api::ApiDoc::openapi();
 
-        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
-            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
-        let port = listener.local_addr()?.port();
+        let (listener, port) = http::bind(&settings.http.host, settings.http.port)?;
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(
@@ -234,24 +220,16 @@ impl Application {
             server = server.workers(settings.http.workers);
         }
         tracing::info!(http.port = port, "orders is listening");
-        Ok(Application {
-            port,
-            server: server.run(),
-            tasks,
-        })
+        Ok(Application(http::Running::new(port, server.run(), tasks)))
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.0.port()
     }
 
     /// Serves until SIGINT/SIGTERM, drains in-flight requests, then stops the
     /// background tasks.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        for task in self.tasks {
-            task.abort();
-        }
-        result
+        self.0.run_until_stopped().await
     }
 }

@@ -57,6 +57,11 @@ pub struct HttpConfig {
 }
 
 impl Settings {
+    /// The built-in defaults alone (no file, no environment): for tests.
+    pub fn defaults() -> Result<Settings, figment::Error> {
+        platform::config::defaults(DEFAULTS)
+    }
+
     /// Defaults, then `file`, then `ORDERS_*` environment variables.
     pub fn load(file: Option<&Path>) -> Result<Settings, figment::Error> {
         platform::config::load(DEFAULTS, file, "ORDERS_")

@@ -1,9 +1,8 @@
 //! Start-up: HTTP API, outbox relay, `order.cancelled` consumer, key sweeper.
 
-use std::{net::TcpListener, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use actix_web::{App, HttpServer, dev::Server, web};
-use anyhow::Context;
+use actix_web::{App, HttpServer, web};
 use platform::{
     auth::JwtVerifier,
     db,
@@ -11,7 +10,6 @@ use platform::{
     json::{BodyGuard, BodyLimit},
     relay::{OutboxSource, Relay},
 };
-use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -45,11 +43,8 @@ fn schema_of(event_type: &str) -> Option<String> {
     ))
 }
 
-pub struct Application {
-    port: u16,
-    server: Server,
-    tasks: Vec<JoinHandle<()>>,
-}
+/// The running service (HTTP server and background tasks).
+pub struct Application(http::Running);
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
@@ -124,26 +119,16 @@ impl Application {
                 })
                 .with_check("broker", move || {
                     let url = amqp_url.clone();
-                    async move {
-                        let connection = platform::amqp::connect(&url, "payments-ready").await?;
-                        connection.close(200, "ok".into()).await.ok();
-                        Ok(())
-                    }
+                    async move { platform::amqp::ping(&url, "payments").await }
                 }),
         );
-        let metrics = web::Data::new(
-            platform::metrics::Metrics::new()
-                .with_pool(metrics_pool.clone())
-                .with_collector(move || {
-                    let pool = metrics_pool.clone();
-                    async move { platform::relay::record_backlog(&pool, &OUTBOX).await }
-                }),
-        );
+        let metrics = web::Data::new(platform::metrics::Metrics::for_service(
+            metrics_pool,
+            OUTBOX,
+        ));
         let body_limit = BodyLimit(settings.http.body_limit_bytes);
         let openapi = api::ApiDoc::openapi();
-        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
-            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
-        let port = listener.local_addr()?.port();
+        let (listener, port) = http::bind(&settings.http.host, settings.http.port)?;
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(
@@ -168,23 +153,16 @@ impl Application {
             server = server.workers(settings.http.workers);
         }
         tracing::info!(http.port = port, "payments is listening");
-        Ok(Application {
-            port,
-            server: server.run(),
-            tasks,
-        })
+        Ok(Application(http::Running::new(port, server.run(), tasks)))
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.0.port()
     }
 
-    /// Serves until SIGINT/SIGTERM, then stops the background tasks.
+    /// Serves until SIGINT/SIGTERM, drains in-flight requests, then stops the
+    /// background tasks.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        for task in self.tasks {
-            task.abort();
-        }
-        result
+        self.0.run_until_stopped().await
     }
 }

@@ -47,6 +47,11 @@ pub struct IdempotencyConfig {
 }
 
 impl Settings {
+    /// The built-in defaults alone (no file, no environment): for tests.
+    pub fn defaults() -> Result<Settings, figment::Error> {
+        platform::config::defaults(DEFAULTS)
+    }
+
     /// Defaults, then `file`, then `PAYMENTS_*` environment variables.
     pub fn load(file: Option<&Path>) -> Result<Settings, figment::Error> {
         platform::config::load(DEFAULTS, file, "PAYMENTS_")

@@ -103,6 +103,13 @@ pub async fn declare_topology(config: &AmqpConfig, service: &str) {
     }
 }
 
+/// Opens and closes a connection: what `/ready` asks of the broker.
+pub async fn ping(url: &SecretString, service: &str) -> anyhow::Result<()> {
+    let connection = connect(url, &format!("{service}-ready")).await?;
+    connection.close(200, "ok".into()).await.ok();
+    Ok(())
+}
+
 /// Declares a durable topic exchange.
 pub async fn declare_exchange(channel: &Channel, exchange: &str) -> anyhow::Result<()> {
     channel

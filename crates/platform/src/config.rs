@@ -14,6 +14,12 @@ use figment::{
 };
 use serde::de::DeserializeOwned;
 
+/// Only the built-in defaults: what tests start from, so that nothing in the
+/// environment of whoever runs them changes what they test.
+pub fn defaults<T: DeserializeOwned>(defaults: &str) -> Result<T, figment::Error> {
+    Figment::from(Yaml::string(defaults)).extract()
+}
+
 /// Loads `T` from `defaults` (YAML text), then `file`, then the environment
 /// variables starting with `env_prefix` (e.g. `"ORDERS_"`).
 pub fn load<T: DeserializeOwned>(

@@ -163,3 +163,47 @@ impl tracing_actix_web::RootSpanBuilder for TracedRootSpan {
         }
     }
 }
+
+/// A service's HTTP server and its background tasks (relay, consumer, …).
+pub struct Running {
+    port: u16,
+    server: actix_web::dev::Server,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn new(
+        port: u16,
+        server: actix_web::dev::Server,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+    ) -> Self {
+        Self {
+            port,
+            server,
+            tasks,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, drains in-flight requests, then stops the
+    /// background tasks.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        for task in self.tasks {
+            task.abort();
+        }
+        result
+    }
+}
+
+/// Binds `host:port` (port 0 picks a free one) and returns the real port.
+pub fn bind(host: &str, port: u16) -> anyhow::Result<(std::net::TcpListener, u16)> {
+    use anyhow::Context;
+    let listener = std::net::TcpListener::bind((host, port))
+        .with_context(|| format!("binding {host}:{port}"))?;
+    let port = listener.local_addr()?.port();
+    Ok((listener, port))
+}

@@ -98,6 +98,15 @@ impl Metrics {
         })
     }
 
+    /// Pool gauges plus the outbox backlog of `source`: what both services
+    /// expose.
+    pub fn for_service(pool: PgPool, source: crate::relay::OutboxSource) -> Self {
+        Self::new().with_pool(pool.clone()).with_collector(move || {
+            let (pool, source) = (pool.clone(), source.clone());
+            async move { crate::relay::record_backlog(&pool, &source).await }
+        })
+    }
+
     pub async fn render(&self) -> String {
         futures_util::future::join_all(self.collectors.iter().map(|collect| collect())).await;
         self.handle.render()

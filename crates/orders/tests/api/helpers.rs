@@ -33,7 +33,7 @@ fn init_logs(settings: &Settings) {
 /// Test settings: random port, the test database, the test signing secret,
 /// exchange and queue names of this test only, payments unreachable.
 pub fn test_settings(db: &TestDatabase, broker: &mut TestBroker) -> Settings {
-    let mut settings = Settings::load(None).expect("the built-in defaults load");
+    let mut settings = Settings::defaults().expect("the built-in defaults load");
     settings.http.port = 0;
     settings.http.workers = 2;
     settings.database.url = SecretString::from(db.url.clone());

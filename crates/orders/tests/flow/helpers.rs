@@ -88,7 +88,7 @@ fn orders_settings(
     payments_port: u16,
     amqp_url: Option<String>,
 ) -> orders::config::Settings {
-    let mut settings = orders::config::Settings::load(None).unwrap();
+    let mut settings = orders::config::Settings::defaults().unwrap();
     settings.http.port = 0;
     settings.http.workers = 2;
     settings.database.url = SecretString::from(db.url.clone());
@@ -170,7 +170,7 @@ impl Platform {
     }
 
     pub async fn start_payments(&mut self) {
-        let mut settings = payments::config::Settings::load(None).unwrap();
+        let mut settings = payments::config::Settings::defaults().unwrap();
         settings.http.port = self.payments_port;
         settings.http.workers = 2;
         settings.database.url = SecretString::from(self.payments_db.url.clone());

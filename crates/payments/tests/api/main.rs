@@ -23,7 +23,7 @@ async fn spawn_app() -> TestApp {
         .await
         .unwrap();
     let mut broker = TestBroker::new();
-    let mut settings = payments::config::Settings::load(None).unwrap();
+    let mut settings = payments::config::Settings::defaults().unwrap();
     settings.http.port = 0;
     settings.http.workers = 2;
     settings.database.url = SecretString::from(db.url.clone());
