@@ -34,11 +34,23 @@ pub struct RateLimitConfig {
 #[derive(Debug, Clone, Copy)]
 pub struct UserKey;
 
+/// The path whose POSTs are limited: placing orders. Other requests get a
+/// whitelisted key and pass untouched.
+const LIMITED_PATH: &str = "/api/v1/orders";
+const NOT_LIMITED: &str = "";
+
 impl KeyExtractor for UserKey {
     type Key = String;
     type KeyExtractionError = Problem;
 
+    fn whitelisted_keys(&self) -> Vec<String> {
+        vec![NOT_LIMITED.to_owned()]
+    }
+
     fn extract(&self, request: &ServiceRequest) -> Result<String, Problem> {
+        if request.path().trim_end_matches('/') != LIMITED_PATH {
+            return Ok(NOT_LIMITED.to_owned());
+        }
         let verifier = request
             .app_data::<web::Data<JwtVerifier>>()
             .ok_or_else(|| Problem::internal(&anyhow::anyhow!("JwtVerifier is not registered")))?;

@@ -71,3 +71,37 @@ async fn a_request_without_a_valid_token_is_a_401_not_a_slot() {
     let response = app.post_order("not-a-token", &order_body()).await;
     problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
+
+#[tokio::test]
+async fn only_placing_orders_is_limited() {
+    let app = spawn_app_with(|settings| {
+        settings.rate_limit.enabled = true;
+        settings.rate_limit.burst = 1;
+        settings.rate_limit.replenish_every_ms = 60_000;
+    })
+    .await;
+    let alice = user("alice");
+    let id = app.create_order(&alice).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for quantity in 1..=3 {
+        let added = app
+            .client
+            .post(app.url(&format!("/api/v1/orders/{id}/items")))
+            .bearer_auth(&alice)
+            .json(&serde_json::json!({"product_id": format!("p{quantity}"), "quantity": quantity, "unit_price": "1.00"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            added.status(),
+            StatusCode::CREATED,
+            "adding lines is not limited"
+        );
+    }
+    assert_eq!(
+        app.post_order(&alice, &order_body()).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
