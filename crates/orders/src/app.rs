@@ -49,6 +49,7 @@ fn spawn_background(
         source: OUTBOX,
         batch_size: settings.relay.batch_size,
         poll: Duration::from_millis(settings.relay.poll_ms),
+        coalesce: Duration::from_millis(settings.relay.coalesce_ms),
         max_backoff_ms: settings.amqp.max_backoff_ms,
     };
     let credentials = match (

@@ -45,6 +45,7 @@ pub struct IdempotencyConfig {
 pub struct RelayConfig {
     pub batch_size: i64,
     pub poll_ms: u64,
+    pub coalesce_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

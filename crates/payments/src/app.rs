@@ -79,6 +79,7 @@ impl Application {
             source: OUTBOX,
             batch_size: settings.relay.batch_size,
             poll: Duration::from_millis(settings.relay.poll_ms),
+            coalesce: Duration::from_millis(settings.relay.coalesce_ms),
             max_backoff_ms: settings.amqp.max_backoff_ms,
         };
         let sweeper = payments.clone();

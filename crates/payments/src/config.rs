@@ -31,6 +31,7 @@ pub struct HttpConfig {
 pub struct RelayConfig {
     pub batch_size: i64,
     pub poll_ms: u64,
+    pub coalesce_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -121,6 +121,10 @@ pub struct Relay {
     pub batch_size: i64,
     /// Safety-net poll interval when no notification arrives.
     pub poll: Duration,
+    /// After a wake-up, wait this long so that events committed meanwhile
+    /// join the batch: under load, one round of publishing and marking then
+    /// carries many events instead of one.
+    pub coalesce: Duration,
     pub max_backoff_ms: u64,
 }
 
@@ -174,7 +178,8 @@ impl Relay {
             match tokio::time::timeout(self.poll, notifications.next()).await {
                 Ok(Some(Err(error))) => return Err(error).context("waiting for notifications"),
                 Ok(None) => anyhow::bail!("the notification stream ended"),
-                Ok(Some(Ok(_))) | Err(_) => {}
+                Ok(Some(Ok(_))) => tokio::time::sleep(self.coalesce).await,
+                Err(_) => {}
             }
         }
     }

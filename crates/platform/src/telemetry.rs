@@ -62,7 +62,15 @@ where
         .or_else(|_| EnvFilter::try_new(&config.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let provider = PROVIDER.get_or_init(|| tracer_provider(service));
-    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
+    // Traces keep INFO and above (request, message and application spans);
+    // libraries' debug/trace spans would cost far more than they tell.
+    // OTEL_SDK_DISABLED=true (the standard switch) turns tracing off entirely.
+    let disabled = std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    let otel = (!disabled).then(|| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(service))
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
+    });
     let logs = match config.format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .event_format(JsonWithTraceIds { service })
