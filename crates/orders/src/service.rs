@@ -165,6 +165,9 @@ pub struct Placed {
     pub status: u16,
     pub body: Vec<u8>,
     pub replayed: bool,
+    /// The order's id and version, when known without reading the body (a
+    /// fresh answer); a replay reads them from the stored body.
+    pub order: Option<(OrderId, u32)>,
 }
 
 pub struct Orders {
@@ -358,6 +361,7 @@ impl Orders {
             status: u16::try_from(record.response_status).unwrap_or(201),
             body: record.response_body,
             replayed: true,
+            order: None,
         }))
     }
 
@@ -506,6 +510,7 @@ impl Orders {
             status: 201,
             body,
             replayed: false,
+            order: Some((order.id, order.version)),
         })
     }
 

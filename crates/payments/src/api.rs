@@ -68,7 +68,7 @@ pub struct PaymentListResponse {
 }
 
 /// The caller, with the trace context of this request's span.
-fn actor(principal: &Principal, _request: &HttpRequest) -> Actor {
+fn actor(principal: &Principal) -> Actor {
     Actor {
         user_id: principal.subject.clone(),
         admin: principal.has(ADMIN),
@@ -185,7 +185,7 @@ pub async fn create_payment(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<HttpResponse, Problem> {
     principal.require(WRITE, &[ADMIN])?;
-    let actor = actor(&principal, &request);
+    let actor = actor(&principal);
     let key = platform::idempotency::from_request(&request, &body)?;
     let new_payment = from_value::<CreatePaymentBody>(body)?.into_new_payment(&actor)?;
     let reply = payments.create(&actor, new_payment, key).await?;
@@ -213,12 +213,11 @@ pub async fn create_payment(
 #[get("/payments/{id}")]
 pub async fn find_payment(
     Authenticated(principal): Authenticated,
-    request: HttpRequest,
     payments: web::Data<Payments>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, Problem> {
     principal.require(READ, &[ADMIN])?;
-    let payment = payments.find(&actor(&principal, &request), *id).await?;
+    let payment = payments.find(&actor(&principal), *id).await?;
     Ok(HttpResponse::Ok().json(crate::service::payment_data(&payment)))
 }
 
@@ -237,7 +236,6 @@ pub async fn find_payment(
 #[get("/payments")]
 pub async fn list_payments(
     Authenticated(principal): Authenticated,
-    request: HttpRequest,
     payments: web::Data<Payments>,
     query: web::Query<ListPaymentsQuery>,
 ) -> Result<HttpResponse, Problem> {
@@ -253,7 +251,7 @@ pub async fn list_payments(
         }
     };
     let found = payments
-        .list(&actor(&principal, &request), query.order_id, limit)
+        .list(&actor(&principal), query.order_id, limit)
         .await?;
     Ok(HttpResponse::Ok().json(PaymentListResponse {
         data: found.iter().map(crate::service::payment_data).collect(),

@@ -30,7 +30,7 @@ pub const ADMIN: &str = "orders.admin";
 
 /// The caller, with the trace context of this request's span (recorded with
 /// the events the request causes).
-fn actor(principal: &Principal, _request: &HttpRequest) -> Actor {
+fn actor(principal: &Principal) -> Actor {
     Actor {
         user_id: principal.subject.clone(),
         admin: principal.has(ADMIN),
@@ -107,7 +107,7 @@ pub async fn create_order(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<HttpResponse, Problem> {
     principal.require(WRITE, &[ADMIN])?;
-    let actor = actor(&principal, &request);
+    let actor = actor(&principal);
     let key = platform::idempotency::from_request(&request, &body)?;
     let draft = from_value::<CreateOrderBody>(body)?
         .into_draft(&actor, orders.has_catalog())
@@ -133,7 +133,6 @@ pub async fn create_order(
 #[get("/orders")]
 pub async fn list_orders(
     Authenticated(principal): Authenticated,
-    request: HttpRequest,
     orders: web::Data<Orders>,
     query: web::Query<ListOrdersQuery>,
 ) -> Result<HttpResponse, Problem> {
@@ -143,7 +142,7 @@ pub async fn list_orders(
         .into_filter()
         .map_err(Problem::validation)?;
     let (limit, offset) = (filter.limit, filter.offset);
-    let page = orders.list(&actor(&principal, &request), filter).await?;
+    let page = orders.list(&actor(&principal), filter).await?;
     Ok(HttpResponse::Ok().json(OrderListResponse {
         data: page.orders.iter().map(order_data).collect(),
         total: page.total,
@@ -168,12 +167,11 @@ pub async fn list_orders(
 #[get("/orders/{id}")]
 pub async fn find_order(
     Authenticated(principal): Authenticated,
-    request: HttpRequest,
     orders: web::Data<Orders>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     principal.require(READ, &[ADMIN])?;
-    let order = orders.find(&actor(&principal, &request), &id).await?;
+    let order = orders.find(&actor(&principal), &id).await?;
     Ok(order_response(&order))
 }
 
@@ -217,7 +215,7 @@ pub async fn update_order(
         .map_err(|message| Problem::validation(vec![FieldError::new("reason", message)]))?;
     let order = orders
         .change_status(
-            &actor(&principal, &request),
+            &actor(&principal),
             OrderId(*id),
             &body.status,
             reason,
@@ -262,7 +260,7 @@ pub async fn cancel_order(
         .map_err(|message| Problem::validation(vec![FieldError::new("query.reason", message)]))?;
     let order = orders
         .change_status(
-            &actor(&principal, &request),
+            &actor(&principal),
             OrderId(*id),
             "cancelled",
             reason,
@@ -287,13 +285,12 @@ pub async fn cancel_order(
 #[get("/orders/{id}/events")]
 pub async fn list_order_events(
     Authenticated(principal): Authenticated,
-    request: HttpRequest,
     orders: web::Data<Orders>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, Problem> {
     principal.require(READ, &[ADMIN])?;
     let id = OrderId(*id);
-    let entries = orders.history(&actor(&principal, &request), id).await?;
+    let entries = orders.history(&actor(&principal), id).await?;
     Ok(HttpResponse::Ok().json(OrderHistoryResponse {
         order_id: id.0,
         data: entries.into_iter().map(OrderEventResponse::from).collect(),
@@ -343,16 +340,10 @@ pub async fn add_order_item(
     let body = from_value::<CreateItemBody>(body)?;
     let catalog = orders.has_catalog();
     let order = orders
-        .change_items(
-            &actor(&principal, &request),
-            OrderId(*id),
-            expected,
-            key,
-            |order| {
-                let item = body.to_item(order.currency, catalog).map_err(invalid)?;
-                Ok(OrderCommand::AddItem { item })
-            },
-        )
+        .change_items(&actor(&principal), OrderId(*id), expected, key, |order| {
+            let item = body.to_item(order.currency, catalog).map_err(invalid)?;
+            Ok(OrderCommand::AddItem { item })
+        })
         .await?;
     Ok(match order {
         ItemsChanged::Changed(order) => HttpResponse::Created()
@@ -370,15 +361,23 @@ fn stored_response(placed: Placed) -> HttpResponse {
         status,
         body,
         replayed,
+        order,
     } = placed;
-    let stored: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    // A fresh answer knows its order; only a replay reads the stored body.
+    let order = order
+        .map(|(id, version)| (id.to_string(), u64::from(version)))
+        .or_else(|| {
+            let stored: serde_json::Value = serde_json::from_slice(&body).ok()?;
+            Some((
+                stored["id"].as_str()?.to_owned(),
+                stored["version"].as_u64()?,
+            ))
+        });
     let mut response =
         HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED));
     response.content_type("application/json");
-    if let Some(id) = stored["id"].as_str() {
+    if let Some((id, version)) = order {
         response.insert_header((header::LOCATION, format!("/api/v1/orders/{id}")));
-    }
-    if let Some(version) = stored["version"].as_u64() {
         response.insert_header((header::ETAG, format!("\"{version}\"")));
     }
     if replayed {
@@ -423,13 +422,9 @@ pub async fn change_order_item(
     let quantity = Quantity::parse(body.quantity)
         .map_err(|message| Problem::validation(vec![FieldError::new("quantity", message)]))?;
     let order = orders
-        .change_items(
-            &actor(&principal, &request),
-            OrderId(id),
-            expected,
-            None,
-            |_| Ok(OrderCommand::ChangeItem { item_id, quantity }),
-        )
+        .change_items(&actor(&principal), OrderId(id), expected, None, |_| {
+            Ok(OrderCommand::ChangeItem { item_id, quantity })
+        })
         .await?;
     Ok(changed(order))
 }
@@ -460,13 +455,9 @@ pub async fn remove_order_item(
     let expected = expected_version(&request)?;
     let (id, item_id) = path.into_inner();
     let order = orders
-        .change_items(
-            &actor(&principal, &request),
-            OrderId(id),
-            expected,
-            None,
-            |_| Ok(OrderCommand::RemoveItem { item_id }),
-        )
+        .change_items(&actor(&principal), OrderId(id), expected, None, |_| {
+            Ok(OrderCommand::RemoveItem { item_id })
+        })
         .await?;
     Ok(changed(order))
 }
