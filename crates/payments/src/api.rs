@@ -13,7 +13,8 @@ use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::service::{Actor, NewPayment, PaymentError, Payments};
+use crate::domain::Refusal;
+use crate::service::{Actor, NewPayment, PaymentError, Payments, RefundRequested, refusal_kind};
 
 pub const READ: &str = "payments.read";
 pub const WRITE: &str = "payments.write";
@@ -81,6 +82,28 @@ impl From<PaymentError> for Problem {
         match error {
             PaymentError::NotFound => Problem::not_found("no such payment"),
             PaymentError::Forbidden(detail) => Problem::forbidden(detail),
+            PaymentError::Refused(refusal) => {
+                let kind = refusal_kind(&refusal);
+                match refusal {
+                    Refusal::OrderNotFound => Problem::new(StatusCode::NOT_FOUND, kind, "Order not found")
+                        .with_detail("no such order of yours; nothing was charged"),
+                    Refusal::NotPayable(status) => Problem::new(StatusCode::CONFLICT, kind, "Order not payable")
+                        .with_detail(format!("the order is {}; only a pending order can be paid, nothing was charged", status_name(status)))
+                        .with_extension("order_status", status_name(status)),
+                    Refusal::AmountMismatch { expected } => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, kind, "Amount does not match the order")
+                        .with_detail(format!("the order's total is {expected} {}; pay exactly that, nothing was charged", expected.currency()))
+                        .with_extension("expected_amount", expected.to_string())
+                        .with_extension("expected_currency", expected.currency().code()),
+                }
+            }
+            PaymentError::OrdersUnavailable(cause) => {
+                tracing::warn!(error.message = %cause, "could not check an order with orders");
+                Problem::service_unavailable("dependency_unavailable", "Unable to check the order")
+                    .with_detail("the order could not be checked with the orders service; nothing was charged, retry later")
+                    .with_retry_after(1)
+            }
+            PaymentError::NotRefundable => Problem::new(StatusCode::CONFLICT, "not_refundable", "Nothing to refund")
+                .with_detail("the payment failed; no money was taken"),
             PaymentError::OrderAlreadyHasPayment => Problem::new(StatusCode::CONFLICT, "payment_exists", "Order already paid")
                 .with_detail("the order already has a payment in progress or completed; it is never charged twice"),
             PaymentError::KeyInFlight => Problem::new(StatusCode::CONFLICT, "idempotency_in_flight", "Request in progress")
@@ -89,6 +112,17 @@ impl From<PaymentError> for Problem {
             PaymentError::KeyMismatch => platform::idempotency::mismatch(),
             PaymentError::Unexpected(cause) => Problem::internal(&cause),
         }
+    }
+}
+
+fn status_name(status: contracts::order::OrderStatus) -> &'static str {
+    use contracts::order::OrderStatus::*;
+    match status {
+        Pending => "pending",
+        Paid => "paid",
+        Shipped => "shipped",
+        Delivered => "delivered",
+        Cancelled => "cancelled",
     }
 }
 
@@ -160,9 +194,11 @@ impl CreatePaymentBody {
 /// Honours `Idempotency-Key`: the same key with the same body replays the
 /// first response byte for byte (with `Idempotent-Replayed: true`), with a
 /// different body is a 422, while the first is still running a 409. An order
-/// is charged at most once, whatever is retried. The charge is synchronous:
-/// the answer is `201` with the payment's final state (`succeeded` or
-/// `failed`), and the matching event is published.
+/// is charged at most once, whatever is retried, and only when it exists, is
+/// the caller's (or the caller is an admin), is `pending`, and `amount` and
+/// `currency` are exactly its total; otherwise nothing is charged or stored.
+/// The charge is synchronous: the answer is `201` with the payment's final
+/// state (`succeeded` or `failed`), and the matching event is published.
 #[utoipa::path(
     post, path = "/api/v1/payments", tag = "payments",
     request_body = CreatePaymentBody,
@@ -173,8 +209,10 @@ impl CreatePaymentBody {
         (status = 400, description = "Invalid request or card data sent", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Order already has a payment, or the same key is in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order of the caller (order_not_found)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Order not payable (order_not_payable), already has a payment (payment_exists), or the same key is in flight (idempotency_in_flight)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Amount or currency is not the order's total (amount_mismatch, with expected_amount and expected_currency), or Idempotency-Key reused with another request", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The order could not be checked (dependency_unavailable); nothing charged", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/payments")]
@@ -196,6 +234,61 @@ pub async fn create_payment(
         response.insert_header((platform::idempotency::REPLAYED_HEADER, "true"));
     }
     Ok(response.body(reply.body))
+}
+
+/// Why a refund is asked for.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    /// Recorded with the refund, e.g. `order_cancelled`, `amount_mismatch`.
+    #[schema(example = "order_cancelled", max_length = 200)]
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Refund a payment (admins and the orders service).
+///
+/// The refund is durable work: recorded now, done by a worker that retries
+/// until the provider has refunded it, once, with a `payment.refunded`
+/// event. Asking again changes nothing. `202` with the payment as it stands
+/// when the refund is recorded, `200` when it was refunded before.
+#[utoipa::path(
+    post, path = "/api/v1/payments/{id}/refund", tag = "payments",
+    params(("id" = Uuid, Path, description = "Payment id")),
+    request_body(content = Option<RefundBody>),
+    security(("bearer" = ["payments.admin"])),
+    responses(
+        (status = 200, description = "Already refunded", body = PaymentData),
+        (status = 202, description = "The refund is recorded and will be done", body = PaymentData),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such payment", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The payment failed: nothing to refund (not_refundable)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/payments/{id}/refund")]
+pub async fn refund_payment(
+    Authenticated(principal): Authenticated,
+    payments: web::Data<Payments>,
+    id: web::Path<Uuid>,
+    body: Option<ApiJson<RefundBody>>,
+) -> Result<HttpResponse, Problem> {
+    principal.require(ADMIN, &[])?;
+    let reason = body
+        .and_then(|ApiJson(body)| body.reason)
+        .map(|reason| reason.chars().take(200).collect::<String>())
+        .unwrap_or_else(|| "requested".to_owned());
+    let requested = payments
+        .request_refund(&actor(&principal), *id, &reason)
+        .await?;
+    Ok(match requested {
+        RefundRequested::Accepted(payment) => {
+            HttpResponse::Accepted().json(crate::service::payment_data(&payment))
+        }
+        RefundRequested::AlreadyRefunded(payment) => {
+            HttpResponse::Ok().json(crate::service::payment_data(&payment))
+        }
+    })
 }
 
 /// Get a payment.
@@ -262,6 +355,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
             .service(create_payment)
+            .service(refund_payment)
             .service(list_payments)
             .service(find_payment),
     );
@@ -275,8 +369,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Every error is application/problem+json (RFC 9457). Money is a decimal string with an ISO 4217 currency.",
         license(name = "Apache-2.0"),
     ),
-    paths(create_payment, find_payment, list_payments, platform::http::health, platform::http::ready, platform::metrics::metrics_endpoint),
-    components(schemas(Problem, FieldError, PaymentData)),
+    paths(create_payment, refund_payment, find_payment, list_payments, platform::http::health, platform::http::ready, platform::metrics::metrics_endpoint),
+    components(schemas(Problem, FieldError, PaymentData, RefundBody)),
     modifiers(&BearerAuth, &StandardResponses),
     tags((name = "payments", description = "Payments"), (name = "operations", description = "Liveness and readiness"))
 )]

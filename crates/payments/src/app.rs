@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use actix_web::{App, HttpServer, web};
 use platform::{
-    auth::JwtVerifier,
+    auth::{JwtVerifier, ServiceCredentials},
     db,
     http::{self, Readiness},
     json::{BodyGuard, BodyLimit},
@@ -18,8 +18,9 @@ use crate::{
     api,
     config::Settings,
     consumer::OrderCancelled,
-    provider::SimulatedProvider,
-    service::{KeyPolicy, Payments, Retry},
+    orders::OrdersClient,
+    provider::{PaymentProvider, SimulatedProvider},
+    service::{JobHandler, KeyPolicy, Payments, RECONCILE, REFUND, Retry},
 };
 
 /// Where payments' outbox is.
@@ -48,6 +49,17 @@ pub struct Application(http::Running);
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let provider = Arc::new(SimulatedProvider::new(Duration::from_millis(
+            settings.provider.latency_ms,
+        )));
+        Self::build_with_provider(settings, provider).await
+    }
+
+    /// With another payment provider (tests that crash mid-charge).
+    pub async fn build_with_provider(
+        settings: Settings,
+        provider: Arc<dyn PaymentProvider>,
+    ) -> anyhow::Result<Application> {
         if settings.database.migrate_on_start {
             let applied =
                 db::run_migrations(&settings.database.url, "payments", crate::MIGRATIONS).await?;
@@ -56,12 +68,20 @@ impl Application {
         platform::amqp::declare_topology(&settings.amqp, "payments").await;
         let pool = db::build_pool(&settings.database)?;
         let metrics_pool = pool.clone();
-        let provider = Arc::new(SimulatedProvider::new(Duration::from_millis(
-            settings.provider.latency_ms,
-        )));
+        let credentials = ServiceCredentials::resolve(
+            settings.orders.service_token.as_ref(),
+            &settings.auth,
+            "orders",
+            "svc-payments",
+            crate::orders::SCOPES,
+            "orders.service_token",
+        )?;
+        let orders = OrdersClient::new(&settings.orders, credentials)?;
+        let wake_jobs = Arc::new(tokio::sync::Notify::new());
         let payments = Arc::new(Payments::new(
             pool.clone(),
             provider,
+            orders,
             Retry {
                 attempts: settings.provider.attempts,
                 backoff: Duration::from_millis(settings.provider.backoff_ms),
@@ -70,7 +90,28 @@ impl Application {
                 ttl: time::Duration::seconds(settings.idempotency.ttl_seconds),
                 stale_after: time::Duration::seconds(settings.idempotency.stale_after_seconds),
             },
+            wake_jobs.clone(),
         ));
+        let worker = platform::jobs::Worker::new(
+            pool.clone(),
+            crate::store::JOBS,
+            wake_jobs,
+            settings.jobs.clone(),
+        )
+        .handle(
+            REFUND,
+            Arc::new(JobHandler {
+                payments: payments.clone(),
+                kind: REFUND,
+            }),
+        )
+        .handle(
+            RECONCILE,
+            Arc::new(JobHandler {
+                payments: payments.clone(),
+                kind: RECONCILE,
+            }),
+        );
 
         let relay = Relay {
             database_url: settings.database.url.clone(),
@@ -83,8 +124,26 @@ impl Application {
             max_backoff_ms: settings.amqp.max_backoff_ms,
         };
         let sweeper = payments.clone();
+        let reconciler = payments.clone();
+        let reconcile = settings.reconcile.clone();
         let tasks = vec![
             tokio::spawn(relay.run()),
+            tokio::spawn(worker.run()),
+            tokio::spawn(async move {
+                let stale = time::Duration::seconds(reconcile.stale_after_seconds);
+                let mut every =
+                    tokio::time::interval(Duration::from_millis(reconcile.scan_every_ms.max(10)));
+                loop {
+                    every.tick().await;
+                    match reconciler.find_stuck(stale).await {
+                        Ok(0) => {}
+                        Ok(found) => tracing::warn!(found, "payments stuck in processing; reconciling"),
+                        Err(error) => {
+                            tracing::warn!(error.message = %error, "looking for stuck payments failed")
+                        }
+                    }
+                }
+            }),
             tokio::spawn(platform::consumer::run(
                 settings.amqp.clone(),
                 "payments",

@@ -2,7 +2,12 @@
 
 use std::path::Path;
 
-use platform::{amqp::AmqpConfig, auth::AuthConfig, db::DatabaseConfig, telemetry::LogConfig};
+use platform::{
+    amqp::AmqpConfig, auth::AuthConfig, db::DatabaseConfig, jobs::JobsConfig,
+    telemetry::LogConfig,
+};
+
+use crate::orders::OrdersClientConfig;
 use serde::Deserialize;
 
 const DEFAULTS: &str = include_str!("../config/default.yaml");
@@ -16,7 +21,19 @@ pub struct Settings {
     pub relay: RelayConfig,
     pub provider: ProviderConfig,
     pub idempotency: IdempotencyConfig,
+    pub orders: OrdersClientConfig,
+    pub jobs: JobsConfig,
+    pub reconcile: ReconcileConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReconcileConfig {
+    /// A payment still `processing` this long after it started is presumed
+    /// interrupted and settled with what the provider says happened.
+    pub stale_after_seconds: i64,
+    /// How often to look for such payments.
+    pub scan_every_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -2,8 +2,10 @@
 //! cancelled orders, and publishes `payment.*` events through its outbox.
 //!
 //! - [`domain`]: the payment state machine and the card-data guard;
+//! - [`orders`]: how payments knows an order (it asks orders);
 //! - [`provider`]: the provider trait and the simulated provider;
-//! - [`service`]: use cases (charge with idempotency, refund, read);
+//! - [`service`]: use cases (charge with idempotency, refunds and
+//!   reconciliation as jobs, read);
 //! - [`store`]: schema `payments`;
 //! - [`api`]: HTTP handlers and the OpenAPI document;
 //! - [`consumer`]: `order.cancelled` → refund;
@@ -14,6 +16,7 @@ pub mod app;
 pub mod config;
 pub mod consumer;
 pub mod domain;
+pub mod orders;
 pub mod provider;
 pub mod service;
 pub mod store;

@@ -7,7 +7,11 @@
 //! result and never moves money twice. The service relies on that to retry
 //! safely after a crash.
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Mutex,
+    time::Duration,
+};
 
 use contracts::money::Money;
 use futures_util::future::BoxFuture;
@@ -41,6 +45,23 @@ pub trait PaymentProvider: Send + Sync + 'static {
         charge_reference: &'a str,
         amount: Money,
     ) -> BoxFuture<'a, Result<String, ProviderError>>;
+
+    /// What became of the charge of `payment_id` (reconciliation after a
+    /// crash): charged, declined, or never made, in which case the provider
+    /// voids the id so that a charge still in flight can no longer succeed
+    /// (as cancelling a payment intent does).
+    fn resolve(&self, payment_id: Uuid) -> BoxFuture<'_, Result<Resolution, ProviderError>>;
+}
+
+/// What a provider knows of a charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// Money was taken: the charge reference.
+    Charged(String),
+    /// The charge was refused for good.
+    Declined(String),
+    /// No charge was made; none will be.
+    Voided,
 }
 
 /// The simulated provider.
@@ -55,8 +76,17 @@ pub trait PaymentProvider: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct SimulatedProvider {
     latency: Duration,
-    charges: Mutex<HashMap<Uuid, Result<String, ProviderError>>>,
+    charges: Mutex<Charges>,
     refunds: Mutex<HashMap<Uuid, String>>,
+}
+
+/// The simulated provider's memory of charges, per payment id.
+#[derive(Debug, Default)]
+struct Charges {
+    outcomes: HashMap<Uuid, Result<String, ProviderError>>,
+    voided: HashSet<Uuid>,
+    /// Charges that actually moved money (for tests: never twice).
+    succeeded: u64,
 }
 
 impl SimulatedProvider {
@@ -65,6 +95,13 @@ impl SimulatedProvider {
             latency,
             ..Self::default()
         }
+    }
+
+    /// How many charges moved money, and how many refunds were made.
+    pub fn ledger(&self) -> (u64, usize) {
+        let charges = self.charges.lock().unwrap_or_else(|p| p.into_inner());
+        let refunds = self.refunds.lock().unwrap_or_else(|p| p.into_inner());
+        (charges.succeeded, refunds.len())
     }
 
     fn outcome(token: &str, payment_id: Uuid) -> Result<String, ProviderError> {
@@ -92,12 +129,32 @@ impl PaymentProvider for SimulatedProvider {
                 tokio::time::sleep(self.latency).await;
             }
             let mut charges = self.charges.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(previous @ Ok(_)) = charges.get(&payment_id) {
+            if charges.voided.contains(&payment_id) {
+                return Err(ProviderError::Declined("voided".into()));
+            }
+            if let Some(previous @ Ok(_)) = charges.outcomes.get(&payment_id) {
                 return previous.clone();
             }
             let outcome = Self::outcome(token, payment_id);
-            charges.insert(payment_id, outcome.clone());
+            if outcome.is_ok() {
+                charges.succeeded += 1;
+            }
+            charges.outcomes.insert(payment_id, outcome.clone());
             outcome
+        })
+    }
+
+    fn resolve(&self, payment_id: Uuid) -> BoxFuture<'_, Result<Resolution, ProviderError>> {
+        Box::pin(async move {
+            let mut charges = self.charges.lock().unwrap_or_else(|p| p.into_inner());
+            Ok(match charges.outcomes.get(&payment_id) {
+                Some(Ok(reference)) => Resolution::Charged(reference.clone()),
+                Some(Err(ProviderError::Declined(reason))) => Resolution::Declined(reason.clone()),
+                Some(Err(ProviderError::Transient(_))) | None => {
+                    charges.voided.insert(payment_id);
+                    Resolution::Voided
+                }
+            })
         })
     }
 
@@ -164,5 +221,24 @@ mod tests {
             provider.refund(id, &first, one_dollar()).await.unwrap(),
             refund
         );
+        assert_eq!(provider.ledger(), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn resolving_reports_a_charge_or_voids_the_id() {
+        let provider = SimulatedProvider::default();
+        let charged = Uuid::now_v7();
+        let reference = provider.charge(charged, "tok_visa", one_dollar()).await.unwrap();
+        assert_eq!(
+            provider.resolve(charged).await,
+            Ok(Resolution::Charged(reference))
+        );
+        let never = Uuid::now_v7();
+        assert_eq!(provider.resolve(never).await, Ok(Resolution::Voided));
+        assert_eq!(
+            provider.charge(never, "tok_visa", one_dollar()).await,
+            Err(ProviderError::Declined("voided".into()))
+        );
+        assert_eq!(provider.ledger(), (1, 0));
     }
 }

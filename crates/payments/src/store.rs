@@ -73,7 +73,7 @@ pub mod schema {
     }
 }
 
-use schema::{cancelled_orders, idempotency_keys, inbox, outbox, payments};
+use schema::{cancelled_orders, idempotency_keys, inbox, payments};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -162,17 +162,6 @@ pub async fn insert_payment(
     Ok(())
 }
 
-pub async fn update_payment(
-    conn: &mut AsyncPgConnection,
-    payment: &Payment,
-) -> Result<(), StoreError> {
-    diesel::update(payments::table.find(payment.id))
-        .set(PaymentRow::from_payment(payment))
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 pub async fn find_payment(
     conn: &mut AsyncPgConnection,
     id: Uuid,
@@ -186,7 +175,7 @@ pub async fn find_payment(
     Ok(row.map(PaymentRow::into_payment).transpose()?)
 }
 
-/// Payments of an order, locked for update (refunds).
+/// Payments of an order, locked for update (cancellations).
 pub async fn lock_payments_of_order(
     conn: &mut AsyncPgConnection,
     order_id: Uuid,
@@ -227,29 +216,6 @@ pub async fn list_payments(
         .into_iter()
         .map(PaymentRow::into_payment)
         .collect::<anyhow::Result<_>>()?)
-}
-
-/// Appends an event to the outbox (call inside the transaction of the change).
-pub async fn append_event(
-    conn: &mut AsyncPgConnection,
-    event_type: &str,
-    subject: Uuid,
-    data: &serde_json::Value,
-    traceparent: Option<&str>,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    diesel::insert_into(outbox::table)
-        .values((
-            outbox::id.eq(Uuid::now_v7()),
-            outbox::subject.eq(subject.to_string()),
-            outbox::event_type.eq(event_type),
-            outbox::data.eq(data),
-            outbox::traceparent.eq(traceparent),
-            outbox::occurred_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// Records a consumed event; `false` if it was consumed before.
@@ -373,9 +339,57 @@ pub async fn claim_key(
     Ok(KeyState::InFlight)
 }
 
-/// Records a settled payment, its event and (if keyed) the response under its
-/// idempotency key, in one pipelined batch of the caller's transaction;
-/// returns whether the order was cancelled meanwhile.
+/// The jobs table of schema `payments` (see [`platform::jobs`]).
+pub const JOBS: &str = "payments.jobs";
+
+/// Moves a payment from `from` to the state of `next` if, and only if, it is
+/// still in `from` (compare-and-set: a late or repeated outcome never
+/// overwrites one already recorded), appending `event_type` with `data` to the
+/// outbox in the same statement. Returns whether it moved.
+pub async fn transition(
+    conn: &AsyncPgConnection,
+    next: &Payment,
+    from: PaymentStatus,
+    event_type: &str,
+    data: &serde_json::Value,
+    traceparent: Option<&str>,
+) -> Result<bool, StoreError> {
+    use diesel::sql_types::{Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+    let moved = diesel::sql_query(
+        "WITH moved AS (UPDATE payments.payments SET status = $2, failure_reason = $3, \
+             provider_reference = $4, refund_reference = $5, updated_at = $6 \
+             WHERE id = $1 AND status = $7 RETURNING order_id) \
+         INSERT INTO payments.outbox (id, subject, event_type, data, traceparent, occurred_at) \
+         SELECT $8, order_id::text, $9, $10, $11, $6 FROM moved",
+    )
+    .bind::<SqlUuid, _>(next.id)
+    .bind::<Text, _>(next.status.as_str())
+    .bind::<Nullable<Text>, _>(next.failure_reason.as_deref())
+    .bind::<Nullable<Text>, _>(next.provider_reference.as_deref())
+    .bind::<Nullable<Text>, _>(next.refund_reference.as_deref())
+    .bind::<Timestamptz, _>(next.updated_at)
+    .bind::<Text, _>(from.as_str())
+    .bind::<SqlUuid, _>(Uuid::now_v7())
+    .bind::<Text, _>(event_type)
+    .bind::<Jsonb, _>(data)
+    .bind::<Nullable<Text>, _>(traceparent)
+    .execute(&mut &*conn)
+    .await?;
+    Ok(moved == 1)
+}
+
+/// What settling found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// This outcome was recorded (the payment was still `processing`).
+    pub won: bool,
+    /// The order had been cancelled when it was.
+    pub order_cancelled: bool,
+}
+
+/// Records the outcome of a charge (a `processing` → `succeeded`/`failed`
+/// [`transition`] with its event) and, if keyed, the response under its
+/// idempotency key, in one pipelined batch of the caller's transaction.
 #[allow(clippy::too_many_arguments)]
 pub async fn settle(
     conn: &mut AsyncPgConnection,
@@ -386,38 +400,83 @@ pub async fn settle(
     key: Option<(&str, &str)>,
     status: u16,
     body: &[u8],
-) -> Result<bool, StoreError> {
+) -> Result<Settled, StoreError> {
     let conn: &AsyncPgConnection = conn;
-    let row = PaymentRow::from_payment(payment);
-    let (owner, key) = key.unwrap_or_default();
-    let (_, _, _, cancelled) = futures_util::future::try_join4(
-        diesel::update(payments::table.find(payment.id))
-            .set(&row)
-            .execute(&mut &*conn),
-        diesel::insert_into(outbox::table)
-            .values((
-                outbox::id.eq(Uuid::now_v7()),
-                outbox::subject.eq(payment.order_id.to_string()),
-                outbox::event_type.eq(event_type),
-                outbox::data.eq(data),
-                outbox::traceparent.eq(traceparent),
-                outbox::occurred_at.eq(payment.updated_at),
-            ))
-            .execute(&mut &*conn),
-        // Without a key this matches no row.
-        diesel::update(idempotency_keys::table.find((owner, key)))
-            .set((
-                idempotency_keys::response_status.eq(i16::try_from(status).unwrap_or(500)),
-                idempotency_keys::response_body.eq(body),
-            ))
-            .execute(&mut &*conn),
-        cancelled_orders::table
-            .filter(cancelled_orders::order_id.eq(payment.order_id))
-            .count()
-            .get_result::<i64>(&mut &*conn),
+    let (won, _, cancelled) = futures_util::future::try_join3(
+        transition(
+            conn,
+            payment,
+            PaymentStatus::Processing,
+            event_type,
+            data,
+            traceparent,
+        ),
+        store_response(conn, key, status, body),
+        async {
+            Ok(cancelled_orders::table
+                .filter(cancelled_orders::order_id.eq(payment.order_id))
+                .count()
+                .get_result::<i64>(&mut &*conn)
+                .await?)
+        },
     )
     .await?;
-    Ok(cancelled > 0)
+    Ok(Settled {
+        won,
+        order_cancelled: cancelled > 0,
+    })
+}
+
+/// Stores the response of a keyed request (without a key: nothing).
+pub async fn store_response(
+    conn: &AsyncPgConnection,
+    key: Option<(&str, &str)>,
+    status: u16,
+    body: &[u8],
+) -> Result<(), StoreError> {
+    let Some((owner, key)) = key else {
+        return Ok(());
+    };
+    diesel::update(idempotency_keys::table.find((owner, key)))
+        .set((
+            idempotency_keys::response_status.eq(i16::try_from(status).unwrap_or(500)),
+            idempotency_keys::response_body.eq(body),
+        ))
+        .execute(&mut &*conn)
+        .await?;
+    Ok(())
+}
+
+/// Enqueues a reconciliation of every payment `processing` since before
+/// `stale_before` (a crash between the provider's answer and the settle);
+/// returns how many were enqueued.
+pub async fn enqueue_stuck(
+    conn: &mut AsyncPgConnection,
+    stale_before: OffsetDateTime,
+) -> Result<usize, StoreError> {
+    Ok(diesel::sql_query(
+        "INSERT INTO payments.jobs (kind, key, payload, run_at) \
+         SELECT 'reconcile', id::text, jsonb_build_object('payment_id', id), now() \
+         FROM payments.payments WHERE status = 'processing' AND updated_at < $1 \
+         ON CONFLICT (kind, key) DO NOTHING",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(stale_before)
+    .execute(conn)
+    .await?)
+}
+
+/// Points a taken-over key at the payment its new request starts.
+pub async fn set_key_payment(
+    conn: &mut AsyncPgConnection,
+    owner: &str,
+    key: &str,
+    payment_id: Uuid,
+) -> Result<(), StoreError> {
+    diesel::update(idempotency_keys::table.find((owner, key)))
+        .set(idempotency_keys::payment_id.eq(payment_id))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Deletes keys older than `ttl`; returns how many.

@@ -230,3 +230,59 @@ pub fn mint_hs256(
     let key = EncodingKey::from_secret(secret.expose_secret().as_bytes());
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).context("signing the token")
 }
+
+/// How a service authenticates to another.
+#[derive(Clone)]
+pub enum ServiceCredentials {
+    /// A token issued by the identity provider (production).
+    Static(SecretString),
+    /// Short-lived HS256 tokens minted with the shared development secret.
+    Minted {
+        secret: SecretString,
+        issuer: String,
+        /// The called service's audience.
+        audience: String,
+        /// The calling service's subject, e.g. `svc-orders`.
+        subject: &'static str,
+        scopes: &'static [&'static str],
+    },
+}
+
+impl ServiceCredentials {
+    /// `configured` when set, else minted from the development secret, else
+    /// an error naming the setting to provide.
+    pub fn resolve(
+        configured: Option<&SecretString>,
+        auth: &AuthConfig,
+        audience: &str,
+        subject: &'static str,
+        scopes: &'static [&'static str],
+        setting: &str,
+    ) -> anyhow::Result<Self> {
+        match (configured, &auth.hs256_secret) {
+            (Some(token), _) => Ok(ServiceCredentials::Static(token.clone())),
+            (None, Some(secret)) => Ok(ServiceCredentials::Minted {
+                secret: secret.clone(),
+                issuer: auth.issuer.clone(),
+                audience: audience.to_owned(),
+                subject,
+                scopes,
+            }),
+            (None, None) => anyhow::bail!("{setting} is required when auth.hs256_secret is not set"),
+        }
+    }
+
+    /// The bearer token to send now.
+    pub fn token(&self) -> anyhow::Result<String> {
+        match self {
+            ServiceCredentials::Static(token) => Ok(token.expose_secret().to_owned()),
+            ServiceCredentials::Minted {
+                secret,
+                issuer,
+                audience,
+                subject,
+                scopes,
+            } => mint_hs256(secret, issuer, &[audience.clone()], subject, scopes, 300),
+        }
+    }
+}

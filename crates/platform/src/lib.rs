@@ -13,6 +13,7 @@ pub mod consumer;
 pub mod db;
 pub mod http;
 pub mod idempotency;
+pub mod jobs;
 pub mod json;
 pub mod metrics;
 pub mod openapi;

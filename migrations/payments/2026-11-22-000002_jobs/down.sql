@@ -1,0 +1,2 @@
+DROP INDEX payments.payments_processing_idx;
+DROP TABLE payments.jobs;
