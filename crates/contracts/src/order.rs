@@ -28,7 +28,12 @@ pub enum OrderEventType {
     /// A payment attempt failed; the order stays `pending` and payable.
     #[serde(rename = "order.payment_failed")]
     PaymentFailed,
-    /// The payment of a cancelled order was refunded.
+    /// A charge succeeded but does not pay the order (cancelled or already
+    /// paid, or not exactly its total); it is being refunded.
+    #[serde(rename = "order.payment_rejected")]
+    PaymentRejected,
+    /// A charge of the order was refunded (its payment after a cancellation,
+    /// or a rejected charge).
     #[serde(rename = "order.refunded")]
     Refunded,
     /// A line was added to a pending order.
@@ -43,13 +48,14 @@ pub enum OrderEventType {
 }
 
 impl OrderEventType {
-    pub const ALL: [OrderEventType; 10] = [
+    pub const ALL: [OrderEventType; 11] = [
         OrderEventType::Created,
         OrderEventType::Paid,
         OrderEventType::Shipped,
         OrderEventType::Delivered,
         OrderEventType::Cancelled,
         OrderEventType::PaymentFailed,
+        OrderEventType::PaymentRejected,
         OrderEventType::Refunded,
         OrderEventType::ItemAdded,
         OrderEventType::ItemChanged,
@@ -64,6 +70,7 @@ impl OrderEventType {
             OrderEventType::Delivered => "order.delivered",
             OrderEventType::Cancelled => "order.cancelled",
             OrderEventType::PaymentFailed => "order.payment_failed",
+            OrderEventType::PaymentRejected => "order.payment_rejected",
             OrderEventType::Refunded => "order.refunded",
             OrderEventType::ItemAdded => "order.item_added",
             OrderEventType::ItemChanged => "order.item_changed",

@@ -80,7 +80,13 @@ fn order_description(event: OrderEventType) -> &'static str {
         OrderEventType::PaymentFailed => {
             "A payment attempt failed; the order stays pending and payable."
         }
-        OrderEventType::Refunded => "The payment of the cancelled order was refunded.",
+        OrderEventType::PaymentRejected => {
+            "A charge succeeded but does not pay the order (it was cancelled or paid already, or \
+             the amount is not its total); payments refunds it."
+        }
+        OrderEventType::Refunded => {
+            "A charge of the order was refunded (its payment after a cancellation, or a rejected charge)."
+        }
         OrderEventType::ItemAdded => "A line was added to the pending order (totals recomputed).",
         OrderEventType::ItemChanged => {
             "A line's quantity changed on the pending order (totals recomputed)."

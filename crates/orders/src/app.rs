@@ -7,8 +7,9 @@ use std::{sync::Arc, time::Duration};
 
 use actix_web::{App, HttpServer, web};
 use platform::{
-    auth::JwtVerifier,
+    auth::{JwtVerifier, ServiceCredentials},
     db::{self, PgPool},
+    jobs::Worker,
     http::{self, Readiness},
     json::BodyLimit,
     relay::Relay,
@@ -23,24 +24,22 @@ use crate::{
     catalog::Catalog,
     config::Settings,
     domain::pricing::Pricing,
-    messaging::{
-        OUTBOX,
-        dispatcher::{Dispatcher, ServiceCredentials},
-        payment_events::PaymentEvents,
-    },
-    service::Orders,
+    messaging::{OUTBOX, dispatcher::Dispatcher, payment_events::PaymentEvents},
+    service::{KeyPolicy, Orders, PAY, REFUND, RELEASE_STOCK},
+    store::JOBS,
     users::UserDirectory,
 };
 
 /// The running service (HTTP server and background tasks).
 pub struct Application(http::Running);
 
-/// The outbox relay, the `payment.*` consumer and the payment dispatcher.
+/// The outbox relay, the `payment.*` consumer, the job worker (charges,
+/// refunds, stock releases) and the sweepers.
 fn spawn_background(
     settings: &Settings,
     pool: &PgPool,
     orders: &Arc<Orders>,
-    wake_dispatcher: Arc<Notify>,
+    wake_jobs: Arc<Notify>,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let relay = Relay {
         database_url: settings.database.url.clone(),
@@ -52,26 +51,23 @@ fn spawn_background(
         coalesce: Duration::from_millis(settings.relay.coalesce_ms),
         max_backoff_ms: settings.amqp.max_backoff_ms,
     };
-    let credentials = match (
-        &settings.payments.service_token,
-        &settings.auth.hs256_secret,
-    ) {
-        (Some(token), _) => ServiceCredentials::Static(token.clone()),
-        (None, Some(secret)) => ServiceCredentials::Minted {
-            secret: secret.clone(),
-            issuer: settings.auth.issuer.clone(),
-        },
-        (None, None) => {
-            anyhow::bail!("configure payments.service_token (or auth.hs256_secret in development)")
-        }
-    };
-    let dispatcher = Dispatcher::new(
-        pool.clone(),
-        orders.clone(),
-        settings.payments.clone(),
-        credentials,
-        wake_dispatcher,
+    let credentials = ServiceCredentials::resolve(
+        settings.payments.service_token.as_ref(),
+        &settings.auth,
+        "payments",
+        "svc-orders",
+        crate::messaging::dispatcher::SCOPES,
+        "payments.service_token",
     )?;
+    let dispatcher = Arc::new(Dispatcher::new(
+        orders.clone(),
+        &settings.payments,
+        credentials,
+    )?);
+    let worker = Worker::new(pool.clone(), JOBS, wake_jobs, settings.jobs.clone())
+        .handle(PAY, dispatcher.clone())
+        .handle(REFUND, dispatcher.clone())
+        .handle(RELEASE_STOCK, dispatcher);
     Ok(vec![
         tokio::spawn(relay.run()),
         tokio::spawn(platform::consumer::run(
@@ -81,27 +77,10 @@ fn spawn_background(
                 orders: orders.clone(),
             }),
         )),
-        tokio::spawn(dispatcher.run()),
+        tokio::spawn(worker.run()),
         tokio::spawn(sweep_keys(orders.clone())),
         tokio::spawn(expire_unpaid(orders.clone(), settings.unpaid.clone())),
-        tokio::spawn(release_stock(orders.clone())),
     ])
-}
-
-/// Releases the stock of cancelled orders at the catalogue, with retries.
-async fn release_stock(orders: Arc<Orders>) {
-    if !orders.has_catalog() {
-        return;
-    }
-    let mut every = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        every.tick().await;
-        match orders.release_due_stock().await {
-            Ok(released) if released > 0 => tracing::debug!(released, "stock releases handled"),
-            Ok(_) => {}
-            Err(error) => tracing::warn!(error.message = %error, "releasing stock failed"),
-        }
-    }
 }
 
 /// Cancels orders left unpaid longer than configured.
@@ -148,7 +127,7 @@ impl Application {
         let pool = db::build_pool(&settings.database)?;
         let metrics_pool = pool.clone();
         let verifier = web::Data::new(JwtVerifier::from_config(&settings.auth)?);
-        let wake_dispatcher = Arc::new(Notify::new());
+        let wake_jobs = Arc::new(Notify::new());
         let users = UserDirectory::from_config(
             &settings.user_service,
             settings.auth.hs256_secret.as_ref(),
@@ -159,8 +138,11 @@ impl Application {
         }
         let orders = Arc::new(Orders::new(
             pool.clone(),
-            wake_dispatcher.clone(),
-            time::Duration::seconds(settings.idempotency.ttl_seconds),
+            wake_jobs.clone(),
+            KeyPolicy {
+                ttl: time::Duration::seconds(settings.idempotency.ttl_seconds),
+                stale_after: time::Duration::seconds(settings.idempotency.stale_after_seconds),
+            },
             users,
             Pricing::from_config(&settings.pricing).map_err(anyhow::Error::msg)?,
             Catalog::from_config(
@@ -174,7 +156,7 @@ impl Application {
                 "no catalogue: client-sent prices are accepted and no stock is reserved"
             );
         }
-        let tasks = spawn_background(&settings, &pool, &orders, wake_dispatcher)?;
+        let tasks = spawn_background(&settings, &pool, &orders, wake_jobs)?;
         let orders = web::Data::from(orders);
         let amqp_url = settings.amqp.url.clone();
         let readiness = web::Data::new(

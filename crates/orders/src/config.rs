@@ -2,7 +2,10 @@
 
 use std::path::Path;
 
-use platform::{amqp::AmqpConfig, auth::AuthConfig, db::DatabaseConfig, telemetry::LogConfig};
+use platform::{
+    amqp::AmqpConfig, auth::AuthConfig, db::DatabaseConfig, jobs::JobsConfig,
+    telemetry::LogConfig,
+};
 
 use crate::messaging::dispatcher::PaymentsClientConfig;
 use serde::Deserialize;
@@ -17,6 +20,7 @@ pub struct Settings {
     pub amqp: AmqpConfig,
     pub relay: RelayConfig,
     pub payments: PaymentsClientConfig,
+    pub jobs: JobsConfig,
     pub idempotency: IdempotencyConfig,
     pub rate_limit: crate::api::rate_limit::RateLimitConfig,
     pub unpaid: UnpaidConfig,
@@ -39,6 +43,9 @@ pub struct UnpaidConfig {
 pub struct IdempotencyConfig {
     /// How long an Idempotency-Key is remembered.
     pub ttl_seconds: i64,
+    /// A request still in flight after this long is presumed dead (its
+    /// process crashed) and a retry with the same key takes over.
+    pub stale_after_seconds: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

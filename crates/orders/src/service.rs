@@ -16,7 +16,6 @@ use crate::catalog::{Catalog, Reservation, Shortage};
 use crate::domain::Money;
 use crate::domain::pricing::Pricing;
 use crate::users::{UserCheck, UserDirectory};
-use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use crate::domain::{
@@ -24,9 +23,11 @@ use crate::domain::{
     OrderStatus, PlaceOrder, Recorded, RuleViolation, UserId, Violation,
 };
 use crate::store::{
-    self, HistoryEntry, ListFilter, NewEvent, OrderNumbers, PaymentRequest, StoreError,
+    self, HistoryEntry, JOBS, KeyClaim, ListFilter, NewEvent, OrderNumbers, StoreError,
     StoredResponse, WriteContext,
 };
+use platform::jobs::NewJob;
+use serde::{Deserialize, Serialize};
 use crate::view;
 
 /// How often a write that lost a race is retried before answering 409.
@@ -112,10 +113,10 @@ pub enum OrderError {
     VersionMismatch { expected: u32, current: u32 },
     #[error("the order is being changed by someone else; try again")]
     Conflict,
-    #[error("this Idempotency-Key was used with a different request body")]
+    #[error("this Idempotency-Key was used for a different request")]
     KeyMismatch,
-    #[error("the Idempotency-Key is taken")]
-    KeyTaken,
+    #[error("a request with this Idempotency-Key is still being processed")]
+    KeyInFlight,
     #[error("user {0} does not exist")]
     UserNotFound(String),
     /// Products the catalogue does not have: (field, product id).
@@ -136,7 +137,7 @@ impl From<StoreError> for OrderError {
         match error {
             StoreError::Conflict => OrderError::Conflict,
             StoreError::Duplicate => OrderError::Unexpected(anyhow::anyhow!("duplicate event")),
-            StoreError::KeyTaken => OrderError::KeyTaken,
+            StoreError::KeyTaken => OrderError::KeyInFlight,
             StoreError::Unexpected(error) => OrderError::Unexpected(error),
         }
     }
@@ -149,7 +150,6 @@ pub struct Page {
     pub total: u64,
 }
 
-/// The orders use cases, shared by all HTTP workers.
 /// What an item edit did.
 #[derive(Debug)]
 pub enum ItemsChanged {
@@ -170,19 +170,65 @@ pub struct Placed {
     pub order: Option<(OrderId, u32)>,
 }
 
+/// Job kinds of schema `orders`.
+pub const PAY: &str = "pay";
+pub const RELEASE_STOCK: &str = "release_stock";
+pub const REFUND: &str = "refund";
+
+/// Payload of a `pay` job: charge the order through payments.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PayJob {
+    pub order_id: Uuid,
+    pub attempt: i32,
+    pub user_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub method: String,
+    /// The provider token; deleted with the job once payments has it.
+    pub token: String,
+    #[serde(default)]
+    pub traceparent: Option<String>,
+}
+
+/// Payload of a `release_stock` job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseJob {
+    pub reservation_id: Uuid,
+}
+
+/// Payload of a `refund` job: have payments refund a charge the order
+/// rejected.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefundJob {
+    pub payment_id: Uuid,
+    pub order_id: Uuid,
+    pub reason: String,
+    #[serde(default)]
+    pub traceparent: Option<String>,
+}
+
+/// Idempotency-Key policy.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyPolicy {
+    /// How long a key is remembered.
+    pub ttl: time::Duration,
+    /// A request in flight this long is presumed dead; a retry takes over.
+    pub stale_after: time::Duration,
+}
+
+/// The orders use cases, shared by all HTTP workers.
 pub struct Orders {
     pool: PgPool,
     numbers: OrderNumbers,
-    /// How long an Idempotency-Key is remembered.
-    key_ttl: time::Duration,
+    keys: KeyPolicy,
     /// Validates users before their orders are placed, when configured.
     users: Option<UserDirectory>,
     /// Tax and shipping rates.
     pricing: Pricing,
     /// Prices and stock, when configured.
     catalog: Option<Catalog>,
-    /// Wakes the payment dispatcher when a payment request is written.
-    dispatcher: Arc<Notify>,
+    /// Wakes this instance's job worker when work is enqueued.
+    jobs: Arc<Notify>,
 }
 
 /// What consuming an event did.
@@ -199,8 +245,8 @@ pub enum Consumed {
 impl Orders {
     pub fn new(
         pool: PgPool,
-        dispatcher: Arc<Notify>,
-        key_ttl: time::Duration,
+        jobs: Arc<Notify>,
+        keys: KeyPolicy,
         users: Option<UserDirectory>,
         pricing: Pricing,
         catalog: Option<Catalog>,
@@ -208,11 +254,11 @@ impl Orders {
         Self {
             pool,
             numbers: OrderNumbers::default(),
-            key_ttl,
+            keys,
             users,
             pricing,
             catalog,
-            dispatcher,
+            jobs,
         }
     }
 
@@ -233,8 +279,10 @@ impl Orders {
                 if events.is_empty() {
                     break;
                 }
-                let context = self.releasing_stock(actor.context(), id, &events);
-                match commit(&mut conn, order, events, context, None).await {
+                match self
+                    .commit(&mut conn, order, events, actor.context(), None)
+                    .await
+                {
                     Ok(_) => {
                         expired += 1;
                         tracing::info!(order.id = %id, "unpaid order cancelled");
@@ -253,23 +301,70 @@ impl Orders {
         self.catalog.is_some()
     }
 
-    /// A cancellation releases the order's stock (in its own transaction).
-    fn releasing_stock<'a>(
-        &self,
-        context: WriteContext<'a>,
-        id: OrderId,
-        events: &[OrderEvent],
-    ) -> WriteContext<'a> {
-        let cancels = events
+    /// The work a change decides besides itself, enqueued in its
+    /// transaction: a cancellation releases the order's stock; a rejected
+    /// charge is refunded.
+    fn follow_up(&self, id: OrderId, events: &[OrderEvent], traceparent: Option<&str>) -> Vec<NewJob> {
+        events
             .iter()
-            .any(|event| matches!(event, OrderEvent::Cancelled(_)));
-        WriteContext {
-            stock_release: (self.catalog.is_some() && cancels).then_some(id.0),
-            ..context
-        }
+            .filter_map(|event| match event {
+                OrderEvent::Cancelled(_) if self.catalog.is_some() => Some(release_job(id.0)),
+                OrderEvent::PaymentRejected(rejected) => Some(NewJob::now(
+                    REFUND,
+                    rejected.payment_id.to_string(),
+                    serde_json::json!(RefundJob {
+                        payment_id: rejected.payment_id,
+                        order_id: id.0,
+                        reason: rejected.reason.clone(),
+                        traceparent: traceparent.map(str::to_owned),
+                    }),
+                )),
+                _ => None,
+            })
+            .collect()
     }
 
-    /// Releases a reservation at once, or records it for the release worker.
+    /// Appends `events`, decided on `order`, with the work they decide, and
+    /// returns the order after them. A lost race is [`StoreError::Conflict`]:
+    /// decide again on fresh state. With `respond_under`, the answer (`201`
+    /// with the order) is stored under that owner's reserved Idempotency-Key
+    /// in the same transaction.
+    async fn commit(
+        &self,
+        conn: &mut diesel_async::AsyncPgConnection,
+        order: Order,
+        events: Vec<OrderEvent>,
+        context: WriteContext<'_>,
+        respond_under: Option<(&str, &IdempotencyKey)>,
+    ) -> Result<Order, StoreError> {
+        let (before, version, id) = (order.status, order.version, order.id);
+        let jobs = self.follow_up(id, &events, context.traceparent);
+        let recorded = record(id, version, now(), events);
+        let (next, snapshots) = evolve(Some(order), &recorded)?;
+        let new_events = new_events(&recorded, snapshots);
+        let body = match respond_under {
+            Some(_) => serde_json::to_vec(&view::order_data(&next)).map_err(anyhow::Error::from)?,
+            None => Vec::new(),
+        };
+        let context = WriteContext {
+            jobs: &jobs,
+            idempotency: respond_under.map(|(owner, key)| StoredResponse {
+                owner,
+                key: &key.key,
+                status: 201,
+                body: &body,
+            }),
+            ..context
+        };
+        store::save(conn, &next, &new_events, context, Some(version)).await?;
+        if !jobs.is_empty() {
+            self.jobs.notify_one();
+        }
+        record_transition(before, &next);
+        Ok(next)
+    }
+
+    /// Releases a reservation at once, or records it for the job worker.
     async fn release_now_or_later(&self, id: OrderId) {
         let Some(catalog) = &self.catalog else {
             return;
@@ -278,101 +373,117 @@ impl Orders {
             return;
         }
         let recorded = async {
-            let mut conn = db::connection(&self.pool).await?;
-            store::request_release(&mut conn, id.0, now()).await?;
+            let conn = db::connection(&self.pool).await?;
+            platform::jobs::enqueue(&conn, JOBS, &release_job(id.0))
+                .await
+                .map_err(StoreError::from)?;
             Ok::<_, OrderError>(())
         }
         .await;
-        if let Err(error) = recorded {
-            tracing::error!(order.id = %id, error.message = %error, "could not release or record a stock reservation");
+        match recorded {
+            Ok(()) => self.jobs.notify_one(),
+            Err(error) => {
+                tracing::error!(order.id = %id, error.message = %error, "could not release or record a stock reservation")
+            }
         }
     }
 
-    /// Releases due reservations at the catalogue, retrying failures with
-    /// back-off; returns how many were handled.
-    pub async fn release_due_stock(&self) -> Result<usize, OrderError> {
+    /// The `release_stock` job: releases a reservation at the catalogue
+    /// (keyed by the order id, so releasing twice releases once).
+    pub async fn release_stock(&self, job: ReleaseJob) -> platform::jobs::Outcome {
         let Some(catalog) = &self.catalog else {
-            return Ok(0);
+            return platform::jobs::Outcome::Done;
         };
-        let mut conn = db::connection(&self.pool).await?;
-        let handled = conn
-            .transaction(async |conn| -> Result<usize, StoreError> {
-                let due = store::lock_due_releases(conn, now(), 32).await?;
-                let outcomes = futures_util::future::join_all(
-                    due.iter().map(|r| catalog.release(r.reservation_id)),
-                )
-                .await;
-                let settled: Vec<store::StockRelease> = due
-                    .into_iter()
-                    .zip(outcomes)
-                    .map(|(mut release, outcome)| {
-                        release.tries += 1;
-                        release.updated_at = now();
-                        match outcome {
-                            Ok(()) => {
-                                release.state = "done".to_owned();
-                                release.last_error = None;
-                            }
-                            Err(error) => {
-                                let exponent =
-                                    u32::try_from(release.tries.clamp(1, 10) - 1).unwrap_or(0);
-                                release.next_attempt_at = release.updated_at
-                                    + time::Duration::milliseconds(
-                                        200 * i64::from(1_u32 << exponent),
-                                    );
-                                release.last_error = Some(error.to_string());
-                            }
-                        }
-                        release
-                    })
-                    .collect();
-                store::update_releases(conn, &settled).await?;
-                Ok(settled.len())
-            })
-            .await?;
-        Ok(handled)
+        match catalog.release(job.reservation_id).await {
+            Ok(()) => platform::jobs::Outcome::Done,
+            Err(error) => platform::jobs::Outcome::Retry(error.to_string()),
+        }
     }
 
     /// Forgets expired Idempotency-Keys; returns how many.
     pub async fn sweep_keys(&self) -> Result<usize, OrderError> {
         let mut conn = db::connection(&self.pool).await?;
-        Ok(store::sweep_keys(&mut conn, now() - self.key_ttl).await?)
+        Ok(store::sweep_keys(&mut conn, now() - self.keys.ttl).await?)
     }
 
-    /// What a taken key answers: the stored response, or a mismatch. `None`
-    /// when the key expired (it is forgotten, and the request runs afresh).
-    async fn replay(
-        &self,
-        actor: &Actor,
-        key: &IdempotencyKey,
-    ) -> Result<Option<Placed>, OrderError> {
+    /// Claims the caller's Idempotency-Key before anything else happens: a
+    /// completed request is replayed (whatever has changed since), one in
+    /// flight is refused, one for another request is a mismatch.
+    async fn claim(&self, actor: &Actor, key: &IdempotencyKey) -> Result<Option<Placed>, OrderError> {
         let mut conn = db::connection(&self.pool).await?;
-        let Some(record) = store::find_key(&mut conn, &actor.user_id, &key.key).await? else {
-            return Ok(None);
-        };
-        if record.created_at < now() - self.key_ttl {
-            store::delete_key(&mut conn, &actor.user_id, &key.key).await?;
-            return Ok(None);
+        match store::claim_key(
+            &mut conn,
+            &actor.user_id,
+            &key.key,
+            &key.request_hash,
+            now(),
+            self.keys.ttl,
+            self.keys.stale_after,
+        )
+        .await?
+        {
+            KeyClaim::New => Ok(None),
+            KeyClaim::Done { status, body } => Ok(Some(Placed {
+                status,
+                body,
+                replayed: true,
+                order: None,
+            })),
+            KeyClaim::InFlight => Err(OrderError::KeyInFlight),
+            KeyClaim::Mismatch => Err(OrderError::KeyMismatch),
         }
-        if record.request_hash != key.request_hash {
-            return Err(OrderError::KeyMismatch);
-        }
-        Ok(Some(Placed {
-            status: u16::try_from(record.response_status).unwrap_or(201),
-            body: record.response_body,
-            replayed: true,
-            order: None,
-        }))
     }
 
-    /// Places an order (`order.created`), once per Idempotency-Key: a request
-    /// repeating a key replays the first answer. Two requests racing with the
-    /// same key serialize on the key's row: the second waits, then replays.
+    /// Frees a claimed key after its request failed (best effort: an
+    /// unreleased key is taken over once stale).
+    async fn release(&self, actor: &Actor, key: Option<&IdempotencyKey>) {
+        let Some(key) = key else { return };
+        let released = async {
+            let mut conn = db::connection(&self.pool).await?;
+            store::release_key(&mut conn, &actor.user_id, &key.key).await?;
+            Ok::<_, OrderError>(())
+        }
+        .await;
+        if let Err(error) = released {
+            tracing::warn!(error.message = %error, "could not release an Idempotency-Key");
+        }
+    }
+
+    /// Places an order (`order.created`), once per Idempotency-Key.
+    ///
+    /// Authorization first, then the key (claimed before any side effect: a
+    /// retry of a completed request replays its answer without asking the
+    /// User Service or reserving stock again), then the user and the
+    /// catalogue, then one transaction that writes the order, its events,
+    /// the charge to make and the answer under the key.
     pub async fn place(
         &self,
         actor: &Actor,
         draft: OrderDraft,
         key: Option<IdempotencyKey>,
+    ) -> Result<Placed, OrderError> {
+        if draft.user_id.as_str() != actor.user_id && !actor.admin {
+            return Err(OrderError::Forbidden(
+                "only an admin may place an order for another user".into(),
+            ));
+        }
+        if let Some(key) = &key
+            && let Some(replayed) = self.claim(actor, key).await?
+        {
+            return Ok(replayed);
+        }
+        let placed = self.place_claimed(actor, draft, key.as_ref()).await;
+        if placed.is_err() {
+            self.release(actor, key.as_ref()).await;
+        }
+        placed
+    }
+
+    async fn place_claimed(
+        &self,
+        actor: &Actor,
+        draft: OrderDraft,
+        key: Option<&IdempotencyKey>,
     ) -> Result<Placed, OrderError> {
         if let Some(users) = &self.users {
             match users.check(draft.user_id.as_str()).await {
@@ -392,47 +503,13 @@ impl Orders {
             draft.items = snapshot(catalog, draft.currency, draft.items).await?;
             reserve(catalog, id, &draft.items).await?;
         }
-        let placed = self.place_with_key(actor, id, draft, key).await;
-        if self.catalog.is_some()
-            && !matches!(
-                &placed,
-                Ok(Placed {
-                    replayed: false,
-                    ..
-                })
-            )
-        {
-            // Saga compensation: the order was not placed (or an earlier
-            // request with the same key was): release what was reserved.
+        let placed = self.place_once(actor, id, draft, key).await;
+        if placed.is_err() && self.catalog.is_some() {
+            // Saga compensation: the order was not placed; release what was
+            // reserved for it.
             self.release_now_or_later(id).await;
         }
         placed
-    }
-
-    async fn place_with_key(
-        &self,
-        actor: &Actor,
-        id: OrderId,
-        draft: OrderDraft,
-        key: Option<IdempotencyKey>,
-    ) -> Result<Placed, OrderError> {
-        for _ in 0..2 {
-            match self
-                .place_once(actor, id, draft.clone(), key.as_ref())
-                .await
-            {
-                Err(OrderError::KeyTaken) => {
-                    let Some(key) = &key else {
-                        return Err(OrderError::Conflict);
-                    };
-                    if let Some(replayed) = self.replay(actor, key).await? {
-                        return Ok(replayed);
-                    }
-                }
-                other => return other,
-            }
-        }
-        Err(OrderError::Conflict)
     }
 
     async fn place_once(
@@ -442,11 +519,6 @@ impl Orders {
         draft: OrderDraft,
         key: Option<&IdempotencyKey>,
     ) -> Result<Placed, OrderError> {
-        if draft.user_id.as_str() != actor.user_id && !actor.admin {
-            return Err(OrderError::Forbidden(
-                "only an admin may place an order for another user".into(),
-            ));
-        }
         let charges = self
             .pricing
             .charges(draft.shipping_method.as_deref(), draft.currency)
@@ -472,38 +544,40 @@ impl Orders {
         let recorded = record(id, 0, now(), events);
         let (order, snapshots) = evolve(None, &recorded)?;
         let new_events = new_events(&recorded, snapshots);
-        let payment_request = draft.payment.map(|payment| PaymentRequest {
-            order_id: id.0,
-            attempt: 1,
-            user_id: order.user_id.to_string(),
-            amount_minor: order.totals.total.minor(),
-            currency: order.currency.code().to_owned(),
-            method: payment.method,
-            token: Some(payment.token),
-            state: "pending".to_owned(),
-            tries: 0,
-            next_attempt_at: order.created_at,
-            last_error: None,
-            traceparent: actor.traceparent.clone(),
-            created_at: order.created_at,
-            updated_at: order.created_at,
-        });
+        let jobs: Vec<NewJob> = draft
+            .payment
+            .map(|payment| {
+                NewJob::now(
+                    PAY,
+                    format!("{}:1", id.0),
+                    serde_json::json!(PayJob {
+                        order_id: id.0,
+                        attempt: 1,
+                        user_id: order.user_id.to_string(),
+                        amount_minor: order.totals.total.minor(),
+                        currency: order.currency.code().to_owned(),
+                        method: payment.method,
+                        token: payment.token,
+                        traceparent: actor.traceparent.clone(),
+                    }),
+                )
+            })
+            .into_iter()
+            .collect();
         let body = serde_json::to_vec(&view::order_data(&order)).map_err(anyhow::Error::from)?;
         let context = WriteContext {
-            payment_request: payment_request.as_ref(),
+            jobs: &jobs,
             idempotency: key.map(|key| StoredResponse {
                 owner: &actor.user_id,
                 key: &key.key,
-                request_hash: &key.request_hash,
                 status: 201,
                 body: &body,
-                at: order.created_at,
             }),
             ..actor.context()
         };
         store::save(&mut conn, &order, &new_events, context, None).await?;
-        if payment_request.is_some() {
-            self.dispatcher.notify_one();
+        if !jobs.is_empty() {
+            self.jobs.notify_one();
         }
         record_created(&order);
         Ok(Placed {
@@ -544,7 +618,7 @@ impl Orders {
                     },
                 );
             }
-            match commit(&mut conn, order, events, context, None).await {
+            match self.commit(&mut conn, order, events, context, None).await {
                 Ok(_) => return Ok(Consumed::Applied),
                 Err(StoreError::Duplicate) => return Ok(Consumed::Duplicate),
                 Err(StoreError::Conflict) => continue,
@@ -575,7 +649,10 @@ impl Orders {
             if events.is_empty() {
                 return Ok(());
             }
-            match commit(&mut conn, order, events, actor.context(), None).await {
+            match self
+                .commit(&mut conn, order, events, actor.context(), None)
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(StoreError::Conflict) => continue,
                 Err(other) => return Err(other.into()),
@@ -674,23 +751,19 @@ impl Orders {
         decide: impl Fn(&Order) -> Result<OrderCommand, OrderError>,
     ) -> Result<ItemsChanged, OrderError> {
         if let Some(key) = &key
-            && let Some(replayed) = self.replay(actor, key).await?
+            && let Some(replayed) = self.claim(actor, key).await?
         {
             return Ok(ItemsChanged::Replayed(replayed));
         }
-        match self
+        let changed = self
             .edit_items(actor, id, expected_version, key.as_ref(), decide)
-            .await
-        {
-            Err(OrderError::KeyTaken) => match &key {
-                Some(key) => self
-                    .replay(actor, key)
-                    .await?
-                    .map(ItemsChanged::Replayed)
-                    .ok_or(OrderError::Conflict),
-                None => Err(OrderError::Conflict),
-            },
-            other => other.map(|order| ItemsChanged::Changed(Box::new(order))),
+            .await;
+        match changed {
+            Ok(order) => Ok(ItemsChanged::Changed(Box::new(order))),
+            Err(error) => {
+                self.release(actor, key.as_ref()).await;
+                Err(error)
+            }
         }
     }
 
@@ -762,11 +835,12 @@ impl Orders {
             if events.is_empty() {
                 return Ok(order);
             }
-            let context = self.releasing_stock(actor.context(), id, &events);
             let respond_under = key.map(|key| (actor.user_id.as_str(), key));
-            match commit(&mut conn, order, events, context, respond_under).await {
+            match self
+                .commit(&mut conn, order, events, actor.context(), respond_under)
+                .await
+            {
                 Ok(next) => return Ok(next),
-                Err(StoreError::KeyTaken) => return Err(OrderError::KeyTaken),
                 // Lost a race: decide again on the fresh state (which also
                 // reports an accurate version to an `If-Match` caller).
                 Err(StoreError::Conflict) => continue,
@@ -861,39 +935,12 @@ async fn reserve(catalog: &Catalog, id: OrderId, items: &[LineItem]) -> Result<(
     }
 }
 
-/// Appends `events`, decided on `order`, and returns the order after them.
-/// A lost race is [`StoreError::Conflict`]: decide again on fresh state.
-/// With `respond_under`, the answer (`201` with the order) is stored under
-/// that owner's Idempotency-Key in the same transaction.
-async fn commit(
-    conn: &mut diesel_async::AsyncPgConnection,
-    order: Order,
-    events: Vec<OrderEvent>,
-    context: WriteContext<'_>,
-    respond_under: Option<(&str, &IdempotencyKey)>,
-) -> Result<Order, StoreError> {
-    let (before, version, id) = (order.status, order.version, order.id);
-    let recorded = record(id, version, now(), events);
-    let (next, snapshots) = evolve(Some(order), &recorded)?;
-    let new_events = new_events(&recorded, snapshots);
-    let body = match respond_under {
-        Some(_) => serde_json::to_vec(&view::order_data(&next)).map_err(anyhow::Error::from)?,
-        None => Vec::new(),
-    };
-    let context = WriteContext {
-        idempotency: respond_under.map(|(owner, key)| StoredResponse {
-            owner,
-            key: &key.key,
-            request_hash: &key.request_hash,
-            status: 201,
-            body: &body,
-            at: next.updated_at,
-        }),
-        ..context
-    };
-    store::save(conn, &next, &new_events, context, Some(version)).await?;
-    record_transition(before, &next);
-    Ok(next)
+fn release_job(reservation_id: Uuid) -> NewJob {
+    NewJob::now(
+        RELEASE_STOCK,
+        reservation_id.to_string(),
+        serde_json::json!(ReleaseJob { reservation_id }),
+    )
 }
 
 /// `orders_created_total` and `order_value` (in major units of the currency:

@@ -106,9 +106,7 @@ impl From<PaymentError> for Problem {
                 .with_detail("the payment failed; no money was taken"),
             PaymentError::OrderAlreadyHasPayment => Problem::new(StatusCode::CONFLICT, "payment_exists", "Order already paid")
                 .with_detail("the order already has a payment in progress or completed; it is never charged twice"),
-            PaymentError::KeyInFlight => Problem::new(StatusCode::CONFLICT, "idempotency_in_flight", "Request in progress")
-                .with_detail("a request with this Idempotency-Key is still being processed; retry later")
-                .with_retry_after(1),
+            PaymentError::KeyInFlight => platform::idempotency::in_flight(),
             PaymentError::KeyMismatch => platform::idempotency::mismatch(),
             PaymentError::Unexpected(cause) => Problem::internal(&cause),
         }

@@ -1,9 +1,13 @@
 //! `Idempotency-Key`: parsing the header and fingerprinting the request.
 //!
-//! Keys are scoped to the caller (the token's subject). The fingerprint is a
-//! SHA-256 of the body re-serialized from parsed JSON: serde_json's maps are
-//! sorted, so key order and whitespace do not change it; any change of a
-//! value does. Each service stores keys in its own schema.
+//! Keys are scoped to the caller (the token's subject). The fingerprint binds
+//! the key to the request: a SHA-256 of the method, the matched route
+//! pattern with its (decoded) path parameters, and the body re-serialized
+//! from parsed JSON (serde_json's maps are sorted, so key order and
+//! whitespace do not change it; any change of a value does). The same key on
+//! another route, or on the same route for another order, is therefore a
+//! different request (`422 idempotency_key_reused`). Each service stores keys
+//! in its own schema.
 
 use actix_web::HttpRequest;
 use sha2::{Digest, Sha256};
@@ -41,16 +45,39 @@ pub fn from_request(
                 "must be 1 to 255 printable ASCII characters",
             )])
         })?;
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| request.path().to_owned());
+    let parameters: Vec<(&str, &str)> = request.match_info().iter().collect();
     Ok(Some(IdempotencyKey {
         key: key.to_owned(),
-        request_hash: fingerprint(body),
+        request_hash: fingerprint(request.method().as_str(), &route, &parameters, body),
     }))
 }
 
-/// SHA-256 (hex) of the canonical JSON of `body`.
-pub fn fingerprint(body: &serde_json::Value) -> String {
-    let canonical = serde_json::to_vec(body).unwrap_or_default();
-    Sha256::digest(&canonical)
+/// SHA-256 (hex) of the method, the route pattern, its path parameters and
+/// the canonical JSON of `body`, each length-prefixed so that no two
+/// requests share an encoding.
+pub fn fingerprint(
+    method: &str,
+    route: &str,
+    parameters: &[(&str, &str)],
+    body: &serde_json::Value,
+) -> String {
+    let mut hasher = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_be_bytes());
+        hasher.update(bytes);
+    };
+    part(method.as_bytes());
+    part(route.as_bytes());
+    for (name, value) in parameters {
+        part(name.as_bytes());
+        part(value.as_bytes());
+    }
+    part(&serde_json::to_vec(body).unwrap_or_default());
+    hasher
+        .finalize()
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect()
@@ -63,7 +90,18 @@ pub fn mismatch() -> Problem {
         "idempotency_key_reused",
         "Idempotency-Key reused",
     )
-    .with_detail("this Idempotency-Key was used with a different request body")
+    .with_detail("this Idempotency-Key was used for a different request (another body, route or resource)")
+}
+
+/// 409: the first request with this key is still being processed.
+pub fn in_flight() -> Problem {
+    Problem::new(
+        actix_web::http::StatusCode::CONFLICT,
+        "idempotency_in_flight",
+        "Request in progress",
+    )
+    .with_detail("a request with this Idempotency-Key is still being processed; retry later")
+    .with_retry_after(1)
 }
 
 #[cfg(test)]
@@ -71,11 +109,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_fingerprint_ignores_key_order_and_whitespace_but_not_values() {
+    fn the_fingerprint_ignores_key_order_and_whitespace_but_not_values_or_routes() {
         let a: serde_json::Value = serde_json::from_str(r#"{"a": 1, "b": [1, 2]}"#).unwrap();
         let b: serde_json::Value = serde_json::from_str(r#"{ "b":[1,2],"a":1 }"#).unwrap();
         let c: serde_json::Value = serde_json::from_str(r#"{"a": 2, "b": [1, 2]}"#).unwrap();
-        assert_eq!(fingerprint(&a), fingerprint(&b));
-        assert_ne!(fingerprint(&a), fingerprint(&c));
+        let route = "/api/v1/orders/{id}/items";
+        let on = |id: &str, body| fingerprint("POST", route, &[("id", id)], body);
+        assert_eq!(on("A", &a), on("A", &b));
+        assert_ne!(on("A", &a), on("A", &c));
+        assert_ne!(on("A", &a), on("B", &a), "another order");
+        assert_ne!(on("A", &a), fingerprint("POST", "/api/v1/orders", &[], &a), "another route");
+        assert_ne!(on("A", &a), fingerprint("PUT", route, &[("id", "A")], &a), "another method");
+        assert_ne!(
+            fingerprint("POST", "/x", &[("ab", "c")], &a),
+            fingerprint("POST", "/x", &[("a", "bc")], &a),
+            "no ambiguous encodings"
+        );
     }
 }

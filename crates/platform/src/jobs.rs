@@ -109,9 +109,10 @@ pub struct JobsConfig {
 }
 
 /// Enqueues `job` in the caller's transaction; `false` if the same work is
-/// already pending.
+/// already pending. Takes a shared connection so it can join a pipelined
+/// batch of statements.
 pub async fn enqueue(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     table: &'static str,
     job: &NewJob,
 ) -> diesel::QueryResult<bool> {
@@ -123,7 +124,7 @@ pub async fn enqueue(
     .bind::<Text, _>(&job.key)
     .bind::<Jsonb, _>(&job.payload)
     .bind::<Nullable<Timestamptz>, _>(job.run_at)
-    .execute(conn)
+    .execute(&mut &*conn)
     .await?;
     Ok(inserted == 1)
 }

@@ -82,7 +82,7 @@ impl From<OrderError> for Problem {
                     )
                     .with_retry_after(5)
             }
-            OrderError::KeyTaken => Problem::conflict("the Idempotency-Key is in use; retry"),
+            OrderError::KeyInFlight => platform::idempotency::in_flight(),
             OrderError::Conflict => {
                 Problem::conflict("the order is being changed by someone else; retry the request")
             }

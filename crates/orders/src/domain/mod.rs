@@ -13,7 +13,7 @@ mod tests;
 
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
-    Charges, LineItem, Order, OrderCommand, OrderEvent, OrderId, OrderStatus, PaymentStatus,
-    PlaceOrder, Recorded, ReplayError, RuleViolation, Totals,
+    Charges, LineItem, Order, OrderCommand, OrderEvent, OrderId, OrderStatus, PaymentLedger,
+    PaymentStatus, PlaceOrder, Recorded, ReplayError, RuleViolation, Totals,
 };
 pub use values::{Address, AddressInput, OrderNumber, ProductId, Quantity, UserId, Violation};

@@ -221,10 +221,32 @@ pub struct Order {
     pub charges: Charges,
     pub totals: Totals,
     pub cancellation_reason: Option<String>,
+    /// Which charges paid, were rejected, were refunded. Known from the
+    /// history only (an order read from the projection has it empty).
+    pub ledger: PaymentLedger,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     /// The sequence number of the last event applied (1 after creation).
     pub version: u32,
+}
+
+/// The charges an order has seen, by payment id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentLedger {
+    /// The payment that paid the order.
+    pub paid_by: Option<Uuid>,
+    /// Successful charges the order did not accept (to be refunded).
+    pub rejected: Vec<Uuid>,
+    /// Charges refunded.
+    pub refunded: Vec<Uuid>,
+}
+
+impl PaymentLedger {
+    fn knows(&self, payment_id: Uuid) -> bool {
+        self.paid_by == Some(payment_id)
+            || self.rejected.contains(&payment_id)
+            || self.refunded.contains(&payment_id)
+    }
 }
 
 /// Place a new order. Ids and the order number are chosen by the caller so the
@@ -331,6 +353,7 @@ pub enum OrderEvent {
     Delivered(OrderDelivered),
     Cancelled(OrderCancelled),
     PaymentFailed(OrderPaymentFailed),
+    PaymentRejected(OrderPaymentRejected),
     Refunded(OrderRefunded),
     ItemAdded(OrderItemAdded),
     ItemChanged(OrderItemChanged),
@@ -392,7 +415,17 @@ pub struct OrderPaymentFailed {
     pub reason: String,
 }
 
-/// The order's payment was refunded.
+/// A charge succeeded but does not pay the order (it was cancelled or paid
+/// already, or the amount is not its total): the charge is refunded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPaymentRejected {
+    pub payment_id: Uuid,
+    pub amount: Money,
+    /// `order_cancelled`, `order_paid`, … or `amount_mismatch: …`.
+    pub reason: String,
+}
+
+/// A charge of the order was refunded: its payment, or a rejected charge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRefunded {
     pub payment_id: Uuid,
@@ -422,6 +455,7 @@ impl OrderEvent {
             OrderEvent::Delivered(_) => "order.delivered",
             OrderEvent::Cancelled(_) => "order.cancelled",
             OrderEvent::PaymentFailed(_) => "order.payment_failed",
+            OrderEvent::PaymentRejected(_) => "order.payment_rejected",
             OrderEvent::Refunded(_) => "order.refunded",
             OrderEvent::ItemAdded(_) => "order.item_added",
             OrderEvent::ItemChanged(_) => "order.item_changed",
@@ -448,6 +482,9 @@ impl OrderEvent {
             ("order.cancelled", 1) => OrderEvent::Cancelled(serde_json::from_value(payload)?),
             ("order.payment_failed", 1) => {
                 OrderEvent::PaymentFailed(serde_json::from_value(payload)?)
+            }
+            ("order.payment_rejected", 1) => {
+                OrderEvent::PaymentRejected(serde_json::from_value(payload)?)
             }
             ("order.refunded", 1) => OrderEvent::Refunded(serde_json::from_value(payload)?),
             ("order.item_added", 1) => OrderEvent::ItemAdded(serde_json::from_value(payload)?),
@@ -589,27 +626,37 @@ impl Order {
                 })],
                 _ => Vec::new(),
             }),
-            OrderCommand::RecordRefund { payment_id, amount } => Ok(match self.payment_status {
-                PaymentStatus::Paid => {
+            // Every refund is recorded once, whichever charge it returns.
+            OrderCommand::RecordRefund { payment_id, amount } => {
+                Ok(if self.ledger.refunded.contains(&payment_id) {
+                    Vec::new()
+                } else {
                     vec![OrderEvent::Refunded(OrderRefunded { payment_id, amount })]
-                }
-                _ => Vec::new(),
-            }),
+                })
+            }
             status_change => self.change_status(status_change),
         }
     }
 
-    /// A successful payment pays a pending order if it covers exactly the
-    /// total; a payment for any other amount or currency is recorded as a
-    /// failed attempt. Payments reaching an order that is no longer pending
-    /// change nothing here (payments refunds a charge of a cancelled order).
+    /// A successful charge pays a pending order if it is exactly the total.
+    /// Any other successful charge (the order is no longer pending, or the
+    /// amount or currency differs) is rejected, and rejecting it is what
+    /// gets it refunded. A charge seen before changes nothing.
     fn confirm_payment(&self, payment_id: Uuid, amount: Money) -> Vec<OrderEvent> {
-        if self.status != OrderStatus::Pending {
+        if self.ledger.knows(payment_id) {
             return Vec::new();
         }
+        if self.status != OrderStatus::Pending {
+            return vec![OrderEvent::PaymentRejected(OrderPaymentRejected {
+                payment_id,
+                amount,
+                reason: format!("order_{}", self.status),
+            })];
+        }
         if amount != self.totals.total {
-            return vec![OrderEvent::PaymentFailed(OrderPaymentFailed {
-                payment_id: Some(payment_id),
+            return vec![OrderEvent::PaymentRejected(OrderPaymentRejected {
+                payment_id,
+                amount,
                 reason: format!(
                     "amount_mismatch: paid {amount} {}, total is {} {}",
                     amount.currency(),
@@ -778,6 +825,7 @@ impl Order {
             charges: created.charges,
             totals: created.totals,
             cancellation_reason: None,
+            ledger: PaymentLedger::default(),
             created_at: recorded.occurred_at,
             updated_at: recorded.occurred_at,
             version: 1,
@@ -795,9 +843,10 @@ impl Order {
         }
         match &recorded.event {
             OrderEvent::Created(_) => return Err(ReplayError::CreatedTwice),
-            OrderEvent::Paid(_) => {
+            OrderEvent::Paid(paid) => {
                 self.status = OrderStatus::Paid;
                 self.payment_status = PaymentStatus::Paid;
+                self.ledger.paid_by = paid.payment_id;
             }
             OrderEvent::Shipped(_) => self.status = OrderStatus::Shipped,
             OrderEvent::Delivered(_) => self.status = OrderStatus::Delivered,
@@ -806,7 +855,18 @@ impl Order {
                 self.cancellation_reason.clone_from(&cancelled.reason);
             }
             OrderEvent::PaymentFailed(_) => self.payment_status = PaymentStatus::Failed,
-            OrderEvent::Refunded(_) => self.payment_status = PaymentStatus::Refunded,
+            OrderEvent::PaymentRejected(rejected) => {
+                self.ledger.rejected.push(rejected.payment_id);
+                if self.status == OrderStatus::Pending {
+                    self.payment_status = PaymentStatus::Failed;
+                }
+            }
+            OrderEvent::Refunded(refunded) => {
+                self.ledger.refunded.push(refunded.payment_id);
+                if self.ledger.paid_by == Some(refunded.payment_id) {
+                    self.payment_status = PaymentStatus::Refunded;
+                }
+            }
             OrderEvent::ItemAdded(added) => {
                 self.items.push(added.item.clone());
                 self.totals = added.totals;

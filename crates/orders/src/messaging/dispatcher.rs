@@ -1,32 +1,32 @@
-//! The payment dispatcher: turns durable payment requests into
-//! `POST /api/v1/payments` calls.
+//! Orders' durable work, run by the shared job layer ([`platform::jobs`]):
 //!
-//! A request is written in the transaction that places the order. The
-//! dispatcher picks due requests (`FOR UPDATE SKIP LOCKED`, so several
-//! instances share the work), calls payments with a service token and an
-//! `Idempotency-Key` derived from the order and attempt, and:
-//! - on an answer (`201`, or `409 payment_exists`) marks it sent — the outcome
-//!   arrives as a `payment.*` event;
-//! - when payments is down, slow, or answers 5xx, retries later with
-//!   exponential back-off (never giving up silently);
-//! - when payments refuses the request itself (`400`/`422`), marks it failed
-//!   and records `order.payment_failed` in the order's history.
+//! - `pay`: charge an order through `POST /api/v1/payments` (service token,
+//!   `Idempotency-Key` derived from the order and attempt). An answer
+//!   (`201`, or `409 payment_exists`) finishes it — the outcome arrives as a
+//!   `payment.*` event; payments down, slow or answering 5xx is retried with
+//!   back-off and jitter (never given up silently); payments refusing the
+//!   request itself (`4xx`) is recorded as `order.payment_failed`.
+//! - `refund`: have payments refund a charge the order rejected
+//!   (`POST /api/v1/payments/{id}/refund`), retried until payments has
+//!   recorded it.
+//! - `release_stock`: release a cancelled order's reservation at the
+//!   catalogue.
+//!
+//! Each job is written in the transaction that decides it, and the provider
+//! token of a `pay` job is deleted with the job once payments has it.
 
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use diesel_async::AsyncConnection;
-use futures_util::future::join_all;
-use platform::{auth, db::PgPool};
+use futures_util::future::BoxFuture;
+use platform::auth::ServiceCredentials;
+use platform::jobs::{Handler, Job, Outcome};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
-use time::OffsetDateTime;
-use tokio::sync::Notify;
 
 use crate::domain::{Currency, Money, OrderId};
-use crate::service::Orders;
-use crate::store::{self, PaymentRequest};
+use crate::service::{Orders, PAY, PayJob, REFUND, RELEASE_STOCK, RefundJob, ReleaseJob};
 
 /// `payments:` section of the orders configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -34,227 +34,166 @@ pub struct PaymentsClientConfig {
     /// Base URL of the payments service.
     pub url: String,
     pub timeout_ms: u64,
-    /// Safety-net poll interval (new requests wake the dispatcher at once).
-    pub poll_ms: u64,
-    /// Longest wait between two attempts of one request.
-    pub max_backoff_ms: u64,
     /// A token for payments with `payments.write payments.admin`. When unset,
     /// one is minted with `auth.hs256_secret` (development).
     #[serde(default)]
     pub service_token: Option<SecretString>,
 }
 
-/// How the dispatcher authenticates to payments.
-#[derive(Clone)]
-pub enum ServiceCredentials {
-    Static(SecretString),
-    /// Mint short-lived HS256 tokens (development).
-    Minted {
-        secret: SecretString,
-        issuer: String,
-    },
-}
+/// Scopes orders needs at payments: charge for users, ask for refunds.
+pub const SCOPES: &[&str] = &["payments.write", "payments.admin"];
 
-impl ServiceCredentials {
-    fn token(&self) -> anyhow::Result<String> {
-        use secrecy::ExposeSecret;
-        match self {
-            ServiceCredentials::Static(token) => Ok(token.expose_secret().to_owned()),
-            ServiceCredentials::Minted { secret, issuer } => auth::mint_hs256(
-                secret,
-                issuer,
-                &["payments".to_owned()],
-                "svc-orders",
-                &["payments.write", "payments.admin"],
-                300,
-            ),
-        }
-    }
-}
-
-/// Requests claimed and sent concurrently per round.
-const BATCH: i64 = 128;
-
+/// Runs orders' jobs.
 pub struct Dispatcher {
-    pub pool: PgPool,
-    pub orders: Arc<Orders>,
-    pub client: reqwest::Client,
-    pub config: PaymentsClientConfig,
-    pub credentials: ServiceCredentials,
-    pub wake: Arc<Notify>,
-}
-
-enum Sent {
-    Accepted,
-    RetryLater(String),
-    Refused(String),
+    orders: Arc<Orders>,
+    client: reqwest::Client,
+    base: String,
+    credentials: ServiceCredentials,
 }
 
 impl Dispatcher {
     pub fn new(
-        pool: PgPool,
         orders: Arc<Orders>,
-        config: PaymentsClientConfig,
+        config: &PaymentsClientConfig,
         credentials: ServiceCredentials,
-        wake: Arc<Notify>,
     ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.timeout_ms))
             .build()
             .context("building the payments client")?;
         Ok(Self {
-            pool,
             orders,
             client,
-            config,
+            base: config.url.trim_end_matches('/').to_owned(),
             credentials,
-            wake,
         })
     }
 
-    /// Dispatches forever.
-    pub async fn run(self) {
-        let poll = Duration::from_millis(self.config.poll_ms);
-        loop {
-            match self.dispatch_due().await {
-                Ok(0) => {
-                    tokio::select! {
-                        () = self.wake.notified() => {}
-                        () = tokio::time::sleep(poll) => {}
-                    }
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::warn!(error.message = %format!("{error:#}"), "payment dispatch failed");
-                    tokio::time::sleep(poll).await;
-                }
-            }
-        }
-    }
-
-    /// Sends the due requests concurrently; returns how many were handled.
-    async fn dispatch_due(&self) -> anyhow::Result<usize> {
-        let mut conn = platform::db::connection(&self.pool).await?;
-        let (handled, refused) = conn
-            .transaction(
-                async |conn| -> anyhow::Result<(usize, Vec<(OrderId, String)>)> {
-                    let due =
-                        store::lock_due_payment_requests(conn, OffsetDateTime::now_utc(), BATCH)
-                            .await?;
-                    let outcomes = join_all(due.iter().map(|request| self.send(request))).await;
-                    let mut refused = Vec::new();
-                    let updated: Vec<PaymentRequest> = due
-                        .into_iter()
-                        .zip(outcomes)
-                        .map(|(request, outcome)| self.settle(request, outcome, &mut refused))
-                        .collect();
-                    store::update_payment_requests(conn, &updated).await?;
-                    Ok((updated.len(), refused))
-                },
-            )
-            .await?;
-        for (order_id, reason) in refused {
-            self.orders.record_payment_refused(order_id, reason).await?;
-        }
-        Ok(handled)
-    }
-
-    /// The request's next state after an attempt.
-    fn settle(
-        &self,
-        mut request: PaymentRequest,
-        outcome: Sent,
-        refused: &mut Vec<(OrderId, String)>,
-    ) -> PaymentRequest {
-        request.tries += 1;
-        request.updated_at = OffsetDateTime::now_utc();
-        match outcome {
-            Sent::Accepted => {
-                request.state = "sent".to_owned();
-                request.token = None;
-                request.last_error = None;
-            }
-            Sent::RetryLater(error) => {
-                let backoff = self.backoff(request.tries);
-                tracing::warn!(
-                    order.id = %request.order_id,
-                    payment.attempt = request.attempt,
-                    tries = request.tries,
-                    retry_in_ms = backoff.whole_milliseconds(),
-                    error.message = %error,
-                    "payments unavailable; will retry"
-                );
-                request.next_attempt_at = request.updated_at + backoff;
-                request.last_error = Some(error);
-            }
-            Sent::Refused(reason) => {
-                request.state = "failed".to_owned();
-                request.token = None;
-                request.last_error = Some(reason.clone());
-                refused.push((OrderId(request.order_id), reason));
-            }
-        }
-        request
-    }
-
-    fn backoff(&self, tries: i32) -> time::Duration {
-        let exponent = u32::try_from(tries.clamp(1, 16) - 1).unwrap_or(0);
-        let millis = 200_u64
-            .saturating_mul(1 << exponent)
-            .min(self.config.max_backoff_ms);
-        time::Duration::milliseconds(i64::try_from(millis).unwrap_or(i64::MAX))
-    }
-
-    async fn send(&self, request: &PaymentRequest) -> Sent {
-        let Some(token) = &request.token else {
-            return Sent::Refused("the payment token is gone".into());
-        };
-        let amount = match Currency::parse(&request.currency)
-            .and_then(|currency| Money::from_minor(request.amount_minor, currency))
+    async fn pay(&self, job: PayJob) -> Outcome {
+        let amount = match Currency::parse(&job.currency)
+            .and_then(|currency| Money::from_minor(job.amount_minor, currency))
         {
             Ok(amount) => amount,
-            Err(error) => return Sent::Refused(format!("invalid amount: {error}")),
+            Err(error) => return Outcome::Park(format!("invalid amount: {error}")),
         };
-        let credentials = match self.credentials.token() {
-            Ok(token) => token,
-            Err(error) => return Sent::RetryLater(format!("no service token: {error:#}")),
+        let body = json!({
+            "order_id": job.order_id,
+            "amount": amount.to_string(),
+            "currency": job.currency,
+            "method": job.method,
+            "token": job.token,
+            "user_id": job.user_id,
+        });
+        let key = format!("order-{}-attempt-{}", job.order_id, job.attempt);
+        let path = "/api/v1/payments".to_owned();
+        let (status, kind) = match self
+            .post(&path, Some(&key), &body, job.traceparent.as_deref())
+            .await
+        {
+            Ok(answer) => answer,
+            Err(error) => return Outcome::Retry(error),
         };
+        match (status, kind.as_str()) {
+            (200..=299, _) | (409, "payment_exists") => Outcome::Done,
+            (409, "idempotency_in_flight") | (429, _) | (500.., _) => {
+                Outcome::Retry(format!("payments answered {status} {kind}"))
+            }
+            (400..=499, _) => {
+                // Payments refused the request itself (the order changed or
+                // was cancelled since): the failure goes into its history.
+                let reason = format!("payments refused the request: {kind}");
+                match self
+                    .orders
+                    .record_payment_refused(OrderId(job.order_id), reason)
+                    .await
+                {
+                    Ok(()) => Outcome::Done,
+                    Err(error) => Outcome::Retry(error.to_string()),
+                }
+            }
+            _ => Outcome::Retry(format!("payments answered {status} {kind}")),
+        }
+    }
+
+    async fn refund(&self, job: RefundJob) -> Outcome {
+        let path = format!("/api/v1/payments/{}/refund", job.payment_id);
+        let body = json!({ "reason": job.reason });
+        match self
+            .post(&path, None, &body, job.traceparent.as_deref())
+            .await
+        {
+            // Recorded (202), done before (200), or a failed charge: nothing
+            // was taken (409 not_refundable).
+            Ok((200..=299, _)) | Ok((409, _)) => {
+                tracing::info!(payment.id = %job.payment_id, order.id = %job.order_id, reason = %job.reason, "refund of a rejected charge requested");
+                Outcome::Done
+            }
+            Ok((404, kind)) => Outcome::Park(format!("payments does not know payment {}: {kind}", job.payment_id)),
+            Ok((status, kind)) => Outcome::Retry(format!("payments answered {status} {kind}")),
+            Err(error) => Outcome::Retry(error),
+        }
+    }
+
+    /// POSTs to payments; the status and the problem `type`, or why payments
+    /// could not be reached.
+    async fn post(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        body: &serde_json::Value,
+        traceparent: Option<&str>,
+    ) -> Result<(u16, String), String> {
+        let credentials = self
+            .credentials
+            .token()
+            .map_err(|error| format!("no service token: {error:#}"))?;
         let mut call = self
             .client
-            .post(format!(
-                "{}/api/v1/payments",
-                self.config.url.trim_end_matches('/')
-            ))
+            .post(format!("{}{path}", self.base))
             .bearer_auth(credentials)
-            .header(
-                "Idempotency-Key",
-                format!("order-{}-attempt-{}", request.order_id, request.attempt),
-            )
-            .json(&json!({
-                "order_id": request.order_id,
-                "amount": amount.to_string(),
-                "currency": request.currency,
-                "method": request.method,
-                "token": token,
-                "user_id": request.user_id,
-            }));
-        if let Some(traceparent) = &request.traceparent {
+            .json(body);
+        if let Some(key) = key {
+            call = call.header("Idempotency-Key", key);
+        }
+        if let Some(traceparent) = traceparent {
             call = call.header("traceparent", traceparent);
         }
-        let response = match call.send().await {
-            Ok(response) => response,
-            Err(error) => return Sent::RetryLater(format!("payments unreachable: {error}")),
-        };
-        let status = response.status();
-        if status.is_success() {
-            return Sent::Accepted;
+        let response = call
+            .send()
+            .await
+            .map_err(|error| format!("payments unreachable: {error}"))?;
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            return Ok((status, String::new()));
         }
         let problem: serde_json::Value = response.json().await.unwrap_or_default();
-        let kind = problem["type"].as_str().unwrap_or_default().to_owned();
-        match status.as_u16() {
-            409 if kind == "payment_exists" => Sent::Accepted,
-            400 | 422 => Sent::Refused(format!("payments refused the request: {kind}")),
-            _ => Sent::RetryLater(format!("payments answered {status} {kind}")),
-        }
+        Ok((status, problem["type"].as_str().unwrap_or_default().to_owned()))
+    }
+}
+
+fn payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, Outcome> {
+    serde_json::from_value(job.payload.clone())
+        .map_err(|error| Outcome::Park(format!("unreadable {} job: {error}", job.kind)))
+}
+
+impl Handler for Dispatcher {
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            match job.kind.as_str() {
+                PAY => match payload::<PayJob>(job) {
+                    Ok(pay) => self.pay(pay).await,
+                    Err(parked) => parked,
+                },
+                REFUND => match payload::<RefundJob>(job) {
+                    Ok(refund) => self.refund(refund).await,
+                    Err(parked) => parked,
+                },
+                RELEASE_STOCK => match payload::<ReleaseJob>(job) {
+                    Ok(release) => self.orders.release_stock(release).await,
+                    Err(parked) => parked,
+                },
+                other => Outcome::Park(format!("unknown job kind {other}")),
+            }
+        })
     }
 }

@@ -25,11 +25,12 @@ use uuid::Uuid;
 
 use crate::domain::{Order, OrderEvent, OrderId, OrderNumber, OrderStatus, Recorded, UserId};
 pub use numbers::OrderNumbers;
+use platform::jobs::NewJob;
 use rows::{AddressRow, EventRow, ItemRow, NewEventRow, OrderChangeRow, OrderRow};
-use schema::{
-    events, idempotency_keys, inbox, order_addresses, order_items, orders, payment_requests,
-    stock_releases,
-};
+use schema::{events, idempotency_keys, inbox, order_addresses, order_items, orders};
+
+/// The jobs table of schema `orders` (see [`platform::jobs`]).
+pub const JOBS: &str = "orders.jobs";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -85,65 +86,44 @@ pub struct WriteContext<'a> {
     pub traceparent: Option<&'a str>,
     /// The consumed event (id, type) that caused the write, for the inbox.
     pub consumed: Option<(Uuid, &'a str)>,
-    /// A request to charge the order, written with it.
-    pub payment_request: Option<&'a PaymentRequest>,
+    /// Work the write decides (a charge, a stock release, a refund),
+    /// committed with it.
+    pub jobs: &'a [NewJob],
     /// The Idempotency-Key of the request and the response it answers.
     pub idempotency: Option<StoredResponse<'a>>,
-    /// A stock reservation to release (the order was cancelled).
-    pub stock_release: Option<Uuid>,
 }
 
-/// A pending release of a stock reservation.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = stock_releases)]
-pub struct StockRelease {
-    pub reservation_id: Uuid,
-    pub state: String,
-    pub tries: i32,
-    pub next_attempt_at: OffsetDateTime,
-    pub last_error: Option<String>,
-    pub updated_at: OffsetDateTime,
-}
-
-/// A response stored under an Idempotency-Key.
+/// The response to store under a reserved Idempotency-Key.
 #[derive(Debug, Clone, Copy)]
 pub struct StoredResponse<'a> {
     pub owner: &'a str,
     pub key: &'a str,
-    pub request_hash: &'a str,
     pub status: u16,
     pub body: &'a [u8],
-    pub at: OffsetDateTime,
 }
 
 /// What an Idempotency-Key holds.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = idempotency_keys)]
-pub struct KeyRecord {
-    pub request_hash: String,
-    pub response_status: i16,
-    pub response_body: Vec<u8>,
-    pub created_at: OffsetDateTime,
+struct KeyRecord {
+    request_hash: String,
+    response_status: Option<i16>,
+    response_body: Option<Vec<u8>>,
+    created_at: OffsetDateTime,
 }
 
-/// A durable request to charge an order through payments.
-#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
-#[diesel(table_name = payment_requests)]
-pub struct PaymentRequest {
-    pub order_id: Uuid,
-    pub attempt: i32,
-    pub user_id: String,
-    pub amount_minor: i64,
-    pub currency: String,
-    pub method: String,
-    pub token: Option<String>,
-    pub state: String,
-    pub tries: i32,
-    pub next_attempt_at: OffsetDateTime,
-    pub last_error: Option<String>,
-    pub traceparent: Option<String>,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
+/// What claiming an Idempotency-Key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClaim {
+    /// This request holds the key now: do the work, then store its answer
+    /// (or release the key if it fails).
+    New,
+    /// The same request completed before: its answer.
+    Done { status: u16, body: Vec<u8> },
+    /// The same request is still running.
+    InFlight,
+    /// The key was used for another request.
+    Mismatch,
 }
 
 /// Appends `new_events` and updates the projections to `order` (the state
@@ -234,33 +214,21 @@ pub async fn save(
                 .values(&event_rows)
                 .execute(&mut &*conn),
         );
-        if let Some(request) = context.payment_request {
-            batch.push(
-                diesel::insert_into(payment_requests::table)
-                    .values(request)
-                    .execute(&mut &*conn),
-            );
+        for job in context.jobs {
+            batch.push(Box::pin(async move {
+                platform::jobs::enqueue(conn, JOBS, job)
+                    .await
+                    .map(usize::from)
+            }));
         }
         if let Some(stored) = context.idempotency {
             batch.push(
-                diesel::insert_into(idempotency_keys::table)
-                    .values((
-                        idempotency_keys::owner.eq(stored.owner),
-                        idempotency_keys::key.eq(stored.key),
-                        idempotency_keys::request_hash.eq(stored.request_hash),
+                diesel::update(idempotency_keys::table.find((stored.owner, stored.key)))
+                    .set((
                         idempotency_keys::response_status
                             .eq(i16::try_from(stored.status).unwrap_or(500)),
                         idempotency_keys::response_body.eq(stored.body),
-                        idempotency_keys::created_at.eq(stored.at),
                     ))
-                    .execute(&mut &*conn),
-            );
-        }
-        if let Some(reservation) = context.stock_release {
-            batch.push(
-                diesel::insert_into(stock_releases::table)
-                    .values(new_release(reservation, order.updated_at))
-                    .on_conflict_do_nothing()
                     .execute(&mut &*conn),
             );
         }
@@ -283,92 +251,6 @@ pub async fn save(
     .await
 }
 
-type NewRelease = (
-    diesel::dsl::Eq<stock_releases::reservation_id, Uuid>,
-    diesel::dsl::Eq<stock_releases::state, &'static str>,
-    diesel::dsl::Eq<stock_releases::next_attempt_at, OffsetDateTime>,
-    diesel::dsl::Eq<stock_releases::created_at, OffsetDateTime>,
-    diesel::dsl::Eq<stock_releases::updated_at, OffsetDateTime>,
-);
-
-fn new_release(reservation: Uuid, at: OffsetDateTime) -> NewRelease {
-    (
-        stock_releases::reservation_id.eq(reservation),
-        stock_releases::state.eq("pending"),
-        stock_releases::next_attempt_at.eq(at),
-        stock_releases::created_at.eq(at),
-        stock_releases::updated_at.eq(at),
-    )
-}
-
-/// Requests the release of a reservation outside an order write (the order
-/// it was for was never created). Requesting it twice records it once.
-pub async fn request_release(
-    conn: &mut AsyncPgConnection,
-    reservation: Uuid,
-    at: OffsetDateTime,
-) -> Result<(), StoreError> {
-    diesel::insert_into(stock_releases::table)
-        .values(new_release(reservation, at))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Due releases, locked so that other workers skip them.
-pub async fn lock_due_releases(
-    conn: &mut AsyncPgConnection,
-    now: OffsetDateTime,
-    limit: i64,
-) -> Result<Vec<StockRelease>, StoreError> {
-    Ok(stock_releases::table
-        .filter(stock_releases::state.eq("pending"))
-        .filter(stock_releases::next_attempt_at.le(now))
-        .order(stock_releases::next_attempt_at.asc())
-        .limit(limit)
-        .select(StockRelease::as_select())
-        .for_update()
-        .skip_locked()
-        .load(conn)
-        .await?)
-}
-
-/// Saves releases' new states (one pipelined batch).
-pub async fn update_releases(
-    conn: &mut AsyncPgConnection,
-    releases: &[StockRelease],
-) -> Result<(), StoreError> {
-    let conn: &AsyncPgConnection = conn;
-    try_join_all(releases.iter().map(|release| {
-        diesel::update(stock_releases::table.find(release.reservation_id))
-            .set((
-                stock_releases::state.eq(&release.state),
-                stock_releases::tries.eq(release.tries),
-                stock_releases::next_attempt_at.eq(release.next_attempt_at),
-                stock_releases::last_error.eq(&release.last_error),
-                stock_releases::updated_at.eq(release.updated_at),
-            ))
-            .execute(&mut &*conn)
-    }))
-    .await?;
-    Ok(())
-}
-
-/// What `owner`'s `key` holds, if anything.
-pub async fn find_key(
-    conn: &mut AsyncPgConnection,
-    owner: &str,
-    key: &str,
-) -> Result<Option<KeyRecord>, StoreError> {
-    Ok(idempotency_keys::table
-        .find((owner, key))
-        .select(KeyRecord::as_select())
-        .first(conn)
-        .await
-        .optional()?)
-}
-
 /// Forgets keys created before `before`; returns how many.
 pub async fn sweep_keys(
     conn: &mut AsyncPgConnection,
@@ -381,15 +263,82 @@ pub async fn sweep_keys(
     )
 }
 
-/// Forgets one key (an expired one, before it is reused).
-pub async fn delete_key(
+/// Claims `owner`'s `key` for a request with fingerprint `request_hash`, or
+/// reports what it holds. A key older than `ttl` counts as new; one whose
+/// request has been in flight longer than `stale_after` (its process died)
+/// is taken over.
+pub async fn claim_key(
+    conn: &mut AsyncPgConnection,
+    owner: &str,
+    key: &str,
+    request_hash: &str,
+    now: OffsetDateTime,
+    ttl: time::Duration,
+    stale_after: time::Duration,
+) -> Result<KeyClaim, StoreError> {
+    conn.transaction(async |conn| {
+        let inserted = diesel::insert_into(idempotency_keys::table)
+            .values((
+                idempotency_keys::owner.eq(owner),
+                idempotency_keys::key.eq(key),
+                idempotency_keys::request_hash.eq(request_hash),
+                idempotency_keys::created_at.eq(now),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        if inserted == 1 {
+            return Ok(KeyClaim::New);
+        }
+        let record: KeyRecord = idempotency_keys::table
+            .find((owner, key))
+            .select(KeyRecord::as_select())
+            .for_update()
+            .first(conn)
+            .await?;
+        let expired = record.created_at < now - ttl;
+        if !expired && record.request_hash != request_hash {
+            return Ok(KeyClaim::Mismatch);
+        }
+        if let (false, Some(status), Some(body)) =
+            (expired, record.response_status, record.response_body)
+        {
+            return Ok(KeyClaim::Done {
+                status: u16::try_from(status).unwrap_or(201),
+                body,
+            });
+        }
+        if expired || record.created_at < now - stale_after {
+            diesel::update(idempotency_keys::table.find((owner, key)))
+                .set((
+                    idempotency_keys::request_hash.eq(request_hash),
+                    idempotency_keys::response_status.eq(None::<i16>),
+                    idempotency_keys::response_body.eq(None::<Vec<u8>>),
+                    idempotency_keys::created_at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+            return Ok(KeyClaim::New);
+        }
+        Ok(KeyClaim::InFlight)
+    })
+    .await
+}
+
+/// Releases a claimed key whose request failed, so that nothing but the
+/// failure remains and a retry runs afresh.
+pub async fn release_key(
     conn: &mut AsyncPgConnection,
     owner: &str,
     key: &str,
 ) -> Result<(), StoreError> {
-    diesel::delete(idempotency_keys::table.find((owner, key)))
-        .execute(conn)
-        .await?;
+    diesel::delete(
+        idempotency_keys::table
+            .find((owner, key))
+            .filter(idempotency_keys::response_status.is_null()),
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -409,46 +358,6 @@ pub async fn record_consumed(
         .execute(conn)
         .await?;
     Ok(inserted == 1)
-}
-
-/// Due payment requests, locked so that other dispatchers skip them.
-pub async fn lock_due_payment_requests(
-    conn: &mut AsyncPgConnection,
-    now: OffsetDateTime,
-    limit: i64,
-) -> Result<Vec<PaymentRequest>, StoreError> {
-    Ok(payment_requests::table
-        .filter(payment_requests::state.eq("pending"))
-        .filter(payment_requests::next_attempt_at.le(now))
-        .order(payment_requests::next_attempt_at.asc())
-        .limit(limit)
-        .select(PaymentRequest::as_select())
-        .for_update()
-        .skip_locked()
-        .load(conn)
-        .await?)
-}
-
-/// Saves payment requests' new states (one pipelined batch).
-pub async fn update_payment_requests(
-    conn: &mut AsyncPgConnection,
-    requests: &[PaymentRequest],
-) -> Result<(), StoreError> {
-    let conn: &AsyncPgConnection = conn;
-    try_join_all(requests.iter().map(|request| {
-        diesel::update(payment_requests::table.find((request.order_id, request.attempt)))
-            .set((
-                payment_requests::state.eq(&request.state),
-                payment_requests::token.eq(&request.token),
-                payment_requests::tries.eq(request.tries),
-                payment_requests::next_attempt_at.eq(request.next_attempt_at),
-                payment_requests::last_error.eq(&request.last_error),
-                payment_requests::updated_at.eq(request.updated_at),
-            ))
-            .execute(&mut &*conn)
-    }))
-    .await?;
-    Ok(())
 }
 
 /// The order's full history, oldest first (empty if there is no such order).

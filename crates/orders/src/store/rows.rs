@@ -13,7 +13,7 @@ use super::schema::{events, order_addresses, order_items, orders};
 use super::{NewEvent, WriteContext};
 use crate::domain::{
     Address, Charges, Currency, LineItem, Money, Order, OrderId, OrderNumber, OrderStatus,
-    PaymentStatus, ProductId, Quantity, Recorded, Totals, UserId,
+    PaymentLedger, PaymentStatus, ProductId, Quantity, Recorded, Totals, UserId,
 };
 
 #[derive(Debug, Insertable)]
@@ -313,6 +313,7 @@ pub(super) fn into_order(
             total: money(row.total_minor)?,
         },
         cancellation_reason: row.cancellation_reason,
+        ledger: PaymentLedger::default(),
         created_at: row.created_at,
         updated_at: row.updated_at,
         version: u32::try_from(row.version).context("negative version")?,

@@ -90,44 +90,15 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    orders.payment_requests (order_id, attempt) {
-        order_id -> Uuid,
-        attempt -> Int4,
-        user_id -> Text,
-        amount_minor -> Int8,
-        currency -> Text,
-        method -> Text,
-        token -> Nullable<Text>,
-        state -> Text,
-        tries -> Int4,
-        next_attempt_at -> Timestamptz,
-        last_error -> Nullable<Text>,
-        traceparent -> Nullable<Text>,
-        created_at -> Timestamptz,
-        updated_at -> Timestamptz,
-    }
-}
 
 diesel::table! {
     orders.idempotency_keys (owner, key) {
         owner -> Text,
         key -> Text,
         request_hash -> Text,
-        response_status -> Int2,
-        response_body -> Bytea,
+        response_status -> Nullable<Int2>,
+        response_body -> Nullable<Bytea>,
         created_at -> Timestamptz,
     }
 }
 
-diesel::table! {
-    orders.stock_releases (reservation_id) {
-        reservation_id -> Uuid,
-        state -> Text,
-        tries -> Int4,
-        next_attempt_at -> Timestamptz,
-        last_error -> Nullable<Text>,
-        created_at -> Timestamptz,
-        updated_at -> Timestamptz,
-    }
-}

@@ -50,8 +50,8 @@ pub fn test_settings(db: &TestDatabase, broker: &mut TestBroker) -> Settings {
     settings.relay.poll_ms = 500;
     // Nothing listens on the discard port: payment requests wait and retry.
     settings.payments.url = "http://127.0.0.1:9".to_owned();
-    settings.payments.poll_ms = 200;
-    settings.payments.max_backoff_ms = 1_000;
+    settings.jobs.poll_ms = 200;
+    settings.jobs.max_backoff_ms = 1_000;
     // Tests place many orders per user quickly; the limiter has its own tests.
     settings.rate_limit.enabled = false;
     settings

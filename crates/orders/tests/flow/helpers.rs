@@ -103,8 +103,9 @@ fn orders_settings(
     settings.amqp.max_backoff_ms = 300;
     settings.relay.poll_ms = 500;
     settings.payments.url = format!("http://127.0.0.1:{payments_port}");
-    settings.payments.poll_ms = 100;
-    settings.payments.max_backoff_ms = 300;
+    settings.jobs.poll_ms = 100;
+    settings.jobs.max_backoff_ms = 300;
+    settings.jobs.base_backoff_ms = 20;
     settings.rate_limit.enabled = false;
     settings
 }
@@ -185,6 +186,10 @@ impl Platform {
         settings.amqp.max_backoff_ms = 300;
         settings.relay.poll_ms = 500;
         settings.provider.backoff_ms = 5;
+        settings.orders.url = self.orders.clone();
+        settings.jobs.poll_ms = 100;
+        settings.jobs.base_backoff_ms = 20;
+        settings.jobs.max_backoff_ms = 300;
         let app = payments::app::Application::build(settings).await.unwrap();
         self.payments = Some(format!("http://127.0.0.1:{}", app.port()));
         tokio::spawn(app.run_until_stopped());
