@@ -55,6 +55,7 @@ fn place(items: Vec<LineItem>) -> PlaceOrder {
 }
 
 /// A tiny harness: the history so far and the order it replays to.
+#[derive(Clone)]
 struct Given {
     history: Vec<Recorded>,
 }
@@ -280,24 +281,30 @@ fn a_successful_payment_of_the_total_pays_the_order() {
 }
 
 #[test]
-fn a_payment_of_another_amount_or_currency_is_a_failed_attempt() {
+fn a_charge_of_another_amount_or_currency_is_rejected_and_the_order_stays_payable() {
     let given = Given::placed();
     let eur = Currency::parse("EUR").unwrap();
     for amount in [money("59.97"), Money::parse("59.98", eur).unwrap()] {
-        let events = given
-            .when(OrderCommand::ConfirmPayment {
-                payment_id: Uuid::now_v7(),
-                amount,
-            })
-            .unwrap();
-        let [OrderEvent::PaymentFailed(failed)] = events.as_slice() else {
-            panic!("expected a failed attempt, got {events:?}");
+        let payment_id = Uuid::now_v7();
+        let confirm = OrderCommand::ConfirmPayment { payment_id, amount };
+        let events = given.when(confirm.clone()).unwrap();
+        let [OrderEvent::PaymentRejected(rejected)] = events.as_slice() else {
+            panic!("expected a rejected charge, got {events:?}");
         };
+        assert_eq!((rejected.payment_id, rejected.amount), (payment_id, amount));
         assert!(
-            failed.reason.starts_with("amount_mismatch"),
+            rejected.reason.starts_with("amount_mismatch"),
             "{}",
-            failed.reason
+            rejected.reason
         );
+        let after = given.clone().then(confirm.clone());
+        let order = after.order();
+        assert_eq!(
+            (order.status, order.payment_status),
+            (OrderStatus::Pending, PaymentStatus::Failed)
+        );
+        // The same charge again (a redelivery) changes nothing more.
+        assert_eq!(after.when(confirm), Ok(vec![]));
     }
 }
 
@@ -332,13 +339,46 @@ fn a_failed_payment_leaves_the_order_pending_and_payable() {
 }
 
 #[test]
-fn payments_reaching_a_cancelled_order_change_nothing() {
-    let cancelled = Given::placed().then(cancel());
+fn a_charge_reaching_a_cancelled_or_paid_order_is_rejected_once_then_refunded() {
+    let payment_id = Uuid::now_v7();
     let confirm = OrderCommand::ConfirmPayment {
-        payment_id: Uuid::now_v7(),
+        payment_id,
         amount: money("59.98"),
     };
-    assert_eq!(cancelled.when(confirm), Ok(vec![]));
+    for (given, reason) in [
+        (Given::placed().then(cancel()), "order_cancelled"),
+        (Given::placed().then(OrderCommand::MarkPaid), "order_paid"),
+        (
+            Given::placed().then(OrderCommand::ConfirmPayment {
+                payment_id: Uuid::now_v7(),
+                amount: money("59.98"),
+            }),
+            "order_paid",
+        ),
+    ] {
+        let status = given.order().status;
+        assert_eq!(
+            given.when(confirm.clone()).unwrap(),
+            vec![OrderEvent::PaymentRejected(super::order::OrderPaymentRejected {
+                payment_id,
+                amount: money("59.98"),
+                reason: reason.into(),
+            })]
+        );
+        let rejected = given.clone().then(confirm.clone());
+        assert_eq!(rejected.when(confirm.clone()), Ok(vec![]));
+        let refund = OrderCommand::RecordRefund {
+            payment_id,
+            amount: money("59.98"),
+        };
+        let refunded = rejected.then(refund.clone());
+        assert_eq!(refunded.order().status, status, "a rejected charge's refund moves nothing");
+        assert_eq!(refunded.when(refund), Ok(vec![]));
+        assert_eq!(refunded.when(confirm.clone()), Ok(vec![]));
+    }
+    // The charge that paid the order is not rejected when it comes again.
+    let paid = Given::placed().then(confirm.clone());
+    assert_eq!(paid.when(confirm), Ok(vec![]));
 }
 
 #[test]
@@ -551,10 +591,21 @@ proptest! {
                     + totals.tax.minor() + totals.shipping.minor()
             );
             prop_assert_eq!(&Order::replay(&given.history).unwrap(), &live);
-            let paid = given.history.iter().any(|r| matches!(r.event, OrderEvent::Paid(_)));
-            let refunded = given.history.iter().any(|r| matches!(r.event, OrderEvent::Refunded(_)));
-            prop_assert_eq!(live.payment_status == PaymentStatus::Paid, paid && !refunded);
-            prop_assert!(!refunded || paid, "a refund needs a payment");
+            // Paid exactly when a payment paid it and that payment was not
+            // refunded; every other successful charge is rejected, once.
+            let paid_by = given.history.iter().find_map(|r| match &r.event {
+                OrderEvent::Paid(paid) => Some(paid.payment_id),
+                _ => None,
+            });
+            let refunded = |id: Option<Uuid>| given.history.iter().any(|r| {
+                matches!(&r.event, OrderEvent::Refunded(refund) if Some(refund.payment_id) == id)
+            });
+            prop_assert_eq!(
+                live.payment_status == PaymentStatus::Paid,
+                paid_by.is_some() && !refunded(paid_by.flatten())
+            );
+            let paid_events = given.history.iter().filter(|r| matches!(r.event, OrderEvent::Paid(_))).count();
+            prop_assert!(paid_events <= 1, "an order is paid once");
         }
     }
 }

@@ -297,3 +297,44 @@ async fn an_order_left_unpaid_releases_its_stock_when_it_expires() {
         .unwrap();
     assert_eq!(order["cancellation_reason"], "payment_timeout");
 }
+
+#[tokio::test]
+async fn a_retry_after_taking_the_last_unit_replays_the_order() {
+    // The first reservation takes the last unit; any later one finds none.
+    let server = catalog().await;
+    Mock::given(method("PUT"))
+        .and(path_regex("^/api/v1/reservations/[0-9a-f-]+$"))
+        .respond_with(ResponseTemplate::new(200))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path_regex("^/api/v1/reservations/[0-9a-f-]+$"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(json!({
+            "shortages": [{"product_id": "prod_123", "requested": 2, "available": 0}]
+        })))
+        .mount(&server)
+        .await;
+    let app = app_with(&server).await;
+    let send = || {
+        app.client
+            .post(app.url("/api/v1/orders"))
+            .bearer_auth(user("alice"))
+            .header("Idempotency-Key", "last-unit")
+            .json(&order_body())
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first = first.bytes().await.unwrap();
+
+    // The client did not see the answer and retries: its order, not a 409,
+    // and neither the stock nor anything else is asked again.
+    let retry = send().await.unwrap();
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.bytes().await.unwrap(), first);
+    assert_eq!(calls(&server, "PUT").await.len(), 1);
+    assert_eq!(app.event_count().await, 1);
+}

@@ -59,14 +59,80 @@ async fn concurrent_requests_with_one_key_place_one_order() {
     let responses =
         futures_util::future::join_all((0..8).map(|_| post(&app, &token, "order-key-3", &body)))
             .await;
+    // Each duplicate either replays the first answer or, while the first is
+    // still in flight, is told so (409 idempotency_in_flight, Retry-After).
     let mut bodies = Vec::new();
     for response in responses {
-        assert_eq!(response.status(), StatusCode::CREATED);
-        bodies.push(response.bytes().await.unwrap());
+        match response.status() {
+            StatusCode::CREATED => bodies.push(response.bytes().await.unwrap()),
+            StatusCode::CONFLICT => {
+                assert_eq!(response.headers()["retry-after"], "1");
+                let problem: Value = response.json().await.unwrap();
+                assert_eq!(problem["type"], "idempotency_in_flight");
+            }
+            other => panic!("unexpected {other}"),
+        }
     }
+    assert!(!bodies.is_empty());
     bodies.dedup();
-    assert_eq!(bodies.len(), 1, "every caller got the same answer");
+    assert_eq!(bodies.len(), 1, "every answer is the same order");
     assert_eq!(app.event_count().await, 1);
+    // Once done, a retry replays it.
+    let retry = post(&app, &token, "order-key-3", &body).await;
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.bytes().await.unwrap(), bodies[0]);
+}
+
+#[tokio::test]
+async fn a_key_is_bound_to_its_route_and_resource() {
+    let app = spawn_app().await;
+    let token = user("alice");
+    let first: Value = post(&app, &token, "placing", &order_body())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second: Value = post(&app, &token, "another", &order_body())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let line = json!({"product_id": "prod_9", "quantity": 1, "unit_price": "1.00"});
+    let add = |order: &Value, key: &'static str| {
+        app.client
+            .post(format!("{}/api/v1/orders/{}/items", app.address, order["id"].as_str().unwrap()))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", key)
+            .json(&line)
+            .send()
+    };
+    assert_eq!(add(&first, "add-1").await.unwrap().status(), StatusCode::CREATED);
+    // The same key and body on another order is another request.
+    problem(
+        add(&second, "add-1").await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+    // And on another route.
+    problem(
+        add(&first, "placing").await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+    let untouched: Value = app
+        .client
+        .get(format!("{}/api/v1/orders/{}", app.address, second["id"].as_str().unwrap()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(untouched["items"], second["items"]);
+    assert_eq!(untouched["version"], 1);
 }
 
 #[tokio::test]
