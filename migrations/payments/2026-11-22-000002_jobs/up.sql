@@ -19,3 +19,11 @@ CREATE INDEX jobs_due_idx ON payments.jobs (run_at) WHERE state = 'pending';
 
 -- The reconciliation scan looks for payments stuck in 'processing'.
 CREATE INDEX payments_processing_idx ON payments.payments (updated_at) WHERE status = 'processing';
+
+-- A refunded charge no longer blocks paying the order again (a charge that
+-- was rejected, e.g. for a total changed meanwhile, and refunded, must not
+-- lock its owner out). Cancelled or paid orders are refused by the order
+-- check before any charge.
+DROP INDEX payments.payments_one_live_per_order;
+CREATE UNIQUE INDEX payments_one_live_per_order
+    ON payments.payments (order_id) WHERE status IN ('pending', 'processing', 'succeeded');

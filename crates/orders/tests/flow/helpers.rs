@@ -25,6 +25,7 @@ pub struct Platform {
     pub names: Names,
     pub broker: TestBroker,
     pub client: reqwest::Client,
+    provider_latency_ms: u64,
     orders_db: TestDatabase,
     payments_db: TestDatabase,
 }
@@ -35,6 +36,8 @@ pub struct Options {
     pub payments_down: bool,
     /// Where orders reaches RabbitMQ (e.g. through a proxy).
     pub orders_amqp_url: Option<String>,
+    /// How long the simulated provider takes to charge.
+    pub provider_latency_ms: u64,
 }
 
 /// Every JSON log line the services in this test process wrote.
@@ -145,6 +148,7 @@ pub async fn spawn_platform(options: Options) -> Platform {
         names,
         broker,
         client: reqwest::Client::new(),
+        provider_latency_ms: options.provider_latency_ms,
         orders_db,
         payments_db,
     };
@@ -186,6 +190,7 @@ impl Platform {
         settings.amqp.max_backoff_ms = 300;
         settings.relay.poll_ms = 500;
         settings.provider.backoff_ms = 5;
+        settings.provider.latency_ms = self.provider_latency_ms;
         settings.orders.url = self.orders.clone();
         settings.jobs.poll_ms = 100;
         settings.jobs.base_backoff_ms = 20;

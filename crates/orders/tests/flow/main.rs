@@ -654,3 +654,131 @@ async fn one_trace_runs_from_the_order_through_payments_and_rabbitmq_to_order_pa
         "request log lines carry the request id"
     );
 }
+
+/// Starts a charge of `order` (slow provider) and returns the pending answer.
+fn pay_in_background(
+    platform: &helpers::Platform,
+    user: &str,
+    order: &Value,
+    key: &str,
+) -> tokio::task::JoinHandle<reqwest::StatusCode> {
+    let client = platform.client.clone();
+    let url = format!("{}/api/v1/payments", platform.payments.as_deref().unwrap());
+    let bearer = helpers::payments_token(user);
+    let body = json!({
+        "order_id": order["id"], "amount": order["total"], "currency": order["currency"],
+        "method": "card", "token": "tok_visa"
+    });
+    let key = key.to_owned();
+    tokio::spawn(async move {
+        client
+            .post(url)
+            .bearer_auth(bearer)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    })
+}
+
+#[tokio::test]
+async fn a_charge_completing_after_cancellation_is_refunded_once() {
+    let platform = spawn_platform(Options {
+        provider_latency_ms: 600,
+        ..Options::default()
+    })
+    .await;
+    let order = platform.create_order("oscar", None).await;
+    let id = order["id"].as_str().unwrap();
+    // The order is payable when payments checks it; the charge is slow.
+    let charging = pay_in_background(&platform, "oscar", &order, "late-1");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(platform.cancel("oscar", id).await["status"], "cancelled");
+    assert_eq!(charging.await.unwrap(), 201);
+
+    // The charge went through after the cancellation: it is refunded, once,
+    // and the order's history says so.
+    let payments = loop {
+        let payments = platform.payments_of("oscar", id).await;
+        if payments[0]["status"] == "refunded" {
+            break payments;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(payments.len(), 1);
+    let history = loop {
+        let history = types(&platform.history("oscar", id).await);
+        if history.contains(&"order.refunded".to_owned()) {
+            break history;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let history_later = types(&platform.history("oscar", id).await);
+    assert_eq!(history, history_later, "nothing more happens");
+    assert_eq!(
+        history.iter().filter(|t| *t == "order.refunded").count(),
+        1,
+        "{history:?}"
+    );
+    assert_eq!(history[..2], ["order.created", "order.cancelled"]);
+    let order = platform.order("oscar", id).await;
+    assert_eq!(order["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn a_charge_of_a_total_changed_meanwhile_is_rejected_refunded_and_the_order_paid_again() {
+    let platform = spawn_platform(Options {
+        provider_latency_ms: 600,
+        ..Options::default()
+    })
+    .await;
+    let order = platform.create_order("petra", None).await;
+    let id = order["id"].as_str().unwrap();
+    let charging = pay_in_background(&platform, "petra", &order, "stale-total");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The owner adds a line while the old total is being charged.
+    let added = platform
+        .client
+        .post(format!("{}/api/v1/orders/{id}/items", platform.orders))
+        .bearer_auth(helpers::orders_token("petra"))
+        .json(&json!({"product_id": "prod_789", "quantity": 1, "unit_price": "1.00"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201);
+    let changed: Value = added.json().await.unwrap();
+    assert_eq!(charging.await.unwrap(), 201);
+
+    // The charge does not match the new total: rejected, refunded, and the
+    // order stays payable.
+    let history = loop {
+        let history = types(&platform.history("petra", id).await);
+        if history.contains(&"order.refunded".to_owned()) {
+            break history;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        history,
+        [
+            "order.created",
+            "order.item_added",
+            "order.payment_rejected",
+            "order.refunded"
+        ]
+    );
+    let pending = platform.order("petra", id).await;
+    assert_eq!(pending["status"], "pending");
+    let first = &platform.payments_of("petra", id).await[0];
+    assert_eq!(first["status"], "refunded");
+
+    // Paying the new total pays it (the refunded charge no longer blocks).
+    let paid = platform.pay("petra", &changed, "tok_visa", "new-total").await;
+    assert_eq!(paid.status(), 201, "{:?}", paid.text().await);
+    platform
+        .wait_for("petra", id, "paid", |o| o["status"] == "paid")
+        .await;
+}
