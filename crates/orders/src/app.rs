@@ -9,8 +9,8 @@ use actix_web::{App, HttpServer, web};
 use platform::{
     auth::{JwtVerifier, ServiceCredentials},
     db::{self, PgPool},
-    jobs::Worker,
     http::{self, Readiness},
+    jobs::Worker,
     json::BodyLimit,
     relay::Relay,
 };

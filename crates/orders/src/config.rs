@@ -3,8 +3,7 @@
 use std::path::Path;
 
 use platform::{
-    amqp::AmqpConfig, auth::AuthConfig, db::DatabaseConfig, jobs::JobsConfig,
-    telemetry::LogConfig,
+    amqp::AmqpConfig, auth::AuthConfig, db::DatabaseConfig, jobs::JobsConfig, telemetry::LogConfig,
 };
 
 use crate::messaging::dispatcher::PaymentsClientConfig;

@@ -26,9 +26,9 @@ use crate::store::{
     self, HistoryEntry, JOBS, KeyClaim, ListFilter, NewEvent, OrderNumbers, StoreError,
     StoredResponse, WriteContext,
 };
+use crate::view;
 use platform::jobs::NewJob;
 use serde::{Deserialize, Serialize};
-use crate::view;
 
 /// How often a write that lost a race is retried before answering 409.
 const MAX_ATTEMPTS: usize = 5;
@@ -304,7 +304,12 @@ impl Orders {
     /// The work a change decides besides itself, enqueued in its
     /// transaction: a cancellation releases the order's stock; a rejected
     /// charge is refunded.
-    fn follow_up(&self, id: OrderId, events: &[OrderEvent], traceparent: Option<&str>) -> Vec<NewJob> {
+    fn follow_up(
+        &self,
+        id: OrderId,
+        events: &[OrderEvent],
+        traceparent: Option<&str>,
+    ) -> Vec<NewJob> {
         events
             .iter()
             .filter_map(|event| match event {
@@ -409,7 +414,11 @@ impl Orders {
     /// Claims the caller's Idempotency-Key before anything else happens: a
     /// completed request is replayed (whatever has changed since), one in
     /// flight is refused, one for another request is a mismatch.
-    async fn claim(&self, actor: &Actor, key: &IdempotencyKey) -> Result<Option<Placed>, OrderError> {
+    async fn claim(
+        &self,
+        actor: &Actor,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Placed>, OrderError> {
         let mut conn = db::connection(&self.pool).await?;
         match store::claim_key(
             &mut conn,

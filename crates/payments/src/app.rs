@@ -137,7 +137,9 @@ impl Application {
                     every.tick().await;
                     match reconciler.find_stuck(stale).await {
                         Ok(0) => {}
-                        Ok(found) => tracing::warn!(found, "payments stuck in processing; reconciling"),
+                        Ok(found) => {
+                            tracing::warn!(found, "payments stuck in processing; reconciling")
+                        }
                         Err(error) => {
                             tracing::warn!(error.message = %error, "looking for stuck payments failed")
                         }

@@ -68,7 +68,10 @@ pub struct ChargeRequest<'a> {
 /// A charge needs a payable order: one that exists, belongs to the caller
 /// (or the caller is an admin paying for the order's owner), is `pending`,
 /// and is charged exactly its current total in its currency.
-pub fn check_payable(order: Option<&OrderFacts>, request: ChargeRequest<'_>) -> Result<(), Refusal> {
+pub fn check_payable(
+    order: Option<&OrderFacts>,
+    request: ChargeRequest<'_>,
+) -> Result<(), Refusal> {
     let order = order
         .filter(|order| order.user_id == request.payer)
         .filter(|order| request.admin || order.user_id == request.caller)
@@ -301,7 +304,12 @@ mod tests {
         }
     }
 
-    fn request<'a>(caller: &'a str, admin: bool, payer: &'a str, amount: &str) -> ChargeRequest<'a> {
+    fn request<'a>(
+        caller: &'a str,
+        admin: bool,
+        payer: &'a str,
+        amount: &str,
+    ) -> ChargeRequest<'a> {
         ChargeRequest {
             caller,
             admin,
@@ -316,7 +324,10 @@ mod tests {
         let alice = request("alice", false, "alice", "59.98");
         assert_eq!(check_payable(Some(&pending), alice), Ok(()));
         assert_eq!(
-            check_payable(Some(&pending), request("svc-orders", true, "alice", "59.98")),
+            check_payable(
+                Some(&pending),
+                request("svc-orders", true, "alice", "59.98")
+            ),
             Ok(())
         );
         // Another user, or an admin naming the wrong payer: as if absent.
@@ -325,10 +336,17 @@ mod tests {
             request("bob", false, "alice", "59.98"),
             request("ops", true, "bob", "59.98"),
         ] {
-            assert_eq!(check_payable(Some(&pending), stranger), Err(Refusal::OrderNotFound));
+            assert_eq!(
+                check_payable(Some(&pending), stranger),
+                Err(Refusal::OrderNotFound)
+            );
         }
         assert_eq!(check_payable(None, alice), Err(Refusal::OrderNotFound));
-        for status in [OrderStatus::Paid, OrderStatus::Cancelled, OrderStatus::Shipped] {
+        for status in [
+            OrderStatus::Paid,
+            OrderStatus::Cancelled,
+            OrderStatus::Shipped,
+        ] {
             assert_eq!(
                 check_payable(Some(&order(status)), alice),
                 Err(Refusal::NotPayable(status))
@@ -336,7 +354,9 @@ mod tests {
         }
         assert_eq!(
             check_payable(Some(&pending), request("alice", false, "alice", "0.01")),
-            Err(Refusal::AmountMismatch { expected: usd("59.98") })
+            Err(Refusal::AmountMismatch {
+                expected: usd("59.98")
+            })
         );
         let euros = ChargeRequest {
             amount: Money::parse("59.98", Currency::parse("EUR").unwrap()).unwrap(),
@@ -344,7 +364,9 @@ mod tests {
         };
         assert_eq!(
             check_payable(Some(&pending), euros),
-            Err(Refusal::AmountMismatch { expected: usd("59.98") })
+            Err(Refusal::AmountMismatch {
+                expected: usd("59.98")
+            })
         );
     }
 

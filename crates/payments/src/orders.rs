@@ -57,7 +57,10 @@ struct OrderView {
 }
 
 impl OrdersClient {
-    pub fn new(config: &OrdersClientConfig, credentials: ServiceCredentials) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &OrdersClientConfig,
+        credentials: ServiceCredentials,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             client: reqwest::Client::builder()
                 .timeout(Duration::from_millis(config.timeout_ms))

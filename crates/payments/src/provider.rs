@@ -228,7 +228,10 @@ mod tests {
     async fn resolving_reports_a_charge_or_voids_the_id() {
         let provider = SimulatedProvider::default();
         let charged = Uuid::now_v7();
-        let reference = provider.charge(charged, "tok_visa", one_dollar()).await.unwrap();
+        let reference = provider
+            .charge(charged, "tok_visa", one_dollar())
+            .await
+            .unwrap();
         assert_eq!(
             provider.resolve(charged).await,
             Ok(Resolution::Charged(reference))

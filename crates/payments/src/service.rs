@@ -270,10 +270,13 @@ impl Payments {
                         }
                         KeyState::InFlight => return Err(PaymentError::KeyInFlight),
                         KeyState::Mismatch => return Err(PaymentError::KeyMismatch),
-                        KeyState::Abandoned { payment_id: Some(id) } => {
-                            let payment = store::find_payment(conn, id)
-                                .await?
-                                .ok_or_else(|| anyhow::anyhow!("key points at missing payment {id}"))?;
+                        KeyState::Abandoned {
+                            payment_id: Some(id),
+                        } => {
+                            let payment =
+                                store::find_payment(conn, id).await?.ok_or_else(|| {
+                                    anyhow::anyhow!("key points at missing payment {id}")
+                                })?;
                             return Ok(if payment.status == PaymentStatus::Processing {
                                 Start::Charge(payment)
                             } else {
@@ -380,11 +383,16 @@ impl Payments {
                         store::store_response(conn, key, 201, &body).await?;
                         return Ok((current, body, false));
                     }
-                    let refund = settled.status == PaymentStatus::Succeeded && outcome.order_cancelled;
+                    let refund =
+                        settled.status == PaymentStatus::Succeeded && outcome.order_cancelled;
                     if refund {
                         // The order was cancelled while it was being charged.
-                        jobs::enqueue(conn, JOBS, &refund_job(settled.id, "order_cancelled", traceparent))
-                            .await?;
+                        jobs::enqueue(
+                            conn,
+                            JOBS,
+                            &refund_job(settled.id, "order_cancelled", traceparent),
+                        )
+                        .await?;
                     }
                     Ok((settled.clone(), body.clone(), refund))
                 },
@@ -456,8 +464,12 @@ impl Payments {
                 let mut enqueued = 0;
                 for payment in store::lock_payments_of_order(conn, order_id).await? {
                     if payment.status == PaymentStatus::Succeeded {
-                        jobs::enqueue(conn, JOBS, &refund_job(payment.id, "order_cancelled", traceparent))
-                            .await?;
+                        jobs::enqueue(
+                            conn,
+                            JOBS,
+                            &refund_job(payment.id, "order_cancelled", traceparent),
+                        )
+                        .await?;
                         enqueued += 1;
                     }
                 }
@@ -494,7 +506,9 @@ impl Payments {
                 match payment.status {
                     PaymentStatus::Refunded => Ok(RefundRequested::AlreadyRefunded(payment)),
                     PaymentStatus::Failed => Err(PaymentError::NotRefundable),
-                    PaymentStatus::Pending | PaymentStatus::Processing | PaymentStatus::Succeeded => {
+                    PaymentStatus::Pending
+                    | PaymentStatus::Processing
+                    | PaymentStatus::Succeeded => {
                         jobs::enqueue(conn, JOBS, &refund_job(id, reason, traceparent)).await?;
                         Ok(RefundRequested::Accepted(payment))
                     }
@@ -542,7 +556,8 @@ impl Payments {
             let refunded = payment
                 .refunded(refund, now())
                 .map_err(anyhow::Error::from)?;
-            let data = serde_json::to_value(payment_data(&refunded)).map_err(anyhow::Error::from)?;
+            let data =
+                serde_json::to_value(payment_data(&refunded)).map_err(anyhow::Error::from)?;
             let conn = db::connection(&self.pool).await?;
             let moved = store::transition(
                 &conn,

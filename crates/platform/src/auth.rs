@@ -268,7 +268,9 @@ impl ServiceCredentials {
                 subject,
                 scopes,
             }),
-            (None, None) => anyhow::bail!("{setting} is required when auth.hs256_secret is not set"),
+            (None, None) => {
+                anyhow::bail!("{setting} is required when auth.hs256_secret is not set")
+            }
         }
     }
 
@@ -282,7 +284,14 @@ impl ServiceCredentials {
                 audience,
                 subject,
                 scopes,
-            } => mint_hs256(secret, issuer, &[audience.clone()], subject, scopes, 300),
+            } => mint_hs256(
+                secret,
+                issuer,
+                std::slice::from_ref(audience),
+                subject,
+                scopes,
+                300,
+            ),
         }
     }
 }

@@ -90,7 +90,9 @@ pub fn mismatch() -> Problem {
         "idempotency_key_reused",
         "Idempotency-Key reused",
     )
-    .with_detail("this Idempotency-Key was used for a different request (another body, route or resource)")
+    .with_detail(
+        "this Idempotency-Key was used for a different request (another body, route or resource)",
+    )
 }
 
 /// 409: the first request with this key is still being processed.
@@ -118,8 +120,16 @@ mod tests {
         assert_eq!(on("A", &a), on("A", &b));
         assert_ne!(on("A", &a), on("A", &c));
         assert_ne!(on("A", &a), on("B", &a), "another order");
-        assert_ne!(on("A", &a), fingerprint("POST", "/api/v1/orders", &[], &a), "another route");
-        assert_ne!(on("A", &a), fingerprint("PUT", route, &[("id", "A")], &a), "another method");
+        assert_ne!(
+            on("A", &a),
+            fingerprint("POST", "/api/v1/orders", &[], &a),
+            "another route"
+        );
+        assert_ne!(
+            on("A", &a),
+            fingerprint("PUT", route, &[("id", "A")], &a),
+            "another method"
+        );
         assert_ne!(
             fingerprint("POST", "/x", &[("ab", "c")], &a),
             fingerprint("POST", "/x", &[("a", "bc")], &a),

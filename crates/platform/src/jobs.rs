@@ -307,14 +307,11 @@ mod tests {
         let base = Duration::from_millis(100);
         let max = Duration::from_secs(10);
         for attempts in 1..40 {
-            let cap = base
-                .saturating_mul(1 << (attempts - 1).min(20))
-                .min(max);
+            let cap = base.saturating_mul(1 << (attempts - 1).min(20)).min(max);
             let delay = backoff(attempts, base, max);
             assert!(delay >= cap / 2 && delay <= cap, "{attempts}: {delay:?}");
         }
-        let delays: std::collections::HashSet<_> =
-            (0..50).map(|_| backoff(5, base, max)).collect();
+        let delays: std::collections::HashSet<_> = (0..50).map(|_| backoff(5, base, max)).collect();
         assert!(delays.len() > 1, "jitter spreads retries");
     }
 }

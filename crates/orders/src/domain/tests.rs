@@ -359,11 +359,13 @@ fn a_charge_reaching_a_cancelled_or_paid_order_is_rejected_once_then_refunded() 
         let status = given.order().status;
         assert_eq!(
             given.when(confirm.clone()).unwrap(),
-            vec![OrderEvent::PaymentRejected(super::order::OrderPaymentRejected {
-                payment_id,
-                amount: money("59.98"),
-                reason: reason.into(),
-            })]
+            vec![OrderEvent::PaymentRejected(
+                super::order::OrderPaymentRejected {
+                    payment_id,
+                    amount: money("59.98"),
+                    reason: reason.into(),
+                }
+            )]
         );
         let rejected = given.clone().then(confirm.clone());
         assert_eq!(rejected.when(confirm.clone()), Ok(vec![]));
@@ -372,7 +374,11 @@ fn a_charge_reaching_a_cancelled_or_paid_order_is_rejected_once_then_refunded() 
             amount: money("59.98"),
         };
         let refunded = rejected.then(refund.clone());
-        assert_eq!(refunded.order().status, status, "a rejected charge's refund moves nothing");
+        assert_eq!(
+            refunded.order().status,
+            status,
+            "a rejected charge's refund moves nothing"
+        );
         assert_eq!(refunded.when(refund), Ok(vec![]));
         assert_eq!(refunded.when(confirm.clone()), Ok(vec![]));
     }

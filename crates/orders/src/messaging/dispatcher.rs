@@ -128,7 +128,10 @@ impl Dispatcher {
                 tracing::info!(payment.id = %job.payment_id, order.id = %job.order_id, reason = %job.reason, "refund of a rejected charge requested");
                 Outcome::Done
             }
-            Ok((404, kind)) => Outcome::Park(format!("payments does not know payment {}: {kind}", job.payment_id)),
+            Ok((404, kind)) => Outcome::Park(format!(
+                "payments does not know payment {}: {kind}",
+                job.payment_id
+            )),
             Ok((status, kind)) => Outcome::Retry(format!("payments answered {status} {kind}")),
             Err(error) => Outcome::Retry(error),
         }
@@ -167,7 +170,10 @@ impl Dispatcher {
             return Ok((status, String::new()));
         }
         let problem: serde_json::Value = response.json().await.unwrap_or_default();
-        Ok((status, problem["type"].as_str().unwrap_or_default().to_owned()))
+        Ok((
+            status,
+            problem["type"].as_str().unwrap_or_default().to_owned(),
+        ))
     }
 }
 

@@ -90,7 +90,6 @@ diesel::table! {
     }
 }
 
-
 diesel::table! {
     orders.idempotency_keys (owner, key) {
         owner -> Text,
@@ -101,4 +100,3 @@ diesel::table! {
         created_at -> Timestamptz,
     }
 }
-

@@ -100,13 +100,20 @@ async fn a_key_is_bound_to_its_route_and_resource() {
     let line = json!({"product_id": "prod_9", "quantity": 1, "unit_price": "1.00"});
     let add = |order: &Value, key: &'static str| {
         app.client
-            .post(format!("{}/api/v1/orders/{}/items", app.address, order["id"].as_str().unwrap()))
+            .post(format!(
+                "{}/api/v1/orders/{}/items",
+                app.address,
+                order["id"].as_str().unwrap()
+            ))
             .bearer_auth(&token)
             .header("Idempotency-Key", key)
             .json(&line)
             .send()
     };
-    assert_eq!(add(&first, "add-1").await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(
+        add(&first, "add-1").await.unwrap().status(),
+        StatusCode::CREATED
+    );
     // The same key and body on another order is another request.
     problem(
         add(&second, "add-1").await.unwrap(),
@@ -123,7 +130,11 @@ async fn a_key_is_bound_to_its_route_and_resource() {
     .await;
     let untouched: Value = app
         .client
-        .get(format!("{}/api/v1/orders/{}", app.address, second["id"].as_str().unwrap()))
+        .get(format!(
+            "{}/api/v1/orders/{}",
+            app.address,
+            second["id"].as_str().unwrap()
+        ))
         .bearer_auth(&token)
         .send()
         .await

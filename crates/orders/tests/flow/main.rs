@@ -776,7 +776,9 @@ async fn a_charge_of_a_total_changed_meanwhile_is_rejected_refunded_and_the_orde
     assert_eq!(first["status"], "refunded");
 
     // Paying the new total pays it (the refunded charge no longer blocks).
-    let paid = platform.pay("petra", &changed, "tok_visa", "new-total").await;
+    let paid = platform
+        .pay("petra", &changed, "tok_visa", "new-total")
+        .await;
     assert_eq!(paid.status(), 201, "{:?}", paid.text().await);
     platform
         .wait_for("petra", id, "paid", |o| o["status"] == "paid")

@@ -35,7 +35,7 @@ async fn spawn_app() -> TestApp {
 /// simulated one (tests that interrupt a charge).
 async fn spawn_app_with(
     adjust: impl FnOnce(&mut payments::config::Settings),
-    wrap: Option<Box<dyn FnOnce(Arc<SimulatedProvider>) -> Arc<dyn PaymentProvider>>>,
+    wrap: Option<WrapProvider>,
 ) -> TestApp {
     let db = TestDatabase::create("payments", "payments", payments::MIGRATIONS)
         .await
@@ -83,6 +83,9 @@ async fn spawn_app_with(
     }
 }
 
+/// Wraps the simulated provider in another (to interrupt charges).
+type WrapProvider = Box<dyn FnOnce(Arc<SimulatedProvider>) -> Arc<dyn PaymentProvider>>;
+
 fn token(user: &str) -> String {
     TokenSpec::new("payments", user, &["payments.read", "payments.write"]).sign()
 }
@@ -106,7 +109,9 @@ impl TestApp {
     async fn order_is(&self, id: Uuid, user: &str, status: &str) {
         // A later answer wins over an earlier one for the same order.
         static PRIORITY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(200);
-        let priority = PRIORITY.fetch_sub(1, std::sync::atomic::Ordering::SeqCst).max(1);
+        let priority = PRIORITY
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            .max(1);
         Mock::given(method("GET"))
             .and(path(format!("/api/v1/orders/{id}")))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -492,7 +497,11 @@ async fn operations_endpoints_answer() {
 async fn a_request_abandoned_mid_charge_is_taken_over_by_its_retry() {
     // Arrange: a crash after the payment was recorded but before it settled
     // (reconciliation is kept out of the way: the retry gets there first).
-    let app = spawn_app_with(|settings| settings.reconcile.scan_every_ms = 3_600_000, None).await;
+    let app = spawn_app_with(
+        |settings| settings.reconcile.scan_every_ms = 3_600_000,
+        None,
+    )
+    .await;
     let order = app.pending_order("kim").await;
     let request = body(order, "tok_visa");
     let payment_id = Uuid::now_v7();
@@ -581,7 +590,8 @@ async fn a_strangers_payment_is_refused_and_the_owner_then_pays() {
 async fn unknown_unpayable_and_mismatched_orders_are_never_charged() {
     let app = spawn_app().await;
     problem(
-        app.pay(&token("alice"), &body(Uuid::now_v7(), "tok_visa")).await,
+        app.pay(&token("alice"), &body(Uuid::now_v7(), "tok_visa"))
+            .await,
         StatusCode::NOT_FOUND,
         "order_not_found",
     )
@@ -628,7 +638,10 @@ async fn unknown_unpayable_and_mismatched_orders_are_never_charged() {
     let mut for_alice = body(order, "tok_visa");
     for_alice["user_id"] = json!("alice");
     let paid: Value = app.pay(&admin(), &for_alice).await.json().await.unwrap();
-    assert_eq!((paid["status"].as_str(), paid["user_id"].as_str()), (Some("succeeded"), Some("alice")));
+    assert_eq!(
+        (paid["status"].as_str(), paid["user_id"].as_str()),
+        (Some("succeeded"), Some("alice"))
+    );
 }
 
 #[tokio::test]
@@ -671,7 +684,8 @@ async fn orders_unreachable_means_nothing_charged() {
     )
     .await;
     let refused = problem(
-        app.pay(&token("alice"), &body(Uuid::now_v7(), "tok_visa")).await,
+        app.pay(&token("alice"), &body(Uuid::now_v7(), "tok_visa"))
+            .await,
         StatusCode::SERVICE_UNAVAILABLE,
         "dependency_unavailable",
     )
@@ -704,7 +718,10 @@ async fn a_refund_is_durable_done_once_and_only_for_admins() {
         "forbidden",
     )
     .await;
-    assert_eq!(refund(admin()).await.unwrap().status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        refund(admin()).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
     let refunded = app.eventually(&id, |p| p["status"] == "refunded").await;
     assert_eq!(refunded["id"], id);
     // Asking again changes nothing.
@@ -726,7 +743,11 @@ async fn a_refund_is_durable_done_once_and_only_for_admins() {
         .unwrap();
     problem(
         app.client
-            .post(format!("{}/api/v1/payments/{}/refund", app.address, declined["id"].as_str().unwrap()))
+            .post(format!(
+                "{}/api/v1/payments/{}/refund",
+                app.address,
+                declined["id"].as_str().unwrap()
+            ))
             .bearer_auth(admin())
             .send()
             .await
@@ -780,10 +801,7 @@ impl PaymentProvider for Interrupted {
     }
 }
 
-fn interrupted(
-    charged_first: bool,
-    resume: Arc<tokio::sync::Notify>,
-) -> Option<Box<dyn FnOnce(Arc<SimulatedProvider>) -> Arc<dyn PaymentProvider>>> {
+fn interrupted(charged_first: bool, resume: Arc<tokio::sync::Notify>) -> Option<WrapProvider> {
     Some(Box::new(move |inner| {
         Arc::new(Interrupted {
             inner,
@@ -810,7 +828,10 @@ async fn a_charge_interrupted_after_the_provider_took_the_money_is_reconciled_on
         .await;
     assert!(hung.is_err(), "the charge never answers");
     let listed: Value = app
-        .get(&token("alice"), &format!("/api/v1/payments?order_id={order}"))
+        .get(
+            &token("alice"),
+            &format!("/api/v1/payments?order_id={order}"),
+        )
         .await
         .json()
         .await
@@ -820,7 +841,12 @@ async fn a_charge_interrupted_after_the_provider_took_the_money_is_reconciled_on
     // Reconciliation asks the provider, which did charge: succeeded, once.
     let settled = app.eventually(&id, |p| p["status"] != "processing").await;
     assert_eq!(settled["status"], "succeeded");
-    assert!(settled["provider_reference"].as_str().unwrap().starts_with("ch_"));
+    assert!(
+        settled["provider_reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("ch_")
+    );
     assert_eq!(app.provider.ledger(), (1, 0));
     assert_eq!(app.event_types().await, ["payment.successful"]);
 }
@@ -846,7 +872,10 @@ async fn a_charge_never_made_is_voided_and_a_late_answer_cannot_overwrite_it() {
     };
     let id = loop {
         let listed: Value = app
-            .get(&token("alice"), &format!("/api/v1/payments?order_id={order}"))
+            .get(
+                &token("alice"),
+                &format!("/api/v1/payments?order_id={order}"),
+            )
             .await
             .json()
             .await
