@@ -6,6 +6,8 @@ source "$(dirname "$0")/lib.sh"
 # ones are configured.
 export ORDERS_USER_SERVICE__URL="${ORDERS_USER_SERVICE__URL:-http://127.0.0.1:${STUBS_PORT:-8090}}"
 export ORDERS_CATALOG__URL="${ORDERS_CATALOG__URL:-http://127.0.0.1:${STUBS_PORT:-8090}}"
+# Payments checks every charge against the order at orders.
+export PAYMENTS_ORDERS__URL="${PAYMENTS_ORDERS__URL:-http://127.0.0.1:${ORDERS_HTTP__PORT:-8080}}"
 
 ensure_postgres
 ensure_rabbitmq

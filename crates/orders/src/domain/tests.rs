@@ -615,3 +615,242 @@ proptest! {
         }
     }
 }
+
+/// One step of the choreography between a client, orders and payments.
+#[derive(Debug, Clone)]
+enum Step {
+    /// The client pays what it last saw as the total (payments checks the
+    /// order as it is now, then charges; the charge is in flight until
+    /// `Settle`). `declined` cards fail.
+    Pay {
+        declined: bool,
+    },
+    /// The provider answers the oldest charge in flight.
+    Settle,
+    Cancel,
+    AddItem,
+    /// An operator marks the order paid (outside the payment flow).
+    MarkPaid,
+    /// The client refreshes what it believes the total is.
+    Look,
+    /// A message is delivered (index into those in flight); `again` keeps a
+    /// copy for a redelivery.
+    Deliver {
+        pick: usize,
+        again: bool,
+    },
+    /// A refund job runs.
+    Refund,
+}
+
+fn any_step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        any::<bool>().prop_map(|declined| Step::Pay { declined }),
+        Just(Step::Settle),
+        Just(Step::Cancel),
+        Just(Step::AddItem),
+        Just(Step::MarkPaid),
+        Just(Step::Look),
+        (any::<usize>(), any::<bool>()).prop_map(|(pick, again)| Step::Deliver { pick, again }),
+        Just(Step::Refund),
+    ]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Charge {
+    Processing,
+    Succeeded,
+    Failed,
+    Refunded,
+}
+
+#[derive(Debug, Clone)]
+enum Message {
+    /// payments → orders
+    Successful(Uuid, Money),
+    Refunded(Uuid, Money),
+    /// orders → payments
+    Cancelled,
+    RefundRequested(Uuid),
+}
+
+/// Payments' side of the model: the rules of `payments::domain` and its
+/// service (one live charge per order, refunds as deduplicated jobs, a
+/// success for an order known cancelled is refunded).
+#[derive(Default)]
+struct PaymentsModel {
+    charges: Vec<(Uuid, Money, Charge)>,
+    in_flight: Vec<(usize, bool)>,
+    refund_jobs: Vec<Uuid>,
+    knows_cancelled: bool,
+}
+
+impl PaymentsModel {
+    fn enqueue_refund(&mut self, id: Uuid) {
+        if !self.refund_jobs.contains(&id) {
+            self.refund_jobs.push(id);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+    /// Whatever interleaving of paying, cancelling, editing, redelivering and
+    /// refunding happens, once everything in flight has landed: every
+    /// successful charge either paid the order (exactly its total) or is
+    /// refunded, and no order is paid twice.
+    #[test]
+    fn money_is_never_held_over_random_interleavings(
+        steps in proptest::collection::vec(any_step(), 0..40),
+    ) {
+        let mut given = Given::placed();
+        let id = given.order().id;
+        let mut payments = PaymentsModel::default();
+        let mut to_orders: Vec<Message> = Vec::new();
+        let mut to_payments: Vec<Message> = Vec::new();
+        let mut seen_total = given.order().totals.total;
+
+        let mut orders_handle = |given: &mut Given, command: OrderCommand,
+                                 to_payments: &mut Vec<Message>| {
+            let order = given.order();
+            if let Ok(events) = order.handle(command) {
+                for event in &events {
+                    match event {
+                        OrderEvent::Cancelled(_) => to_payments.push(Message::Cancelled),
+                        OrderEvent::PaymentRejected(rejected) => {
+                            to_payments.push(Message::RefundRequested(rejected.payment_id));
+                        }
+                        _ => {}
+                    }
+                }
+                given.record(id, events);
+            }
+        };
+
+        let run = |step: Step, given: &mut Given, payments: &mut PaymentsModel,
+                   to_orders: &mut Vec<Message>, to_payments: &mut Vec<Message>,
+                   seen_total: &mut Money,
+                   orders_handle: &mut dyn FnMut(&mut Given, OrderCommand, &mut Vec<Message>)| {
+            match step {
+                Step::Pay { declined } => {
+                    let order = given.order();
+                    let live = payments.charges.iter().any(|(_, _, c)| matches!(c, Charge::Processing | Charge::Succeeded));
+                    // check_payable: pending and exactly the current total.
+                    if order.status == OrderStatus::Pending && *seen_total == order.totals.total && !live {
+                        payments.charges.push((Uuid::now_v7(), *seen_total, Charge::Processing));
+                        payments.in_flight.push((payments.charges.len() - 1, declined));
+                    }
+                }
+                Step::Settle => {
+                    if !payments.in_flight.is_empty() {
+                        let (index, declined) = payments.in_flight.remove(0);
+                        let (charge_id, amount, _) = payments.charges[index];
+                        if declined {
+                            payments.charges[index].2 = Charge::Failed;
+                        } else {
+                            payments.charges[index].2 = Charge::Succeeded;
+                            to_orders.push(Message::Successful(charge_id, amount));
+                            if payments.knows_cancelled {
+                                payments.enqueue_refund(charge_id);
+                            }
+                        }
+                    }
+                }
+                Step::Cancel => orders_handle(given, cancel(), to_payments),
+                Step::AddItem => orders_handle(
+                    given,
+                    OrderCommand::AddItem { item: item("1.00", 1, usd()) },
+                    to_payments,
+                ),
+                Step::MarkPaid => orders_handle(given, OrderCommand::MarkPaid, to_payments),
+                Step::Look => *seen_total = given.order().totals.total,
+                Step::Deliver { pick, again } => {
+                    let total = to_orders.len() + to_payments.len();
+                    if total == 0 {
+                        return;
+                    }
+                    let pick = pick % total;
+                    let message = if pick < to_orders.len() {
+                        if again { to_orders[pick].clone() } else { to_orders.remove(pick) }
+                    } else {
+                        let pick = pick - to_orders.len();
+                        if again { to_payments[pick].clone() } else { to_payments.remove(pick) }
+                    };
+                    match message {
+                        Message::Successful(payment_id, amount) => orders_handle(
+                            given,
+                            OrderCommand::ConfirmPayment { payment_id, amount },
+                            to_payments,
+                        ),
+                        Message::Refunded(payment_id, amount) => orders_handle(
+                            given,
+                            OrderCommand::RecordRefund { payment_id, amount },
+                            to_payments,
+                        ),
+                        Message::Cancelled => {
+                            payments.knows_cancelled = true;
+                            let succeeded: Vec<Uuid> = payments.charges.iter()
+                                .filter(|(_, _, c)| *c == Charge::Succeeded)
+                                .map(|(id, _, _)| *id)
+                                .collect();
+                            for charge in succeeded {
+                                payments.enqueue_refund(charge);
+                            }
+                        }
+                        Message::RefundRequested(payment_id) => payments.enqueue_refund(payment_id),
+                    }
+                }
+                Step::Refund => {
+                    if !payments.refund_jobs.is_empty() {
+                        let job = payments.refund_jobs[0];
+                        let charge = payments.charges.iter_mut().find(|(id, _, _)| *id == job);
+                        match charge {
+                            Some((charge_id, amount, state @ Charge::Succeeded)) => {
+                                *state = Charge::Refunded;
+                                to_orders.push(Message::Refunded(*charge_id, *amount));
+                                payments.refund_jobs.remove(0);
+                            }
+                            // Not settled yet: the job waits (retried later).
+                            Some((_, _, Charge::Processing)) => {}
+                            _ => { payments.refund_jobs.remove(0); }
+                        }
+                    }
+                }
+            }
+        };
+
+        for step in steps {
+            run(step, &mut given, &mut payments, &mut to_orders, &mut to_payments,
+                &mut seen_total, &mut orders_handle);
+        }
+        // Everything in flight lands: charges settle, messages are
+        // delivered, jobs run, until nothing is left.
+        for _ in 0..200 {
+            if payments.in_flight.is_empty() && to_orders.is_empty()
+                && to_payments.is_empty() && payments.refund_jobs.is_empty() {
+                break;
+            }
+            for step in [Step::Settle, Step::Deliver { pick: 0, again: false }, Step::Refund] {
+                run(step, &mut given, &mut payments, &mut to_orders, &mut to_payments,
+                    &mut seen_total, &mut orders_handle);
+            }
+        }
+        prop_assert!(payments.refund_jobs.is_empty() && to_orders.is_empty() && to_payments.is_empty());
+
+        let order = given.order();
+        let paid_events = given.history.iter().filter(|r| matches!(r.event, OrderEvent::Paid(_))).count();
+        prop_assert!(paid_events <= 1, "paid twice: {:?}", given.history);
+        for (charge_id, amount, state) in &payments.charges {
+            if *state == Charge::Succeeded {
+                prop_assert_eq!(order.ledger.paid_by, Some(*charge_id),
+                    "a successful charge that did not pay the order is held");
+                prop_assert_eq!(*amount, order.totals.total, "paid a different total");
+                prop_assert!(order.status != OrderStatus::Cancelled, "a cancelled order keeps money");
+            }
+        }
+        if let Some(paid_by) = order.ledger.paid_by {
+            prop_assert!(payments.charges.iter().any(|(id, _, s)| *id == paid_by
+                && matches!(s, Charge::Succeeded | Charge::Refunded)));
+        }
+    }
+}
