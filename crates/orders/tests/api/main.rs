@@ -9,6 +9,7 @@ mod create;
 mod helpers;
 mod idempotency;
 mod items;
+mod jobs;
 mod lifecycle;
 mod operations;
 mod rate_limit;
