@@ -71,9 +71,14 @@ wait_for "$id2" '.payment_status == "failed"'
 call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id2" | jq "$summary"
 call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id2/events" | jq -c '.data[] | {sequence, type, reason: .data.reason}'
 
+payment_body="$(echo "$order2" | jq -c '{order_id: .id, amount: .total, currency, method: "card", token: "tok_visa"}')"
+step "   a stranger cannot pay it (or hold it hostage); a wrong amount is refused, nothing charged"
+STRANGER_TOKEN="$("$bin" token demo_stranger)"
+call "$STRANGER_TOKEN" POST "$PAYMENTS/api/v1/payments" "$(echo "$payment_body" | jq -c '.amount = "0.01"')" | jq -c '{type, status}'
+call "$USER_TOKEN" POST "$PAYMENTS/api/v1/payments" "$(echo "$payment_body" | jq -c '.amount = "0.01"')" | jq -c '{type, expected_amount, expected_currency}'
+
 step "   demo_user pays it again with a good card (Idempotency-Key makes the retry safe)"
 key="demo-$(date +%s)-$RANDOM"
-payment_body="$(echo "$order2" | jq -c '{order_id: .id, amount: .total, currency, method: "card", token: "tok_visa"}')"
 call "$USER_TOKEN" POST "$PAYMENTS/api/v1/payments" "$payment_body" "Idempotency-Key: $key" | jq -c '{id, status, amount}'
 step "   the same request again is replayed, not charged twice"
 curl -sS -o /dev/null -D - -X POST "$PAYMENTS/api/v1/payments" -H "Authorization: Bearer $USER_TOKEN" \
