@@ -102,6 +102,18 @@ pub enum OrderStatus {
     Cancelled,
 }
 
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Delivered => "delivered",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// Whether the order has been paid: `pending` until a payment succeeds,
 /// `failed` after a failed attempt (still payable), `refunded` after a refund.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -137,7 +137,6 @@ impl From<StoreError> for OrderError {
         match error {
             StoreError::Conflict => OrderError::Conflict,
             StoreError::Duplicate => OrderError::Unexpected(anyhow::anyhow!("duplicate event")),
-            StoreError::KeyTaken => OrderError::KeyInFlight,
             StoreError::Unexpected(error) => OrderError::Unexpected(error),
         }
     }

@@ -88,8 +88,8 @@ impl From<PaymentError> for Problem {
                     Refusal::OrderNotFound => Problem::new(StatusCode::NOT_FOUND, kind, "Order not found")
                         .with_detail("no such order of yours; nothing was charged"),
                     Refusal::NotPayable(status) => Problem::new(StatusCode::CONFLICT, kind, "Order not payable")
-                        .with_detail(format!("the order is {}; only a pending order can be paid, nothing was charged", status_name(status)))
-                        .with_extension("order_status", status_name(status)),
+                        .with_detail(format!("the order is {}; only a pending order can be paid, nothing was charged", status.as_str()))
+                        .with_extension("order_status", status.as_str()),
                     Refusal::AmountMismatch { expected } => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, kind, "Amount does not match the order")
                         .with_detail(format!("the order's total is {expected} {}; pay exactly that, nothing was charged", expected.currency()))
                         .with_extension("expected_amount", expected.to_string())
@@ -110,17 +110,6 @@ impl From<PaymentError> for Problem {
             PaymentError::KeyMismatch => platform::idempotency::mismatch(),
             PaymentError::Unexpected(cause) => Problem::internal(&cause),
         }
-    }
-}
-
-fn status_name(status: contracts::order::OrderStatus) -> &'static str {
-    use contracts::order::OrderStatus::*;
-    match status {
-        Pending => "pending",
-        Paid => "paid",
-        Shipped => "shipped",
-        Delivered => "delivered",
-        Cancelled => "cancelled",
     }
 }
 

@@ -92,26 +92,17 @@ impl Application {
             },
             wake_jobs.clone(),
         ));
+        let jobs = Arc::new(JobHandler {
+            payments: payments.clone(),
+        });
         let worker = platform::jobs::Worker::new(
             pool.clone(),
             crate::store::JOBS,
             wake_jobs,
             settings.jobs.clone(),
         )
-        .handle(
-            REFUND,
-            Arc::new(JobHandler {
-                payments: payments.clone(),
-                kind: REFUND,
-            }),
-        )
-        .handle(
-            RECONCILE,
-            Arc::new(JobHandler {
-                payments: payments.clone(),
-                kind: RECONCILE,
-            }),
-        );
+        .handle(REFUND, jobs.clone())
+        .handle(RECONCILE, jobs);
 
         let relay = Relay {
             database_url: settings.database.url.clone(),
@@ -131,8 +122,10 @@ impl Application {
             tokio::spawn(worker.run()),
             tokio::spawn(async move {
                 let stale = time::Duration::seconds(reconcile.stale_after_seconds);
+                // The first scan one period after start, not at once.
+                let period = Duration::from_millis(reconcile.scan_every_ms.max(10));
                 let mut every =
-                    tokio::time::interval(Duration::from_millis(reconcile.scan_every_ms.max(10)));
+                    tokio::time::interval_at(tokio::time::Instant::now() + period, period);
                 loop {
                     every.tick().await;
                     match reconciler.find_stuck(stale).await {

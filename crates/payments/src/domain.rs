@@ -46,7 +46,7 @@ pub enum Refusal {
     /// No such order, or not the caller's (the two are indistinguishable).
     #[error("no such order")]
     OrderNotFound,
-    #[error("the order is {0:?} and cannot be paid")]
+    #[error("the order is {} and cannot be paid", .0.as_str())]
     NotPayable(OrderStatus),
     #[error("the order's total is {expected} {}", expected.currency())]
     AmountMismatch { expected: Money },

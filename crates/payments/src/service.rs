@@ -663,21 +663,21 @@ pub fn refusal_kind(refusal: &Refusal) -> &'static str {
 /// Runs `payments.jobs`: refunds and reconciliations.
 pub struct JobHandler {
     pub payments: Arc<Payments>,
-    pub kind: &'static str,
 }
 
 impl jobs::Handler for JobHandler {
     fn run<'a>(&'a self, job: &'a jobs::Job) -> futures_util::future::BoxFuture<'a, Outcome> {
         Box::pin(async move {
-            match self.kind {
+            match job.kind.as_str() {
                 REFUND => match serde_json::from_value::<RefundJob>(job.payload.clone()) {
                     Ok(refund) => self.payments.run_refund(refund).await,
                     Err(error) => Outcome::Park(format!("unreadable refund job: {error}")),
                 },
-                _ => match serde_json::from_value::<ReconcileJob>(job.payload.clone()) {
+                RECONCILE => match serde_json::from_value::<ReconcileJob>(job.payload.clone()) {
                     Ok(reconcile) => self.payments.run_reconcile(reconcile).await,
                     Err(error) => Outcome::Park(format!("unreadable reconcile job: {error}")),
                 },
+                other => Outcome::Park(format!("unknown job kind {other}")),
             }
         })
     }

@@ -40,9 +40,6 @@ pub enum StoreError {
     /// The consumed event was already recorded in the inbox.
     #[error("the event was consumed before")]
     Duplicate,
-    /// The caller already used this Idempotency-Key.
-    #[error("the idempotency key is taken")]
-    KeyTaken,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -59,11 +56,6 @@ impl From<DieselError> for StoreError {
                 if info.constraint_name() == Some("inbox_pkey") =>
             {
                 StoreError::Duplicate
-            }
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
-                if info.constraint_name() == Some("idempotency_keys_pkey") =>
-            {
-                StoreError::KeyTaken
             }
             _ => StoreError::Unexpected(anyhow::Error::new(error).context("database error")),
         }

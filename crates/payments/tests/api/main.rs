@@ -173,6 +173,23 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The id of the first payment of `order`, once there is one.
+    async fn first_payment_of(&self, order: Uuid) -> String {
+        for _ in 0..100 {
+            let listed: Value = self
+                .get(&admin(), &format!("/api/v1/payments?order_id={order}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            if let Some(id) = listed["data"][0]["id"].as_str() {
+                return id.to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("order {order} was never charged");
+    }
+
     /// Polls payment `id` (as an admin) until `done` holds.
     async fn eventually(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
         for _ in 0..100 {
@@ -827,16 +844,7 @@ async fn a_charge_interrupted_after_the_provider_took_the_money_is_reconciled_on
         .send()
         .await;
     assert!(hung.is_err(), "the charge never answers");
-    let listed: Value = app
-        .get(
-            &token("alice"),
-            &format!("/api/v1/payments?order_id={order}"),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = listed["data"][0]["id"].as_str().unwrap().to_owned();
+    let id = app.first_payment_of(order).await;
 
     // Reconciliation asks the provider, which did charge: succeeded, once.
     let settled = app.eventually(&id, |p| p["status"] != "processing").await;
@@ -870,21 +878,7 @@ async fn a_charge_never_made_is_voided_and_a_late_answer_cannot_overwrite_it() {
                 .unwrap()
         })
     };
-    let id = loop {
-        let listed: Value = app
-            .get(
-                &token("alice"),
-                &format!("/api/v1/payments?order_id={order}"),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        if let Some(id) = listed["data"][0]["id"].as_str() {
-            break id.to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let id = app.first_payment_of(order).await;
     // Reconciled while the charge is held: the provider never charged, so
     // it voids the payment and the payment fails.
     let settled = app.eventually(&id, |p| p["status"] != "processing").await;
