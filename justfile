@@ -49,6 +49,10 @@ demo:
 contracts:
     UPDATE_CONTRACTS=1 cargo test -q -p orders --test contracts checked_in_contracts_match_the_code
 
+# Regenerate docs/source-documents.md: every source document's example sent to the real service, with its answer.
+source-documents: services
+    UPDATE_DOCS=1 cargo test -q -p orders --test api source_documents
+
 # Check the contracts with the ecosystem's tools and fuzz both live services with schemathesis.
 contracts-check:
     deploy/tools/contracts-check.sh

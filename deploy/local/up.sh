@@ -6,6 +6,8 @@ source "$(dirname "$0")/lib.sh"
 # ones are configured.
 export ORDERS_USER_SERVICE__URL="${ORDERS_USER_SERVICE__URL:-http://127.0.0.1:${STUBS_PORT:-8090}}"
 export ORDERS_CATALOG__URL="${ORDERS_CATALOG__URL:-http://127.0.0.1:${STUBS_PORT:-8090}}"
+# The development configuration: the coupons the source documents use.
+export ORDERS_CONFIG="${ORDERS_CONFIG:-$(cd "$(dirname "$0")" && pwd)/orders.yaml}"
 # Payments checks every charge against the order at orders.
 export PAYMENTS_ORDERS__URL="${PAYMENTS_ORDERS__URL:-http://127.0.0.1:${ORDERS_HTTP__PORT:-8080}}"
 

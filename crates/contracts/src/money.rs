@@ -217,6 +217,149 @@ impl<'de> serde::Deserialize<'de> for Currency {
     }
 }
 
+/// An amount as a client sent it: a decimal string (`"29.99"`) or a JSON
+/// number (`29.99`, as the source documents write it). A number is kept as
+/// its literal text and read exactly, never through a float; exponents
+/// (`2.999e1`) are shifted in the text. Turned into [`Money`] once the
+/// currency is known, so "more decimals than the currency has" is an error
+/// of the currency, not of the syntax.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Amount {
+    /// A plain decimal: digits, at most one `.`, no sign, no exponent.
+    decimal: String,
+}
+
+impl Amount {
+    /// Reads the literal text of a JSON string's content or of a JSON number.
+    pub fn parse(text: &str) -> Result<Amount, MoneyError> {
+        plain_decimal(text)
+            .map(|decimal| Amount { decimal })
+            .ok_or(MoneyError::NotADecimal)
+    }
+
+    /// The amount in `currency`: too many decimals is [`MoneyError::TooPrecise`].
+    pub fn to_money(&self, currency: Currency) -> Result<Money, MoneyError> {
+        Money::parse(&self.decimal, currency)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.decimal
+    }
+}
+
+/// `"29.99"` stays; `"2.999e1"` becomes `"29.99"`, `"1E2"` `"100"`; a sign,
+/// a leading `.` or a trailing `.` is refused. Trailing zeros after the
+/// point are dropped (`"29.990"` is 29.99 in any currency).
+fn plain_decimal(text: &str) -> Option<String> {
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(at) => {
+            let exponent = &text[at + 1..];
+            let digits = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+            if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return None;
+            }
+            (&text[..at], exponent.parse::<i32>().ok()?)
+        }
+        None => (text, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty()
+        || !all_digits(whole)
+        || !all_digits(fraction)
+        || (mantissa.contains('.') && fraction.is_empty())
+    {
+        return None;
+    }
+    // The digits without the point, and where the point goes after shifting.
+    let digits = format!("{whole}{fraction}");
+    let point = i64::try_from(whole.len()).ok()? + i64::from(exponent);
+    let (whole, fraction) = if point <= 0 {
+        let zeros = usize::try_from(-point).ok()?;
+        ("0".to_owned(), format!("{}{digits}", "0".repeat(zeros)))
+    } else {
+        let point = usize::try_from(point).ok()?;
+        if point >= digits.len() {
+            (
+                format!("{digits}{}", "0".repeat(point - digits.len())),
+                String::new(),
+            )
+        } else {
+            (digits[..point].to_owned(), digits[point..].to_owned())
+        }
+    };
+    let whole = whole.trim_start_matches('0');
+    let whole = if whole.is_empty() { "0" } else { whole };
+    let fraction = fraction.trim_end_matches('0');
+    Some(if fraction.is_empty() {
+        whole.to_owned()
+    } else {
+        format!("{whole}.{fraction}")
+    })
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.decimal)
+    }
+}
+
+/// From a JSON string or number, the number read from its literal text
+/// (which needs serde_json's `raw_value`: the body must be parsed from
+/// text, as every request body is).
+impl<'de> serde::Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        let text = raw.get().trim();
+        let literal = if text.starts_with('"') {
+            serde_json::from_str::<String>(text).map_err(D::Error::custom)?
+        } else if text.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+            text.to_owned()
+        } else {
+            return Err(D::Error::custom(
+                "must be a decimal string such as \"29.99\" or a number such as 29.99",
+            ));
+        };
+        Amount::parse(&literal).map_err(|_| {
+            D::Error::custom("must be a non-negative decimal such as \"29.99\" or 29.99")
+        })
+    }
+}
+
+impl serde::Serialize for Amount {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.decimal)
+    }
+}
+
+impl utoipa::PartialSchema for Amount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[0-9]{1,15}(\\.[0-9]{1,3})?$"))
+                    .examples(["29.99"]),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .minimum(Some(0))
+                    .examples([29.99]),
+            )
+            .description(Some(
+                "A decimal string (\"29.99\") or a JSON number (29.99), read exactly from its text, \
+                 with at most the currency's decimals.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Amount {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +447,88 @@ mod tests {
                 .minor(),
             200
         );
+    }
+
+    #[test]
+    fn amounts_read_numbers_from_their_text() {
+        let read = |json: &str| serde_json::from_str::<Amount>(json).map(|a| a.to_string());
+        assert_eq!(read("29.99").unwrap(), "29.99");
+        assert_eq!(read("\"29.99\"").unwrap(), "29.99");
+        assert_eq!(read("2.999e1").unwrap(), "29.99");
+        assert_eq!(read("1E2").unwrap(), "100");
+        assert_eq!(read("5e-1").unwrap(), "0.5");
+        assert_eq!(read("29.990").unwrap(), "29.99");
+        assert_eq!(read("0.1").unwrap(), "0.1");
+        for bad in [
+            "-1", "007", "true", "null", "{}", "[1]", "\"1e\"", "\"\"", "\".5\"", "\"1.\"",
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        // 0.1 + 0.2 as floats is 0.30000000000000004; as text it is exact.
+        let amount = serde_json::from_str::<Amount>("0.30000000000000004").unwrap();
+        assert!(matches!(
+            amount.to_money(usd()),
+            Err(MoneyError::TooPrecise { .. })
+        ));
+    }
+
+    /// A JSON number (in any notation) and its decimal string give the same
+    /// minor units, for every currency exponent.
+    fn notations(minor: i64, exponent: u32) -> Vec<String> {
+        let scale = 10_i64.pow(exponent);
+        let plain = if exponent == 0 {
+            minor.to_string()
+        } else {
+            format!(
+                "{}.{:0width$}",
+                minor / scale,
+                minor % scale,
+                width = exponent as usize
+            )
+        };
+        let digits = minor.to_string();
+        let padded = if plain.contains('.') {
+            format!("{plain}000")
+        } else {
+            format!("{plain}.000")
+        };
+        vec![
+            plain.clone(),
+            format!("\"{plain}\""),
+            format!("{digits}e-{exponent}"),
+            format!("{digits}E-{exponent}"),
+            padded.clone(),
+            format!("\"{padded}\""),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_number_and_its_string_give_the_same_minor_units(
+            minor in 0..=MAX_MINOR,
+            code in prop::sample::select(vec!["JPY", "USD", "KWD"]),
+        ) {
+            let currency = Currency::parse(code).unwrap();
+            for json in notations(minor, currency.exponent()) {
+                let amount: Amount = serde_json::from_str(&json).unwrap();
+                prop_assert_eq!(amount.to_money(currency).unwrap().minor(), minor, "{}", json);
+            }
+        }
+
+        #[test]
+        fn more_decimals_than_the_currency_has_are_refused(
+            minor in 1..=1_000_000_000_i64,
+            code in prop::sample::select(vec!["JPY", "USD", "KWD"]),
+        ) {
+            let currency = Currency::parse(code).unwrap();
+            let exponent = currency.exponent() + 1;
+            // `minor` tenths of the smallest unit, never a whole unit count.
+            let minor = if minor % 10 == 0 { minor + 1 } else { minor };
+            let text = format!("{minor}e-{exponent}");
+            let amount: Amount = serde_json::from_str(&text).unwrap();
+            let too_precise = matches!(amount.to_money(currency), Err(MoneyError::TooPrecise { .. }));
+            prop_assert!(too_precise, "{} in {}", text, code);
+        }
     }
 
     proptest! {

@@ -142,16 +142,35 @@ pub struct OrderData {
     #[schema(example = "USD")]
     pub currency: String,
     pub items: Vec<OrderItemData>,
-    pub shipping_address: AddressData,
-    pub billing_address: AddressData,
+    /// Absent for what is not shipped (digital goods).
     #[serde(default)]
+    pub shipping_address: Option<AddressData>,
+    /// The shipping address unless another was given.
+    #[serde(default)]
+    pub billing_address: Option<AddressData>,
+    /// Lower case, e.g. `standard`.
+    #[serde(default)]
+    #[schema(example = "standard")]
     pub shipping_method: Option<String>,
     #[serde(default)]
     pub notes: Option<String>,
+    /// As the client named it, e.g. `CREDIT_CARD` or `card`.
     #[serde(default)]
+    #[schema(example = "CREDIT_CARD")]
     pub payment_method: Option<String>,
+    /// The coupon whose discount is in `discount`.
+    #[serde(default)]
+    #[schema(example = "SUMMER10")]
+    pub coupon_code: Option<String>,
     #[serde(default)]
     pub cancellation_reason: Option<String>,
+    /// Who carries the order, once shipped (when the fulfilment said).
+    #[serde(default)]
+    #[schema(example = "UPS")]
+    pub carrier: Option<String>,
+    #[serde(default)]
+    #[schema(example = "1Z999AA10123456784")]
+    pub tracking_number: Option<String>,
     /// Sum of the items' subtotals.
     #[schema(example = "59.98")]
     pub subtotal: String,
@@ -168,6 +187,11 @@ pub struct OrderData {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// When the order was delivered.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub completed_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub cancelled_at: Option<OffsetDateTime>,
     /// Number of events in the order's history; use it with `If-Match`.
     #[schema(example = 1)]
     pub version: u32,
@@ -179,6 +203,10 @@ pub struct OrderItemData {
     pub id: Uuid,
     #[schema(example = "prod_123")]
     pub product_id: String,
+    /// The product's variant, when it has one.
+    #[serde(default)]
+    #[schema(example = "123e4567-e89b-12d3-a456-426614174002")]
+    pub variant_id: Option<String>,
     #[serde(default)]
     #[schema(example = "T-shirt")]
     pub name: Option<String>,
@@ -194,25 +222,34 @@ pub struct OrderItemData {
     pub subtotal: String,
 }
 
-/// A postal address.
+/// Which of an order's addresses this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AddressType {
+    Shipping,
+    Billing,
+}
+
+/// A postal address, with the technical design's field names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AddressData {
+    pub address_type: AddressType,
     #[schema(example = "Ada")]
     pub first_name: String,
     #[schema(example = "Lovelace")]
     pub last_name: String,
     #[schema(example = "12 St James's Square")]
-    pub line1: String,
+    pub address_line1: String,
     #[serde(default)]
-    pub line2: Option<String>,
+    pub address_line2: Option<String>,
     #[schema(example = "London")]
     pub city: String,
     /// State, province or county.
     #[serde(default)]
-    pub region: Option<String>,
+    pub state: Option<String>,
     #[schema(example = "SW1Y 4JH")]
     pub postal_code: String,
-    /// ISO 3166-1 alpha-2.
+    /// ISO 3166-1 alpha-2 (an alpha-3 code sent in is converted).
     #[schema(example = "GB")]
     pub country: String,
     #[serde(default)]

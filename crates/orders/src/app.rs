@@ -23,7 +23,7 @@ use crate::{
     api,
     catalog::Catalog,
     config::Settings,
-    domain::pricing::Pricing,
+    domain::{Promotions, pricing::Pricing},
     messaging::{OUTBOX, dispatcher::Dispatcher, payment_events::PaymentEvents},
     service::{KeyPolicy, Orders, PAY, REFUND, RELEASE_STOCK},
     store::JOBS,
@@ -145,6 +145,7 @@ impl Application {
             },
             users,
             Pricing::from_config(&settings.pricing).map_err(anyhow::Error::msg)?,
+            Promotions::from_config(&settings.promotions).map_err(anyhow::Error::msg)?,
             Catalog::from_config(
                 &settings.catalog,
                 settings.auth.hs256_secret.as_ref(),

@@ -44,10 +44,21 @@ pub struct Product {
     pub currency: String,
 }
 
+/// A line to reserve.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct ReservedLine<'a> {
+    pub product_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant_id: Option<&'a str>,
+    pub quantity: u32,
+}
+
 /// A line the catalogue cannot supply.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct Shortage {
     pub product_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_id: Option<String>,
     pub requested: u64,
     pub available: u64,
 }
@@ -126,10 +137,21 @@ impl Catalog {
         Err(Unavailable(last))
     }
 
-    /// The product, or `None` if the catalogue does not have it.
-    pub async fn product(&self, product_id: &str) -> Result<Option<Product>, Unavailable> {
-        let url = dependency::url(&self.base, &["api", "v1", "products", product_id])
-            .map_err(|error| Unavailable(error.to_string()))?;
+    /// The product (or its variant: name, SKU and price are the
+    /// variant's), or `None` if the catalogue does not have it.
+    pub async fn product(
+        &self,
+        product_id: &str,
+        variant_id: Option<&str>,
+    ) -> Result<Option<Product>, Unavailable> {
+        let url = match variant_id {
+            None => dependency::url(&self.base, &["api", "v1", "products", product_id]),
+            Some(variant) => dependency::url(
+                &self.base,
+                &["api", "v1", "products", product_id, "variants", variant],
+            ),
+        }
+        .map_err(|error| Unavailable(error.to_string()))?;
         let response = self
             .call(|client, token| client.get(url.clone()).bearer_auth(token))
             .await?;
@@ -148,16 +170,14 @@ impl Catalog {
     pub async fn reserve(
         &self,
         order: Uuid,
-        lines: &[(String, u32)],
+        lines: &[ReservedLine<'_>],
     ) -> Result<Reservation, Unavailable> {
         let url = dependency::url(
             &self.base,
             &["api", "v1", "reservations", &order.to_string()],
         )
         .map_err(|error| Unavailable(error.to_string()))?;
-        let body = json!({
-            "items": lines.iter().map(|(product_id, quantity)| json!({"product_id": product_id, "quantity": quantity})).collect::<Vec<_>>()
-        });
+        let body = json!({ "items": lines });
         let response = self
             .call(|client, token| client.put(url.clone()).bearer_auth(token).json(&body))
             .await?;

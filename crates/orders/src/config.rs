@@ -25,6 +25,8 @@ pub struct Settings {
     pub unpaid: UnpaidConfig,
     pub user_service: crate::users::UserServiceConfig,
     pub pricing: crate::domain::pricing::PricingConfig,
+    #[serde(default)]
+    pub promotions: crate::domain::promotions::PromotionsConfig,
     pub catalog: crate::catalog::CatalogConfig,
     pub log: LogConfig,
 }

@@ -12,9 +12,10 @@ use platform::idempotency::IdempotencyKey;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use crate::catalog::{Catalog, Reservation, Shortage};
+use crate::catalog::{Catalog, Reservation, ReservedLine, Shortage};
 use crate::domain::Money;
 use crate::domain::pricing::Pricing;
+use crate::domain::{CouponRefusal, Promotions, Shipment};
 use crate::users::{UserCheck, UserDirectory};
 use uuid::Uuid;
 
@@ -80,14 +81,19 @@ impl Actor {
 pub struct OrderDraft {
     /// Whose order it is (the caller, unless an admin places it for someone).
     pub user_id: UserId,
-    pub currency: Currency,
+    /// None: the catalogue's prices say, else the configured default. The
+    /// items' provisional prices are in this currency or the default.
+    pub currency: Option<Currency>,
     pub items: Vec<LineItem>,
-    pub shipping_address: Address,
-    pub billing_address: Address,
+    pub shipping_address: Option<Address>,
+    pub billing_address: Option<Address>,
     pub shipping_method: Option<String>,
     pub notes: Option<String>,
+    /// How the customer pays, as they name it (`CREDIT_CARD`, `card`).
+    pub payment_method: Option<String>,
     /// Charge the order at once with this method.
     pub payment: Option<PaymentMethod>,
+    pub coupon_code: Option<String>,
 }
 
 /// A payment method: the kind and the provider token.
@@ -119,6 +125,8 @@ pub enum OrderError {
     KeyInFlight,
     #[error("user {0} does not exist")]
     UserNotFound(String),
+    #[error(transparent)]
+    InvalidCoupon(CouponRefusal),
     /// Products the catalogue does not have: (field, product id).
     #[error("unknown products")]
     ProductsNotFound(Vec<(String, String)>),
@@ -137,6 +145,9 @@ impl From<StoreError> for OrderError {
         match error {
             StoreError::Conflict => OrderError::Conflict,
             StoreError::Duplicate => OrderError::Unexpected(anyhow::anyhow!("duplicate event")),
+            StoreError::CouponLimit => {
+                OrderError::Unexpected(anyhow::anyhow!("a coupon limit outside order placement"))
+            }
             StoreError::Unexpected(error) => OrderError::Unexpected(error),
         }
     }
@@ -224,6 +235,8 @@ pub struct Orders {
     users: Option<UserDirectory>,
     /// Tax and shipping rates.
     pricing: Pricing,
+    /// Coupons.
+    promotions: Promotions,
     /// Prices and stock, when configured.
     catalog: Option<Catalog>,
     /// Wakes this instance's job worker when work is enqueued.
@@ -248,6 +261,7 @@ impl Orders {
         keys: KeyPolicy,
         users: Option<UserDirectory>,
         pricing: Pricing,
+        promotions: Promotions,
         catalog: Option<Catalog>,
     ) -> Self {
         Self {
@@ -256,6 +270,7 @@ impl Orders {
             keys,
             users,
             pricing,
+            promotions,
             catalog,
             jobs,
         }
@@ -298,6 +313,11 @@ impl Orders {
     /// Whether prices and stock come from a catalogue.
     pub fn has_catalog(&self) -> bool {
         self.catalog.is_some()
+    }
+
+    /// The currency of an order that names none and has no catalogue.
+    pub fn default_currency(&self) -> Currency {
+        self.pricing.default_currency()
     }
 
     /// The work a change decides besides itself, enqueued in its
@@ -475,6 +495,17 @@ impl Orders {
                 "only an admin may place an order for another user".into(),
             ));
         }
+        if draft.shipping_address.is_none()
+            && self.pricing.needs_address(draft.shipping_method.as_deref())
+        {
+            return Err(OrderError::Invalid(vec![Violation::new(
+                "shipping_address",
+                format!(
+                    "is required for shipping method `{}`",
+                    draft.shipping_method.as_deref().unwrap_or_default()
+                ),
+            )]));
+        }
         if let Some(key) = &key
             && let Some(replayed) = self.claim(actor, key).await?
         {
@@ -508,7 +539,9 @@ impl Orders {
         let id = OrderId(Uuid::now_v7());
         let mut draft = draft;
         if let Some(catalog) = &self.catalog {
-            draft.items = snapshot(catalog, draft.currency, draft.items).await?;
+            let (currency, items) = snapshot(catalog, draft.currency, draft.items).await?;
+            draft.currency = currency;
+            draft.items = items;
             reserve(catalog, id, &draft.items).await?;
         }
         let placed = self.place_once(actor, id, draft, key).await;
@@ -527,25 +560,45 @@ impl Orders {
         draft: OrderDraft,
         key: Option<&IdempotencyKey>,
     ) -> Result<Placed, OrderError> {
-        let charges = self
+        let currency = draft
+            .currency
+            .unwrap_or_else(|| self.pricing.default_currency());
+        let shipping_method = draft.shipping_method.as_deref().map(Pricing::method_name);
+        let mut charges = self
             .pricing
-            .charges(draft.shipping_method.as_deref(), draft.currency)
+            .charges(shipping_method.as_deref(), currency)
             .map_err(|message| {
                 OrderError::Invalid(vec![Violation::new("shipping_method", message)])
             })?;
+        let redemption = match &draft.coupon_code {
+            None => None,
+            Some(code) => {
+                let subtotal = crate::domain::Totals::compute(currency, &draft.items, &charges)
+                    .map_err(|_| OrderError::Rule(RuleViolation::TotalTooLarge))?
+                    .subtotal;
+                Some(
+                    self.promotions
+                        .redeem(code, subtotal, now())
+                        .map_err(OrderError::InvalidCoupon)?,
+                )
+            }
+        };
+        charges.coupon = redemption.as_ref().map(|r| r.coupon.clone());
         let mut conn = db::connection(&self.pool).await?;
         let number = self.numbers.next(&mut conn).await?;
         let events = Order::place(PlaceOrder {
             id,
             number,
             user_id: draft.user_id,
-            currency: draft.currency,
+            currency,
             items: draft.items,
             shipping_address: draft.shipping_address,
             billing_address: draft.billing_address,
-            shipping_method: draft.shipping_method,
+            shipping_method,
             notes: draft.notes,
-            payment_method: draft.payment.as_ref().map(|p| p.method.clone()),
+            payment_method: draft
+                .payment_method
+                .or_else(|| draft.payment.as_ref().map(|p| p.method.clone())),
             charges,
         })
         .map_err(OrderError::Rule)?;
@@ -581,9 +634,21 @@ impl Orders {
                 status: 201,
                 body: &body,
             }),
+            coupon_use: redemption.as_ref().map(|r| store::CouponUse {
+                code: &r.coupon.code,
+                user_id: order.user_id.as_str(),
+                limit: r.per_user_limit,
+            }),
             ..actor.context()
         };
-        store::save(&mut conn, &order, &new_events, context, None).await?;
+        match store::save(&mut conn, &order, &new_events, context, None).await {
+            Ok(()) => {}
+            Err(StoreError::CouponLimit) => {
+                let code = redemption.map(|r| r.coupon.code).unwrap_or_default();
+                return Err(OrderError::InvalidCoupon(CouponRefusal::LimitReached(code)));
+            }
+            Err(other) => return Err(other.into()),
+        }
         if !jobs.is_empty() {
             self.jobs.notify_one();
         }
@@ -718,12 +783,19 @@ impl Orders {
         id: OrderId,
         status: &str,
         reason: Option<String>,
+        shipment: Shipment,
         expected_version: Option<u32>,
     ) -> Result<Order, OrderError> {
         let target = OrderStatus::parse(status)
             .ok_or_else(|| OrderError::UnknownStatus(status.to_owned()))?;
+        if target != OrderStatus::Shipped && shipment != Shipment::default() {
+            return Err(OrderError::Invalid(vec![Violation::new(
+                "carrier",
+                "carrier and tracking_number go with status `shipped` only",
+            )]));
+        }
         self.execute(actor, id, expected_version, None, |order| {
-            let command = OrderCommand::to_reach(target, reason.clone()).ok_or(
+            let command = OrderCommand::to_reach(target, reason.clone(), shipment.clone()).ok_or(
                 OrderError::Rule(RuleViolation::InvalidTransition {
                     from: order.status,
                     to: target,
@@ -794,7 +866,7 @@ impl Orders {
         drop(conn);
         let mut command = decide(&current)?;
         if let OrderCommand::AddItem { item } = &mut command {
-            let priced = snapshot(catalog, current.currency, vec![item.clone()]).await?;
+            let (_, priced) = snapshot(catalog, Some(current.currency), vec![item.clone()]).await?;
             if let Some(priced) = priced.into_iter().next() {
                 *item = priced;
             }
@@ -874,48 +946,63 @@ impl Orders {
 
 /// Replaces each line's price, name and SKU with the catalogue's (client
 /// values are never trusted when a catalogue is configured).
+///
+/// The order's currency is `currency`, or else the first product's (None
+/// only without items); a product sold in another is refused.
 async fn snapshot(
     catalog: &Catalog,
-    currency: Currency,
+    currency: Option<Currency>,
     items: Vec<LineItem>,
-) -> Result<Vec<LineItem>, OrderError> {
-    let products = futures_util::future::join_all(
-        items
-            .iter()
-            .map(|item| catalog.product(item.product_id.as_str())),
-    )
+) -> Result<(Option<Currency>, Vec<LineItem>), OrderError> {
+    let products = futures_util::future::join_all(items.iter().map(|item| {
+        catalog.product(
+            item.product_id.as_str(),
+            item.variant_id.as_ref().map(|v| v.as_str()),
+        )
+    }))
     .await;
+    let mut currency = currency;
     let mut unknown = Vec::new();
     let mut violations = Vec::new();
     let mut priced = Vec::with_capacity(items.len());
     for (index, (mut item, product)) in items.into_iter().zip(products).enumerate() {
         match product.map_err(|error| OrderError::CatalogUnavailable(error.to_string()))? {
             None => unknown.push((
-                format!("items[{index}].product_id"),
-                item.product_id.to_string(),
+                format!(
+                    "items[{index}].{}",
+                    if item.variant_id.is_some() {
+                        "variant_id"
+                    } else {
+                        "product_id"
+                    }
+                ),
+                match &item.variant_id {
+                    Some(variant) => format!("{} variant {variant}", item.product_id),
+                    None => item.product_id.to_string(),
+                },
             )),
             Some(product) => {
                 let price = Currency::parse(&product.currency)
-                    .and_then(|product_currency| Money::parse(&product.price, product_currency));
-                match price {
-                    Ok(price) if price.currency() == currency => {
-                        item.unit_price = price;
-                        item.name = Some(product.name);
-                        item.sku = product.sku;
-                    }
-                    Ok(price) => violations.push(Violation::new(
+                    .and_then(|product_currency| Money::parse(&product.price, product_currency))
+                    .map_err(|error| {
+                        OrderError::CatalogUnavailable(format!(
+                            "unreadable price of {}: {error}",
+                            product.id
+                        ))
+                    })?;
+                let currency = *currency.get_or_insert(price.currency());
+                if price.currency() == currency {
+                    item.unit_price = price;
+                    item.name = Some(product.name);
+                    item.sku = product.sku;
+                } else {
+                    violations.push(Violation::new(
                         format!("items[{index}].product_id"),
                         format!(
                             "is sold in {}, the order is in {currency}",
                             price.currency()
                         ),
-                    )),
-                    Err(error) => {
-                        return Err(OrderError::CatalogUnavailable(format!(
-                            "unreadable price of {}: {error}",
-                            product.id
-                        )));
-                    }
+                    ));
                 }
             }
         }
@@ -927,14 +1014,18 @@ async fn snapshot(
     if !violations.is_empty() {
         return Err(OrderError::Invalid(violations));
     }
-    Ok(priced)
+    Ok((currency, priced))
 }
 
 /// Reserves every line's quantity for the order, all or nothing.
 async fn reserve(catalog: &Catalog, id: OrderId, items: &[LineItem]) -> Result<(), OrderError> {
-    let lines: Vec<(String, u32)> = items
+    let lines: Vec<ReservedLine<'_>> = items
         .iter()
-        .map(|item| (item.product_id.to_string(), item.quantity.get()))
+        .map(|item| ReservedLine {
+            product_id: item.product_id.as_str(),
+            variant_id: item.variant_id.as_ref().map(|v| v.as_str()),
+            quantity: item.quantity.get(),
+        })
         .collect();
     match catalog.reserve(id.0, &lines).await {
         Ok(Reservation::Reserved) => Ok(()),

@@ -1,6 +1,6 @@
 //! The public representation of an order (REST responses and event data).
 
-use contracts::order::{self as wire, AddressData, OrderData, OrderItemData};
+use contracts::order::{self as wire, AddressData, AddressType, OrderData, OrderItemData};
 
 use crate::domain::{Address, Order, OrderStatus, PaymentStatus};
 
@@ -23,6 +23,7 @@ pub fn order_data(order: &Order) -> OrderData {
             .map(|item| OrderItemData {
                 id: item.id,
                 product_id: item.product_id.to_string(),
+                variant_id: item.variant_id.as_ref().map(ToString::to_string),
                 name: item.name.clone(),
                 sku: item.sku.clone(),
                 quantity: item.quantity.get(),
@@ -31,12 +32,21 @@ pub fn order_data(order: &Order) -> OrderData {
                 subtotal: item.subtotal().map(|m| m.to_string()).unwrap_or_default(),
             })
             .collect(),
-        shipping_address: address(&order.shipping_address),
-        billing_address: address(&order.billing_address),
+        shipping_address: order
+            .shipping_address
+            .as_ref()
+            .map(|a| address(a, AddressType::Shipping)),
+        billing_address: order
+            .billing_address
+            .as_ref()
+            .map(|a| address(a, AddressType::Billing)),
         shipping_method: order.shipping_method.clone(),
         notes: order.notes.clone(),
         payment_method: order.payment_method.clone(),
+        coupon_code: order.charges.coupon.as_ref().map(|c| c.code.clone()),
         cancellation_reason: order.cancellation_reason.clone(),
+        carrier: order.shipment.carrier.clone(),
+        tracking_number: order.shipment.tracking_number.clone(),
         subtotal: order.totals.subtotal.to_string(),
         discount: order.totals.discount.to_string(),
         tax: order.totals.tax.to_string(),
@@ -44,6 +54,8 @@ pub fn order_data(order: &Order) -> OrderData {
         total: order.totals.total.to_string(),
         created_at: order.created_at,
         updated_at: order.updated_at,
+        completed_at: order.completed_at,
+        cancelled_at: order.cancelled_at,
         version: order.version,
     }
 }
@@ -58,14 +70,15 @@ pub fn status(status: OrderStatus) -> wire::OrderStatus {
     }
 }
 
-fn address(address: &Address) -> AddressData {
+fn address(address: &Address, address_type: AddressType) -> AddressData {
     AddressData {
+        address_type,
         first_name: address.first_name.clone(),
         last_name: address.last_name.clone(),
-        line1: address.line1.clone(),
-        line2: address.line2.clone(),
+        address_line1: address.line1.clone(),
+        address_line2: address.line2.clone(),
         city: address.city.clone(),
-        region: address.region.clone(),
+        state: address.region.clone(),
         postal_code: address.postal_code.clone(),
         country: address.country.clone(),
         phone: address.phone.clone(),

@@ -40,44 +40,78 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, Problem>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<BodyLimit>()
-            .map_or(DEFAULT_BODY_LIMIT, |limit| limit.0);
-        let media_type_ok = is_json_media_type(req);
-        let declared_length = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse::<usize>().ok());
-        let guard = req.app_data::<BodyGuard>().copied();
-        let mut payload = payload.take();
+        let body = read_body(req, payload);
+        Box::pin(async move { parse_json(&body.await?).map(ApiJson) })
+    }
+}
 
-        Box::pin(async move {
-            if !media_type_ok {
-                return Err(Problem::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "Unsupported media type",
-                )
-                .with_detail("the body must be JSON (Content-Type: application/json)"));
-            }
-            if declared_length.is_some_and(|length| length > limit) {
+/// A JSON request body as its bytes, checked like [`ApiJson`]'s (media
+/// type, size, guard) but not parsed: for a handler that needs the text
+/// itself (a JSON number read exactly, as [`contracts::money::Amount`]
+/// does, is lost once parsed into a `serde_json::Value`).
+#[derive(Debug)]
+pub struct RawJson(pub Vec<u8>);
+
+impl RawJson {
+    /// Parses the body as `T`, with [`parse_json`]'s errors.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, Problem> {
+        parse_json(&self.0)
+    }
+}
+
+impl FromRequest for RawJson {
+    type Error = Problem;
+    type Future = LocalBoxFuture<'static, Result<Self, Problem>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = read_body(req, payload);
+        Box::pin(async move { body.await.map(RawJson) })
+    }
+}
+
+/// Reads a JSON body under the app's size limit, after checking its media
+/// type, and passes it through the app's [`BodyGuard`].
+fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> LocalBoxFuture<'static, Result<Vec<u8>, Problem>> {
+    let limit = req
+        .app_data::<BodyLimit>()
+        .map_or(DEFAULT_BODY_LIMIT, |limit| limit.0);
+    let media_type_ok = is_json_media_type(req);
+    let declared_length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    let guard = req.app_data::<BodyGuard>().copied();
+    let mut payload = payload.take();
+
+    Box::pin(async move {
+        if !media_type_ok {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+            )
+            .with_detail("the body must be JSON (Content-Type: application/json)"));
+        }
+        if declared_length.is_some_and(|length| length > limit) {
+            return Err(Problem::payload_too_large(limit));
+        }
+        let mut body = Vec::with_capacity(declared_length.unwrap_or(1024).min(limit));
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|error| Problem::malformed_body(error.to_string()))?;
+            if body.len() + chunk.len() > limit {
                 return Err(Problem::payload_too_large(limit));
             }
-            let mut body = Vec::with_capacity(declared_length.unwrap_or(1024).min(limit));
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|error| Problem::malformed_body(error.to_string()))?;
-                if body.len() + chunk.len() > limit {
-                    return Err(Problem::payload_too_large(limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            if let Some(BodyGuard(check)) = guard {
-                check(&body)?;
-            }
-            parse_json(&body).map(ApiJson)
-        })
-    }
+            body.extend_from_slice(&chunk);
+        }
+        if let Some(BodyGuard(check)) = guard {
+            check(&body)?;
+        }
+        Ok(body)
+    })
 }
 
 fn is_json_media_type(req: &HttpRequest) -> bool {

@@ -1,7 +1,8 @@
 //! Request and response bodies, and their conversion into the domain. Each body
 //! is parsed whole and every invalid field is reported, with its path.
 
-use contracts::order::{OrderData, OrderStatus};
+use contracts::money::Amount;
+use contracts::order::{AddressType, OrderData, OrderStatus};
 use platform::FieldError;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -9,7 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::domain::{
-    Address, AddressInput, Currency, LineItem, Money, ProductId, Quantity, UserId, Violation,
+    Address, AddressInput, Currency, LineItem, Money, ProductId, Quantity, Shipment, UserId,
+    VariantId, Violation,
     values::{optional_text, text},
 };
 use crate::service::{Actor, OrderDraft, PaymentMethod};
@@ -19,56 +21,193 @@ use crate::store::HistoryEntry;
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
 
-/// A new order. Prices are decimal strings in `currency`; the server computes
-/// every subtotal and total.
+/// A new order. The server computes every subtotal and total. Every form
+/// the source documents use is accepted: money as a decimal string or a
+/// JSON number, `product_id` as a string or an integer, the technical
+/// design's address names beside ours, `customerId` for `user_id`, and a
+/// product id alone for an item of quantity 1.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrderBody {
     /// Whose order this is. Defaults to the caller; only an admin
     /// (`orders.admin`) may name another user.
     #[serde(default)]
+    #[schema(example = "usr_abc123")]
     pub user_id: Option<String>,
-    /// ISO 4217 code of every amount in the order.
+    /// `user_id` as the order-management overview names it.
+    #[serde(default, rename = "customerId")]
+    #[schema(deprecated)]
+    pub customer_id: Option<String>,
+    /// ISO 4217 code of every amount in the order. Optional: the
+    /// catalogue's prices say, else the configured default (USD).
+    #[serde(default)]
     #[schema(example = "USD", pattern = "^[A-Z]{3}$")]
-    pub currency: String,
+    pub currency: Option<String>,
     /// 1 to 100 lines.
     #[schema(min_items = 1, max_items = 100)]
-    pub items: Vec<CreateItemBody>,
-    pub shipping_address: AddressBody,
+    pub items: Vec<ItemInput>,
+    /// Required when the shipping method ships (not for digital goods).
+    #[serde(default)]
+    pub shipping_address: Option<AddressBody>,
     /// Defaults to the shipping address.
     #[serde(default)]
     pub billing_address: Option<AddressBody>,
+    /// Case-insensitive: `standard`, `STANDARD`, `express`, `digital`, …
     #[serde(default)]
     #[schema(example = "standard")]
     pub shipping_method: Option<String>,
     /// Up to 2000 characters.
     #[serde(default)]
     pub notes: Option<String>,
-    /// How the order will be paid (a provider token, never card data).
+    /// How the customer pays, as a name (`CREDIT_CARD`); recorded, no
+    /// charge is made without `payment`.
+    #[serde(default)]
+    #[schema(example = "CREDIT_CARD")]
+    pub payment_method: Option<String>,
+    /// Charge the order at once (a provider token, never card data).
     #[serde(default)]
     pub payment: Option<PaymentMethodBody>,
+    /// A promotion code; its discount is in `discount`. Unknown, expired,
+    /// in another currency, below its minimum or over its per-user limit:
+    /// `400 invalid_coupon`.
+    #[serde(default)]
+    #[schema(example = "SUMMER10")]
+    pub coupon_code: Option<String>,
 }
+
+/// One line of a new order: an object, or a product id alone (quantity 1).
+#[derive(Debug)]
+pub struct ItemInput(pub CreateItemBody);
+
+impl<'de> Deserialize<'de> for ItemInput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ItemInput;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an item object or a product id")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, id: &str) -> Result<ItemInput, E> {
+                Ok(ItemInput(CreateItemBody::of_product(id.to_owned())))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, id: u64) -> Result<ItemInput, E> {
+                Ok(ItemInput(CreateItemBody::of_product(id.to_string())))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ItemInput, A::Error> {
+                CreateItemBody::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(ItemInput)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl utoipa::PartialSchema for ItemInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Ref, Type};
+        OneOfBuilder::new()
+            .item(Ref::from_schema_name("CreateItemBody"))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("A product id alone: one unit of it."))
+                    .min_length(Some(1))
+                    .max_length(Some(64)),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for ItemInput {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            "CreateItemBody".to_owned(),
+            <CreateItemBody as utoipa::PartialSchema>::schema(),
+        ));
+        <CreateItemBody as ToSchema>::schemas(schemas);
+    }
+}
+
+/// A catalogue reference: a string, or an integer (`1`) as some catalogues
+/// number their products.
+#[derive(Debug, Clone)]
+pub struct Reference(pub String);
+
+impl<'de> Deserialize<'de> for Reference {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Reference;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a non-negative integer")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, id: &str) -> Result<Reference, E> {
+                Ok(Reference(id.to_owned()))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, id: u64) -> Result<Reference, E> {
+                Ok(Reference(id.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl utoipa::PartialSchema for Reference {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(64))
+                    .pattern(Some("^[^\\s]+$"))
+                    .examples(["prod_123"]),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0))
+                    .examples([1]),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for Reference {}
 
 /// One line of a new order.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateItemBody {
-    #[schema(
-        example = "prod_123",
-        min_length = 1,
-        max_length = 64,
-        pattern = "^[^\\s]+$"
-    )]
-    pub product_id: String,
+    /// A string or an integer.
+    pub product_id: Reference,
+    /// The product's variant (its own name, SKU and price).
+    #[serde(default)]
+    pub variant_id: Option<Reference>,
     /// 1 to 10000.
     #[schema(example = 2, minimum = 1, maximum = 10000)]
     pub quantity: i64,
-    /// Decimal string, e.g. `"29.99"`, with at most the currency's decimals;
-    /// never a JSON number. Required without a catalogue; with one, the
+    /// A decimal string (`"29.99"`) or number (`29.99`), with at most the
+    /// currency's decimals. Required without a catalogue; with one, the
     /// catalogue's price is used and this is ignored.
     #[serde(default)]
-    #[schema(example = "29.99", pattern = "^[0-9]{1,13}(\\.[0-9]{1,3})?$")]
-    pub unit_price: Option<String>,
+    pub unit_price: Option<Amount>,
     /// If given, must equal the order's currency.
     #[serde(default)]
     #[schema(pattern = "^[A-Z]{3}$")]
@@ -81,12 +220,33 @@ pub struct CreateItemBody {
     pub sku: Option<String>,
 }
 
-/// A postal address. Required: names, `line1`, `city`, `postal_code`,
-/// `country`. (Missing fields are reported together with every other
-/// problem, so they default to empty here and are checked in the domain.)
+impl CreateItemBody {
+    fn of_product(product_id: String) -> Self {
+        Self {
+            product_id: Reference(product_id),
+            variant_id: None,
+            quantity: 1,
+            unit_price: None,
+            currency: None,
+            name: None,
+            sku: None,
+        }
+    }
+}
+
+/// A postal address, with the technical design's names (`address_line1`,
+/// `address_line2`, `state`); `line1`, `line2` and `region` are accepted
+/// too. Required: names, first line, `city`, `postal_code`, `country`.
+/// (Missing fields are reported together with every other problem, so they
+/// default to empty here and are checked in the domain.)
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressBody {
+    /// `SHIPPING` or `BILLING` (case-insensitive): must match where the
+    /// address is given.
+    #[serde(default)]
+    #[schema(example = "SHIPPING")]
+    pub address_type: Option<String>,
     #[serde(default)]
     #[schema(example = "Ada", required = true, min_length = 1, max_length = 100)]
     pub first_name: String,
@@ -99,29 +259,36 @@ pub struct AddressBody {
     )]
     pub last_name: String,
     #[serde(default)]
-    #[schema(
-        example = "12 St James's Square",
-        required = true,
-        min_length = 1,
-        max_length = 200
-    )]
-    pub line1: String,
+    #[schema(example = "12 St James's Square", min_length = 1, max_length = 200)]
+    pub address_line1: Option<String>,
+    /// `address_line1` by its earlier name.
+    #[serde(default)]
+    #[schema(deprecated, max_length = 200)]
+    pub line1: Option<String>,
     #[serde(default)]
     #[schema(max_length = 200)]
+    pub address_line2: Option<String>,
+    /// `address_line2` by its earlier name.
+    #[serde(default)]
+    #[schema(deprecated, max_length = 200)]
     pub line2: Option<String>,
     #[serde(default)]
     #[schema(example = "London", required = true, min_length = 1, max_length = 100)]
     pub city: String,
     /// State, province or county.
     #[serde(default)]
-    #[schema(max_length = 100)]
+    #[schema(max_length = 100, example = "NY")]
+    pub state: Option<String>,
+    /// `state` by its earlier name.
+    #[serde(default)]
+    #[schema(deprecated, max_length = 100)]
     pub region: Option<String>,
     #[serde(default)]
     #[schema(example = "SW1Y 4JH", required = true, min_length = 1, max_length = 20)]
     pub postal_code: String,
-    /// ISO 3166-1 alpha-2.
+    /// ISO 3166-1 alpha-2 (`US`) or alpha-3 (`USA`); answered as alpha-2.
     #[serde(default)]
-    #[schema(example = "GB", required = true, pattern = "^[A-Z]{2}$")]
+    #[schema(example = "GB", required = true, pattern = "^[A-Z]{2,3}$")]
     pub country: String,
     #[serde(default)]
     #[schema(max_length = 32)]
@@ -163,6 +330,34 @@ pub struct UpdateOrderBody {
     /// Why, for a cancellation.
     #[serde(default)]
     pub reason: Option<String>,
+    /// Who carries it (with `shipped` only), up to 100 characters.
+    #[serde(default)]
+    #[schema(example = "UPS")]
+    pub carrier: Option<String>,
+    /// The carrier's tracking number (with `shipped` only), up to 100
+    /// characters.
+    #[serde(default)]
+    #[schema(example = "1Z999AA10123456784")]
+    pub tracking_number: Option<String>,
+}
+
+impl UpdateOrderBody {
+    /// The shipment details, each checked.
+    pub fn shipment(&self) -> Result<Shipment, Vec<FieldError>> {
+        let mut errors = Errors::default();
+        let carrier = errors.check("carrier", optional_text(self.carrier.as_deref(), 100));
+        let tracking_number = errors.check(
+            "tracking_number",
+            optional_text(self.tracking_number.as_deref(), 100),
+        );
+        let shipment = carrier
+            .zip(tracking_number)
+            .map(|(carrier, tracking_number)| Shipment {
+                carrier,
+                tracking_number,
+            });
+        errors.finish(shipment)
+    }
 }
 
 /// Query of `GET /api/v1/orders`.
@@ -269,26 +464,56 @@ impl Errors {
 
 impl CreateOrderBody {
     /// Validates the whole body for `actor`, reporting every bad field.
-    /// With `catalog`, unit prices are not needed (the catalogue's are used).
-    pub fn into_draft(self, actor: &Actor, catalog: bool) -> Result<OrderDraft, Vec<FieldError>> {
+    /// With `catalog`, unit prices are not needed (the catalogue's are
+    /// used); without a currency, provisional prices are read in
+    /// `default_currency`.
+    pub fn into_draft(
+        self,
+        actor: &Actor,
+        catalog: bool,
+        default_currency: Currency,
+    ) -> Result<OrderDraft, Vec<FieldError>> {
         let mut errors = Errors::default();
-        let owner = self.user_id.as_deref().unwrap_or(&actor.user_id);
+        let owner = match (&self.user_id, &self.customer_id) {
+            (Some(user), Some(customer)) if user != customer => {
+                errors.push("customerId", "names another user than `user_id`");
+                user.as_str()
+            }
+            (Some(user), _) | (None, Some(user)) => user.as_str(),
+            (None, None) => &actor.user_id,
+        };
         let user_id = errors.check("user_id", UserId::parse(owner));
-        let currency = errors.check(
-            "currency",
-            Currency::parse(&self.currency).map_err(|e| e.to_string()),
-        );
+        let currency = match &self.currency {
+            None => Some(None),
+            Some(code) => errors
+                .check("currency", Currency::parse(code).map_err(|e| e.to_string()))
+                .map(Some),
+        };
+        let item_currency = currency.map(|currency| currency.unwrap_or(default_currency));
         let items: Vec<Option<LineItem>> = self
             .items
             .iter()
             .enumerate()
             .map(|(index, item)| {
-                item.to_line_item(&format!("items[{index}]."), currency, catalog, &mut errors)
+                item.0.to_line_item(
+                    &format!("items[{index}]."),
+                    item_currency,
+                    catalog,
+                    &mut errors,
+                )
             })
             .collect();
-        let shipping_address = address(&self.shipping_address, "shipping_address", &mut errors);
+        let shipping_address = self
+            .shipping_address
+            .as_ref()
+            .map(|body| address(body, AddressType::Shipping, "shipping_address", &mut errors));
         let billing_address = match &self.billing_address {
-            Some(billing) => address(billing, "billing_address", &mut errors),
+            Some(billing) => Some(address(
+                billing,
+                AddressType::Billing,
+                "billing_address",
+                &mut errors,
+            )),
             None => shipping_address.clone(),
         };
         let shipping_method = errors.check(
@@ -296,6 +521,14 @@ impl CreateOrderBody {
             optional_text(self.shipping_method.as_deref(), 50),
         );
         let notes = errors.check("notes", optional_text(self.notes.as_deref(), 2000));
+        let payment_method = errors.check(
+            "payment_method",
+            optional_text(self.payment_method.as_deref(), 50),
+        );
+        let coupon_code = errors.check(
+            "coupon_code",
+            optional_text(self.coupon_code.as_deref(), 64),
+        );
         let payment = match &self.payment {
             None => Some(None),
             Some(payment) => {
@@ -311,11 +544,13 @@ impl CreateOrderBody {
                 user_id: user_id?,
                 currency: currency?,
                 items: items.into_iter().collect::<Option<Vec<_>>>()?,
-                shipping_address: shipping_address?,
-                billing_address: billing_address?,
+                shipping_address: shipping_address.map_or(Some(None), |a| a.map(Some))?,
+                billing_address: billing_address.map_or(Some(None), |a| a.map(Some))?,
                 shipping_method: shipping_method?,
                 notes: notes?,
+                payment_method: payment_method?,
                 payment: payment?,
+                coupon_code: coupon_code?,
             })
         })();
         errors.finish(draft)
@@ -338,7 +573,13 @@ impl CreateItemBody {
         errors: &mut Errors,
     ) -> Option<LineItem> {
         let field = |name: &str| format!("{prefix}{name}");
-        let product_id = errors.check(field("product_id"), ProductId::parse(&self.product_id));
+        let product_id = errors.check(field("product_id"), ProductId::parse(&self.product_id.0));
+        let variant_id = match &self.variant_id {
+            None => Some(None),
+            Some(variant) => errors
+                .check(field("variant_id"), VariantId::parse(&variant.0))
+                .map(Some),
+        };
         let quantity = errors.check(field("quantity"), Quantity::parse(self.quantity));
         let currency = match &self.currency {
             Some(code) => errors.check(
@@ -355,7 +596,7 @@ impl CreateItemBody {
             }
             (Some(price), false) => errors.check(
                 field("unit_price"),
-                Money::parse(price, currency).map_err(|e| e.to_string()),
+                price.to_money(currency).map_err(|e| e.to_string()),
             ),
         });
         let name = errors.check(field("name"), optional_text(self.name.as_deref(), 200));
@@ -363,6 +604,7 @@ impl CreateItemBody {
         Some(LineItem {
             id: Uuid::now_v7(),
             product_id: product_id?,
+            variant_id: variant_id?,
             name: name?,
             sku: sku?,
             quantity: quantity?,
@@ -371,21 +613,92 @@ impl CreateItemBody {
     }
 }
 
-fn address(body: &AddressBody, prefix: &str, errors: &mut Errors) -> Option<Address> {
+/// One of two names for the same field: either, or both if they agree.
+fn either<'a>(
+    preferred: Option<&'a str>,
+    earlier: Option<&'a str>,
+    field: String,
+    errors: &mut Errors,
+) -> Option<&'a str> {
+    match (preferred, earlier) {
+        (Some(a), Some(b)) if a.trim() != b.trim() => {
+            errors.push(field, "is given twice, under both its names, differently");
+            Some(a)
+        }
+        (Some(value), _) | (None, Some(value)) => Some(value),
+        (None, None) => None,
+    }
+}
+
+fn address(
+    body: &AddressBody,
+    expected: AddressType,
+    prefix: &str,
+    errors: &mut Errors,
+) -> Option<Address> {
+    if let Some(given) = &body.address_type {
+        let matches = match expected {
+            AddressType::Shipping => given.eq_ignore_ascii_case("shipping"),
+            AddressType::Billing => given.eq_ignore_ascii_case("billing"),
+        };
+        if !matches {
+            let wanted = match expected {
+                AddressType::Shipping => "SHIPPING",
+                AddressType::Billing => "BILLING",
+            };
+            errors.push(
+                format!("{prefix}.address_type"),
+                format!("must be `{wanted}` here"),
+            );
+        }
+    }
+    let line1 = either(
+        body.address_line1.as_deref(),
+        body.line1.as_deref(),
+        format!("{prefix}.address_line1"),
+        errors,
+    );
+    let line2 = either(
+        body.address_line2.as_deref(),
+        body.line2.as_deref(),
+        format!("{prefix}.address_line2"),
+        errors,
+    );
+    let region = either(
+        body.state.as_deref(),
+        body.region.as_deref(),
+        format!("{prefix}.state"),
+        errors,
+    );
     let input = AddressInput {
         first_name: &body.first_name,
         last_name: &body.last_name,
-        line1: &body.line1,
-        line2: body.line2.as_deref(),
+        line1: line1.unwrap_or_default(),
+        line2,
         city: &body.city,
-        region: body.region.as_deref(),
+        region,
         postal_code: &body.postal_code,
         country: &body.country,
         phone: body.phone.as_deref(),
         email: body.email.as_deref(),
     };
     Address::parse(&input)
-        .map_err(|violations| errors.extend(prefix, violations))
+        .map_err(|violations| {
+            // The domain's names, as the technical design spells them.
+            let renamed = violations
+                .into_iter()
+                .map(|mut violation| {
+                    violation.field = match violation.field.as_str() {
+                        "line1" => "address_line1".to_owned(),
+                        "line2" => "address_line2".to_owned(),
+                        "region" => "state".to_owned(),
+                        other => other.to_owned(),
+                    };
+                    violation
+                })
+                .collect();
+            errors.extend(prefix, renamed)
+        })
         .ok()
 }
 

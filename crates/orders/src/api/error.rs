@@ -75,6 +75,13 @@ impl From<OrderError> for Problem {
                 Problem::new(StatusCode::BAD_REQUEST, "user_not_found", "User not found")
                     .with_detail(format!("the User Service knows no user `{user}`"))
             }
+            OrderError::InvalidCoupon(refusal) => {
+                let mut problem =
+                    Problem::new(StatusCode::BAD_REQUEST, "invalid_coupon", "Invalid coupon")
+                        .with_detail(refusal.to_string());
+                problem.errors = vec![FieldError::new("coupon_code", refusal.to_string())];
+                problem
+            }
             OrderError::UserServiceUnavailable(_) => {
                 Problem::service_unavailable("dependency_unavailable", "Unable to validate user")
                     .with_detail(

@@ -10,13 +10,13 @@ use contracts::order::OrderData;
 use platform::{
     FieldError, Problem,
     auth::{Authenticated, Principal},
-    json::{ApiJson, from_value},
+    json::{ApiJson, RawJson},
 };
 use uuid::Uuid;
 
 use super::bodies::{
-    CancelOrderQuery, CreateItemBody, CreateOrderBody, ListOrdersQuery, OrderEventResponse,
-    OrderHistoryResponse, OrderListResponse, UpdateItemBody, UpdateOrderBody,
+    CancelOrderQuery, CreateItemBody, CreateOrderBody, ItemInput, ListOrdersQuery,
+    OrderEventResponse, OrderHistoryResponse, OrderListResponse, UpdateItemBody, UpdateOrderBody,
 };
 use crate::domain::{Order, OrderCommand, OrderId, Quantity, Violation};
 use actix_web::http::StatusCode;
@@ -115,13 +115,15 @@ pub async fn create_order(
     Authenticated(principal): Authenticated,
     request: HttpRequest,
     orders: web::Data<Orders>,
-    ApiJson(body): ApiJson<serde_json::Value>,
+    body: RawJson,
 ) -> Result<HttpResponse, Problem> {
     principal.require(WRITE, &[ADMIN])?;
     let actor = actor(&principal);
-    let key = platform::idempotency::from_request(&request, &body)?;
-    let draft = from_value::<CreateOrderBody>(body)?
-        .into_draft(&actor, orders.has_catalog())
+    let key = platform::idempotency::from_request(&request, &body.parse()?)?;
+    // Parsed from the text itself: a JSON number's digits are read exactly.
+    let draft = body
+        .parse::<CreateOrderBody>()?
+        .into_draft(&actor, orders.has_catalog(), orders.default_currency())
         .map_err(Problem::validation)?;
     Ok(stored_response(orders.place(&actor, draft, key).await?))
 }
@@ -224,12 +226,14 @@ pub async fn update_order(
         .map(|reason| crate::domain::values::text(reason, 500))
         .transpose()
         .map_err(|message| Problem::validation(vec![FieldError::new("reason", message)]))?;
+    let shipment = body.shipment().map_err(Problem::validation)?;
     let order = orders
         .change_status(
             &actor(&principal),
             OrderId(*id),
             &body.status,
             reason,
+            shipment,
             expected,
         )
         .await?;
@@ -275,6 +279,7 @@ pub async fn cancel_order(
             OrderId(*id),
             "cancelled",
             reason,
+            Default::default(),
             expected,
         )
         .await?;
@@ -343,12 +348,12 @@ pub async fn add_order_item(
     request: HttpRequest,
     orders: web::Data<Orders>,
     id: web::Path<Uuid>,
-    ApiJson(body): ApiJson<serde_json::Value>,
+    body: RawJson,
 ) -> Result<HttpResponse, Problem> {
     principal.require(WRITE, &[ADMIN])?;
     let expected = expected_version(&request)?;
-    let key = platform::idempotency::from_request(&request, &body)?;
-    let body = from_value::<CreateItemBody>(body)?;
+    let key = platform::idempotency::from_request(&request, &body.parse()?)?;
+    let body = body.parse::<ItemInput>()?.0;
     let catalog = orders.has_catalog();
     let order = orders
         .change_items(&actor(&principal), OrderId(*id), expected, key, |order| {

@@ -6,6 +6,7 @@
 pub mod money;
 pub mod order;
 pub mod pricing;
+pub mod promotions;
 pub mod values;
 
 #[cfg(test)]
@@ -14,6 +15,9 @@ mod tests;
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
     Charges, LineItem, Order, OrderCommand, OrderEvent, OrderId, OrderStatus, PaymentLedger,
-    PaymentStatus, PlaceOrder, Recorded, ReplayError, RuleViolation, Totals,
+    PaymentStatus, PlaceOrder, Recorded, ReplayError, RuleViolation, Shipment, Totals,
 };
-pub use values::{Address, AddressInput, OrderNumber, ProductId, Quantity, UserId, Violation};
+pub use promotions::{AppliedCoupon, CouponRefusal, Discount, Promotions, Redemption};
+pub use values::{
+    Address, AddressInput, OrderNumber, ProductId, Quantity, UserId, VariantId, Violation,
+};

@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::money::{Currency, Money, MoneyError};
-use super::values::{Address, OrderNumber, ProductId, Quantity, UserId};
+use super::promotions::AppliedCoupon;
+use super::values::{Address, OrderNumber, ProductId, Quantity, UserId, VariantId};
 
 /// Most line items an order may have.
 pub const MAX_ITEMS: usize = 100;
@@ -74,10 +75,6 @@ impl OrderStatus {
                 | (Pending | Paid | Shipped, Cancelled)
         )
     }
-
-    pub fn is_terminal(self) -> bool {
-        matches!(self, OrderStatus::Delivered | OrderStatus::Cancelled)
-    }
 }
 
 impl std::fmt::Display for OrderStatus {
@@ -126,6 +123,9 @@ impl PaymentStatus {
 pub struct LineItem {
     pub id: Uuid,
     pub product_id: ProductId,
+    /// The product's variant (size, colour, …), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_id: Option<VariantId>,
     pub name: Option<String>,
     pub sku: Option<String>,
     pub quantity: Quantity,
@@ -151,31 +151,33 @@ pub struct Totals {
 
 /// What is charged on top of the items, fixed when the order is placed (so a
 /// later change of rates never alters a placed order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Charges {
     /// Tax on the discounted subtotal, in basis points (825 = 8.25%).
     pub tax_rate_bp: u32,
     /// The shipping fee of the chosen method, in the order's currency.
     pub shipping: Option<Money>,
+    /// The coupon applied when the order was placed (the discount).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coupon: Option<AppliedCoupon>,
 }
 
 impl Totals {
-    /// Totals of `items`, with no discount, tax or shipping charge.
-    pub fn of(currency: Currency, items: &[LineItem]) -> Result<Totals, MoneyError> {
-        Totals::compute(currency, items, Charges::default())
-    }
-
-    /// Totals of `items` under `charges`: tax on the subtotal after discount,
-    /// rounded half up to the minor unit, plus the shipping fee.
+    /// Totals of `items` under `charges`: the coupon's discount off the
+    /// subtotal, tax on the subtotal after discount, rounded half up to the
+    /// minor unit, plus the shipping fee.
     pub fn compute(
         currency: Currency,
         items: &[LineItem],
-        charges: Charges,
+        charges: &Charges,
     ) -> Result<Totals, MoneyError> {
         let subtotal = items.iter().try_fold(Money::zero(currency), |sum, item| {
             sum.checked_add(item.subtotal()?)
         })?;
-        let discount = Money::zero(currency);
+        let discount = match &charges.coupon {
+            Some(coupon) => coupon.discount_on(subtotal)?,
+            None => Money::zero(currency),
+        };
         let tax = subtotal
             .saturating_sub(discount)?
             .apply_rate_bp(charges.tax_rate_bp)?;
@@ -213,14 +215,20 @@ pub struct Order {
     pub payment_status: PaymentStatus,
     pub currency: Currency,
     pub items: Vec<LineItem>,
-    pub shipping_address: Address,
-    pub billing_address: Address,
+    /// None for what is not shipped (digital goods).
+    pub shipping_address: Option<Address>,
+    pub billing_address: Option<Address>,
     pub shipping_method: Option<String>,
     pub notes: Option<String>,
     pub payment_method: Option<String>,
     pub charges: Charges,
     pub totals: Totals,
     pub cancellation_reason: Option<String>,
+    /// Carrier and tracking number, once shipped (when given).
+    pub shipment: Shipment,
+    /// When it was delivered.
+    pub completed_at: Option<OffsetDateTime>,
+    pub cancelled_at: Option<OffsetDateTime>,
     /// Which charges paid, were rejected, were refunded. Known from the
     /// history only (an order read from the projection has it empty).
     pub ledger: PaymentLedger,
@@ -258,12 +266,12 @@ pub struct PlaceOrder {
     pub user_id: UserId,
     pub currency: Currency,
     pub items: Vec<LineItem>,
-    pub shipping_address: Address,
-    pub billing_address: Address,
+    pub shipping_address: Option<Address>,
+    pub billing_address: Option<Address>,
     pub shipping_method: Option<String>,
     pub notes: Option<String>,
     pub payment_method: Option<String>,
-    /// Tax and shipping, from the shop's pricing at placement.
+    /// Tax, shipping and the coupon, from the shop's pricing at placement.
     pub charges: Charges,
 }
 
@@ -272,7 +280,7 @@ pub struct PlaceOrder {
 pub enum OrderCommand {
     /// An operator marks the order paid (outside the payment flow).
     MarkPaid,
-    Ship,
+    Ship(Shipment),
     Deliver,
     Cancel {
         reason: Option<String>,
@@ -312,11 +320,15 @@ pub enum OrderCommand {
 
 impl OrderCommand {
     /// The command that moves an order to `status`, if any does.
-    pub fn to_reach(status: OrderStatus, reason: Option<String>) -> Option<OrderCommand> {
+    pub fn to_reach(
+        status: OrderStatus,
+        reason: Option<String>,
+        shipment: Shipment,
+    ) -> Option<OrderCommand> {
         match status {
             OrderStatus::Pending => None,
             OrderStatus::Paid => Some(OrderCommand::MarkPaid),
-            OrderStatus::Shipped => Some(OrderCommand::Ship),
+            OrderStatus::Shipped => Some(OrderCommand::Ship(shipment)),
             OrderStatus::Delivered => Some(OrderCommand::Deliver),
             OrderStatus::Cancelled => Some(OrderCommand::Cancel { reason }),
         }
@@ -326,7 +338,7 @@ impl OrderCommand {
     pub fn target(&self) -> Option<OrderStatus> {
         match self {
             OrderCommand::MarkPaid => Some(OrderStatus::Paid),
-            OrderCommand::Ship => Some(OrderStatus::Shipped),
+            OrderCommand::Ship(_) => Some(OrderStatus::Shipped),
             OrderCommand::Deliver => Some(OrderStatus::Delivered),
             OrderCommand::Cancel { .. } => Some(OrderStatus::Cancelled),
             OrderCommand::ConfirmPayment { .. }
@@ -388,8 +400,8 @@ pub struct OrderCreated {
     pub user_id: UserId,
     pub currency: Currency,
     pub items: Vec<LineItem>,
-    pub shipping_address: Address,
-    pub billing_address: Address,
+    pub shipping_address: Option<Address>,
+    pub billing_address: Option<Address>,
     pub shipping_method: Option<String>,
     pub notes: Option<String>,
     pub payment_method: Option<String>,
@@ -432,8 +444,21 @@ pub struct OrderRefunded {
     pub amount: Money,
 }
 
+/// Who carries a shipped order, and its tracking number (technical design
+/// 5.2), when the fulfilment gives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipment {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderShipped {}
+pub struct OrderShipped {
+    #[serde(flatten)]
+    pub shipment: Shipment,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderDelivered {}
@@ -581,7 +606,7 @@ impl Order {
         {
             return Err(RuleViolation::TotalTooLarge);
         }
-        let totals = Totals::compute(command.currency, &command.items, command.charges)
+        let totals = Totals::compute(command.currency, &command.items, &command.charges)
             .map_err(|_| RuleViolation::TotalTooLarge)?;
         Ok(vec![OrderEvent::Created(Box::new(OrderCreated {
             order_number: command.number,
@@ -683,7 +708,7 @@ impl Order {
     }
 
     fn totals_with(&self, items: &[LineItem]) -> Result<Totals, RuleViolation> {
-        Totals::compute(self.currency, items, self.charges)
+        Totals::compute(self.currency, items, &self.charges)
             .map_err(|_| RuleViolation::TotalTooLarge)
     }
 
@@ -767,7 +792,7 @@ impl Order {
                 amount: self.totals.total,
                 payment_id: None,
             }),
-            OrderCommand::Ship => OrderEvent::Shipped(OrderShipped {}),
+            OrderCommand::Ship(shipment) => OrderEvent::Shipped(OrderShipped { shipment }),
             OrderCommand::Deliver => OrderEvent::Delivered(OrderDelivered {}),
             OrderCommand::Cancel { reason } => OrderEvent::Cancelled(OrderCancelled {
                 from: self.status,
@@ -825,6 +850,9 @@ impl Order {
             charges: created.charges,
             totals: created.totals,
             cancellation_reason: None,
+            shipment: Shipment::default(),
+            completed_at: None,
+            cancelled_at: None,
             ledger: PaymentLedger::default(),
             created_at: recorded.occurred_at,
             updated_at: recorded.occurred_at,
@@ -848,10 +876,17 @@ impl Order {
                 self.payment_status = PaymentStatus::Paid;
                 self.ledger.paid_by = paid.payment_id;
             }
-            OrderEvent::Shipped(_) => self.status = OrderStatus::Shipped,
-            OrderEvent::Delivered(_) => self.status = OrderStatus::Delivered,
+            OrderEvent::Shipped(shipped) => {
+                self.status = OrderStatus::Shipped;
+                self.shipment = shipped.shipment.clone();
+            }
+            OrderEvent::Delivered(_) => {
+                self.status = OrderStatus::Delivered;
+                self.completed_at = Some(recorded.occurred_at);
+            }
             OrderEvent::Cancelled(cancelled) => {
                 self.status = OrderStatus::Cancelled;
+                self.cancelled_at = Some(recorded.occurred_at);
                 self.cancellation_reason.clone_from(&cancelled.reason);
             }
             OrderEvent::PaymentFailed(_) => self.payment_status = PaymentStatus::Failed,

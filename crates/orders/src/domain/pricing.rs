@@ -17,13 +17,23 @@ pub struct PricingConfig {
     /// key `"*"` with `"0"` makes a method free in every currency; a currency
     /// a method does not list is not offered.
     pub shipping_methods: BTreeMap<String, BTreeMap<String, String>>,
+    /// Methods that deliver without a postal address (digital goods); an
+    /// order shipped by any other method needs a `shipping_address`.
+    #[serde(default)]
+    pub addressless_methods: Vec<String>,
+    /// The currency of an order that names none and whose prices do not
+    /// say (no catalogue).
+    pub default_currency: String,
 }
 
 /// Validated pricing.
 #[derive(Debug, Clone)]
 pub struct Pricing {
     tax_rate_bp: u32,
+    /// By lower-case name.
     methods: BTreeMap<String, Fees>,
+    addressless: Vec<String>,
+    default_currency: Currency,
 }
 
 #[derive(Debug, Clone)]
@@ -60,12 +70,42 @@ impl Pricing {
                 }
                 Fees::PerCurrency(per_currency)
             };
-            methods.insert(method.clone(), parsed);
+            methods.insert(method.to_lowercase(), parsed);
         }
+        let addressless = config
+            .addressless_methods
+            .iter()
+            .map(|method| method.to_lowercase())
+            .collect::<Vec<_>>();
+        if let Some(unknown) = addressless.iter().find(|m| !methods.contains_key(*m)) {
+            return Err(format!(
+                "pricing.addressless_methods: `{unknown}` is not a shipping method"
+            ));
+        }
+        let default_currency = Currency::parse(&config.default_currency)
+            .map_err(|e| format!("pricing.default_currency: {e}"))?;
         Ok(Pricing {
             tax_rate_bp,
             methods,
+            addressless,
+            default_currency,
         })
+    }
+
+    /// The currency of an order that names none (without a catalogue).
+    pub fn default_currency(&self) -> Currency {
+        self.default_currency
+    }
+
+    /// The method's canonical (lower-case) name: `"STANDARD"` is `standard`.
+    pub fn method_name(method: &str) -> String {
+        method.trim().to_lowercase()
+    }
+
+    /// Whether an order shipped by `method` needs a shipping address (no
+    /// method: nothing is shipped).
+    pub fn needs_address(&self, method: Option<&str>) -> bool {
+        method.is_some_and(|method| !self.addressless.contains(&Self::method_name(method)))
     }
 
     /// The charges of an order in `currency` shipped by `method` (none: no
@@ -74,7 +114,7 @@ impl Pricing {
     pub fn charges(&self, method: Option<&str>, currency: Currency) -> Result<Charges, String> {
         let shipping = match method {
             None => None,
-            Some(method) => match self.methods.get(method) {
+            Some(method) => match self.methods.get(&Self::method_name(method)) {
                 None => {
                     let known: Vec<&str> = self.methods.keys().map(String::as_str).collect();
                     return Err(format!("must be one of {}", known.join(", ")));
@@ -90,12 +130,13 @@ impl Pricing {
         Ok(Charges {
             tax_rate_bp: self.tax_rate_bp,
             shipping,
+            coupon: None,
         })
     }
 }
 
 /// `"8.25"` → 825 basis points; at most two decimals, at most 100%.
-fn percent_to_bp(percent: &str) -> Option<u32> {
+pub(super) fn percent_to_bp(percent: &str) -> Option<u32> {
     let (whole, fraction) = percent.split_once('.').unwrap_or((percent, ""));
     if whole.is_empty()
         || fraction.len() > 2
@@ -120,8 +161,11 @@ mod tests {
             "tax_rate_percent": "8.25",
             "shipping_methods": {
                 "standard": {"*": "0"},
-                "express": {"USD": "15.00", "EUR": "14.00"}
-            }
+                "express": {"USD": "15.00", "EUR": "14.00"},
+                "digital": {"*": "0"}
+            },
+            "addressless_methods": ["Digital"],
+            "default_currency": "USD"
         }))
         .unwrap();
         Pricing::from_config(&config).unwrap()
@@ -136,7 +180,8 @@ mod tests {
             p.charges(None, usd).unwrap(),
             Charges {
                 tax_rate_bp: 825,
-                shipping: None
+                shipping: None,
+                coupon: None,
             }
         );
         assert_eq!(
@@ -155,8 +200,22 @@ mod tests {
         assert!(
             p.charges(Some("teleport"), usd)
                 .unwrap_err()
-                .contains("express, standard")
+                .contains("digital, express, standard")
         );
+        assert_eq!(
+            p.charges(Some("EXPRESS"), usd).unwrap().shipping,
+            Some(Money::parse("15", usd).unwrap())
+        );
+    }
+
+    #[test]
+    fn only_addressless_methods_ship_without_an_address() {
+        let p = pricing();
+        assert!(p.needs_address(Some("standard")));
+        assert!(p.needs_address(Some("STANDARD")));
+        assert!(!p.needs_address(Some("DIGITAL")));
+        assert!(!p.needs_address(None));
+        assert_eq!(p.default_currency().code(), "USD");
     }
 
     #[test]

@@ -31,6 +31,7 @@ fn item(price: &str, quantity: i64, currency: Currency) -> LineItem {
     LineItem {
         id: Uuid::now_v7(),
         product_id: ProductId::parse("prod_123").unwrap(),
+        variant_id: None,
         name: Some("T-shirt".into()),
         sku: None,
         quantity: Quantity::parse(quantity).unwrap(),
@@ -45,8 +46,8 @@ fn place(items: Vec<LineItem>) -> PlaceOrder {
         user_id: UserId::parse("usr_abc123").unwrap(),
         currency: usd(),
         items,
-        shipping_address: address(),
-        billing_address: address(),
+        shipping_address: Some(address()),
+        billing_address: Some(address()),
         shipping_method: Some("standard".into()),
         notes: None,
         payment_method: None,
@@ -184,7 +185,7 @@ fn paying_a_pending_order_records_the_amount() {
 fn the_lifecycle_runs_to_delivered() {
     let order = Given::placed()
         .then(OrderCommand::MarkPaid)
-        .then(OrderCommand::Ship)
+        .then(OrderCommand::Ship(Shipment::default()))
         .then(OrderCommand::Deliver)
         .order();
     assert_eq!(order.status, OrderStatus::Delivered);
@@ -199,7 +200,7 @@ fn cancelling_records_the_previous_status_and_reason() {
         Given::placed().then(OrderCommand::MarkPaid),
         Given::placed()
             .then(OrderCommand::MarkPaid)
-            .then(OrderCommand::Ship),
+            .then(OrderCommand::Ship(Shipment::default())),
     ] {
         let from = given.order().status;
         assert_eq!(
@@ -228,22 +229,35 @@ fn skipping_or_going_backwards_is_an_invalid_transition() {
     };
     use OrderStatus::*;
     let pending = Given::placed();
-    invalid(&pending, OrderCommand::Ship, Pending, Shipped);
+    invalid(
+        &pending,
+        OrderCommand::Ship(Shipment::default()),
+        Pending,
+        Shipped,
+    );
     invalid(&pending, OrderCommand::Deliver, Pending, Delivered);
     let delivered = Given::placed()
         .then(OrderCommand::MarkPaid)
-        .then(OrderCommand::Ship)
+        .then(OrderCommand::Ship(Shipment::default()))
         .then(OrderCommand::Deliver);
     invalid(&delivered, cancel(), Delivered, Cancelled);
     invalid(&delivered, OrderCommand::MarkPaid, Delivered, Paid);
     let cancelled = Given::placed().then(cancel());
     invalid(&cancelled, OrderCommand::MarkPaid, Cancelled, Paid);
-    invalid(&cancelled, OrderCommand::Ship, Cancelled, Shipped);
+    invalid(
+        &cancelled,
+        OrderCommand::Ship(Shipment::default()),
+        Cancelled,
+        Shipped,
+    );
 }
 
 #[test]
 fn nothing_leads_back_to_pending() {
-    assert_eq!(OrderCommand::to_reach(OrderStatus::Pending, None), None);
+    assert_eq!(
+        OrderCommand::to_reach(OrderStatus::Pending, None, Shipment::default()),
+        None
+    );
     for status in OrderStatus::ALL {
         assert!(!status.can_become(OrderStatus::Pending));
     }
@@ -470,7 +484,7 @@ fn stored_events_decode_back_to_themselves() {
 fn any_command() -> impl Strategy<Value = OrderCommand> {
     prop_oneof![
         Just(OrderCommand::MarkPaid),
-        Just(OrderCommand::Ship),
+        Just(OrderCommand::Ship(Shipment::default())),
         Just(OrderCommand::Deliver),
         proptest::option::of("[a-z ]{0,12}").prop_map(|reason| OrderCommand::Cancel { reason }),
         (0_i64..3).prop_map(|delta| OrderCommand::ConfirmPayment {
@@ -504,6 +518,23 @@ fn any_command() -> impl Strategy<Value = OrderCommand> {
     ]
 }
 
+fn any_coupon() -> impl Strategy<Value = Option<AppliedCoupon>> {
+    let minimum = proptest::option::of(0_i64..50_000_000);
+    prop_oneof![
+        Just(None),
+        (0_u32..=10_000, minimum.clone()).prop_map(|(bp, min)| Some(AppliedCoupon {
+            code: "PERCENT".into(),
+            discount: Discount::PercentBp(bp),
+            min_subtotal: min.map(|m| Money::from_minor(m, usd()).unwrap()),
+        })),
+        (0_i64..100_000_000, minimum).prop_map(|(amount, min)| Some(AppliedCoupon {
+            code: "FIXED".into(),
+            discount: Discount::Fixed(Money::from_minor(amount, usd()).unwrap()),
+            min_subtotal: min.map(|m| Money::from_minor(m, usd()).unwrap()),
+        })),
+    ]
+}
+
 fn any_items() -> impl Strategy<Value = Vec<(i64, i64)>> {
     proptest::collection::vec((0_i64..10_000_000, 1_i64..=100), 1..8)
 }
@@ -518,6 +549,7 @@ proptest! {
         commands in proptest::collection::vec(any_command(), 0..16),
         tax_rate_bp in 0_u32..=2_500,
         shipping in 0_i64..10_000,
+        coupon in any_coupon(),
     ) {
         let items: Vec<LineItem> = items
             .into_iter()
@@ -530,6 +562,7 @@ proptest! {
         command.charges = Charges {
             tax_rate_bp,
             shipping: Some(Money::from_minor(shipping, usd()).unwrap()),
+            coupon: coupon.clone(),
         };
         let id = command.id;
         let mut given = Given { history: Vec::new() };
@@ -589,6 +622,18 @@ proptest! {
                 .map(|item| item.unit_price.minor() * i64::from(item.quantity.get()))
                 .sum();
             prop_assert_eq!(totals.subtotal.minor(), expected_subtotal);
+            // The discount is the coupon's on the live subtotal: nothing
+            // below its minimum, never more than the subtotal.
+            let expected_discount = match &coupon {
+                None => 0,
+                Some(coupon) if coupon.min_subtotal.is_some_and(|m| expected_subtotal < m.minor()) => 0,
+                Some(AppliedCoupon { discount: Discount::PercentBp(bp), .. }) => {
+                    (i128::from(expected_subtotal) * i128::from(*bp) + 5_000) as i64 / 10_000
+                }
+                Some(AppliedCoupon { discount: Discount::Fixed(amount), .. }) => amount.minor().min(expected_subtotal),
+            };
+            prop_assert_eq!(totals.discount.minor(), expected_discount);
+            prop_assert!(totals.discount.minor() <= totals.subtotal.minor());
             prop_assert_eq!(totals.tax, totals.subtotal.saturating_sub(totals.discount).unwrap().apply_rate_bp(tax_rate_bp).unwrap());
             prop_assert_eq!(totals.shipping.minor(), shipping);
             prop_assert_eq!(

@@ -96,6 +96,11 @@ identifier!(
     ProductId,
     64
 );
+identifier!(
+    /// A variant of a catalogue product (size, colour, …).
+    VariantId,
+    64
+);
 
 /// How many units of a product: 1 to [`Quantity::MAX`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -134,7 +139,7 @@ pub struct Address {
     pub city: String,
     pub region: Option<String>,
     pub postal_code: String,
-    /// ISO 3166-1 alpha-2, upper case.
+    /// ISO 3166-1 alpha-2, upper case (an alpha-3 input is converted).
     pub country: String,
     pub phone: Option<String>,
     pub email: Option<String>,
@@ -181,14 +186,11 @@ impl Address {
         let region = optional("region", input.region, 100);
         let phone = optional("phone", input.phone, 32);
         let email = optional("email", input.email, 254);
-        let country = input.country.trim();
-        let is_iso_3166 = country.len() == 2
-            && country.bytes().all(|b| b.is_ascii_uppercase())
-            && country.parse::<iso_currency::Country>().is_ok();
-        if !is_iso_3166 {
+        let country = country_alpha2(input.country.trim());
+        if country.is_none() {
             violations.push(Violation::new(
                 "country",
-                "must be an ISO 3166-1 alpha-2 code such as \"US\"",
+                "must be an ISO 3166-1 alpha-2 or alpha-3 code such as \"US\" or \"USA\"",
             ));
         }
         if let Some(email) = &email
@@ -207,11 +209,24 @@ impl Address {
             city,
             region,
             postal_code,
-            country: country.to_owned(),
+            country: country.unwrap_or_default().to_owned(),
             phone,
             email,
         })
     }
+}
+
+/// The alpha-2 code of an upper-case ISO 3166-1 alpha-2 or alpha-3 code.
+fn country_alpha2(code: &str) -> Option<&'static str> {
+    if !code.bytes().all(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let country = match code.len() {
+        2 => isocountry::CountryCode::for_alpha2(code).ok()?,
+        3 => isocountry::CountryCode::for_alpha3(code).ok()?,
+        _ => return None,
+    };
+    Some(country.alpha2())
 }
 
 fn is_plausible_email(email: &str) -> bool {
@@ -343,10 +358,18 @@ mod tests {
             country,
             ..AddressInput::default()
         };
-        for valid in ["GB", "US", "DE", "JP"] {
-            assert!(Address::parse(&with_country(valid)).is_ok(), "{valid}");
+        for (valid, alpha2) in [
+            ("GB", "GB"),
+            ("US", "US"),
+            ("DE", "DE"),
+            ("USA", "US"),
+            ("GBR", "GB"),
+            ("JPN", "JP"),
+        ] {
+            let address = Address::parse(&with_country(valid));
+            assert_eq!(address.map(|a| a.country), Ok(alpha2.to_owned()), "{valid}");
         }
-        for invalid in ["UK", "XX", "gb", "GBR", ""] {
+        for invalid in ["UK", "XX", "gb", "usa", "XXX", "U", "USAA", ""] {
             assert!(Address::parse(&with_country(invalid)).is_err(), "{invalid}");
         }
     }

@@ -40,6 +40,9 @@ pub enum StoreError {
     /// The consumed event was already recorded in the inbox.
     #[error("the event was consumed before")]
     Duplicate,
+    /// The user holds the coupon as often as its limit allows.
+    #[error("the coupon's per-user limit is reached")]
+    CouponLimit,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -83,6 +86,17 @@ pub struct WriteContext<'a> {
     pub jobs: &'a [NewJob],
     /// The Idempotency-Key of the request and the response it answers.
     pub idempotency: Option<StoredResponse<'a>>,
+    /// A new order's coupon use, refused beyond the user's limit.
+    pub coupon_use: Option<CouponUse<'a>>,
+}
+
+/// One use of a coupon by a user, taken when an order is placed with it.
+#[derive(Debug, Clone, Copy)]
+pub struct CouponUse<'a> {
+    pub code: &'a str,
+    pub user_id: &'a str,
+    /// Uses one user may hold at once; None: unlimited (still counted).
+    pub limit: Option<u32>,
 }
 
 /// The response to store under a reserved Idempotency-Key.
@@ -224,6 +238,40 @@ pub async fn save(
                     .execute(&mut &*conn),
             );
         }
+        let mut coupon_taken_at = None;
+        if let Some(coupon) = context.coupon_use {
+            coupon_taken_at = Some(batch.len());
+            batch.push(
+                diesel::sql_query(
+                    "INSERT INTO orders.coupon_uses AS u (code, user_id, uses) VALUES ($1, $2, 1) \
+                     ON CONFLICT (code, user_id) DO UPDATE SET uses = u.uses + 1 WHERE u.uses < $3",
+                )
+                .bind::<diesel::sql_types::Text, _>(coupon.code)
+                .bind::<diesel::sql_types::Text, _>(coupon.user_id)
+                .bind::<diesel::sql_types::Integer, _>(
+                    coupon
+                        .limit
+                        .map_or(i32::MAX, |limit| i32::try_from(limit).unwrap_or(i32::MAX)),
+                )
+                .execute(&mut &*conn),
+            );
+        }
+        // A cancelled order gives its coupon use back.
+        if let Some(coupon) = &order.charges.coupon
+            && new_events
+                .iter()
+                .any(|event| matches!(event.recorded.event, OrderEvent::Cancelled(_)))
+        {
+            batch.push(
+                diesel::sql_query(
+                    "UPDATE orders.coupon_uses SET uses = uses - 1 \
+                     WHERE code = $1 AND user_id = $2 AND uses > 0",
+                )
+                .bind::<diesel::sql_types::Text, _>(coupon.code.as_str())
+                .bind::<diesel::sql_types::Text, _>(order.user_id.as_str())
+                .execute(&mut &*conn),
+            );
+        }
         if let Some((event_id, event_type)) = context.consumed {
             batch.push(
                 diesel::insert_into(inbox::table)
@@ -237,6 +285,9 @@ pub async fn save(
         let affected = try_join_all(batch).await?;
         if previous_version.is_some() && <[usize]>::first(&affected) != Some(&1) {
             return Err(StoreError::Conflict);
+        }
+        if coupon_taken_at.is_some_and(|at| affected.get(at) == Some(&0)) {
+            return Err(StoreError::CouponLimit);
         }
         Ok(())
     })

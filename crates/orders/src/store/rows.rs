@@ -13,7 +13,8 @@ use super::schema::{events, order_addresses, order_items, orders};
 use super::{NewEvent, WriteContext};
 use crate::domain::{
     Address, Charges, Currency, LineItem, Money, Order, OrderId, OrderNumber, OrderStatus,
-    PaymentLedger, PaymentStatus, ProductId, Quantity, Recorded, Totals, UserId,
+    PaymentLedger, PaymentStatus, ProductId, Quantity, Recorded, Shipment, Totals, UserId,
+    VariantId,
 };
 
 #[derive(Debug, Insertable)]
@@ -98,6 +99,11 @@ pub(super) struct OrderRow {
     version: i32,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
+    coupon: Option<serde_json::Value>,
+    carrier: Option<String>,
+    tracking_number: Option<String>,
+    completed_at: Option<OffsetDateTime>,
+    cancelled_at: Option<OffsetDateTime>,
 }
 
 impl OrderRow {
@@ -123,6 +129,15 @@ impl OrderRow {
             version: i32::try_from(order.version).unwrap_or(i32::MAX),
             created_at: order.created_at,
             updated_at: order.updated_at,
+            coupon: order
+                .charges
+                .coupon
+                .as_ref()
+                .and_then(|coupon| serde_json::to_value(coupon).ok()),
+            carrier: order.shipment.carrier.clone(),
+            tracking_number: order.shipment.tracking_number.clone(),
+            completed_at: order.completed_at,
+            cancelled_at: order.cancelled_at,
         }
     }
 }
@@ -141,6 +156,10 @@ pub(super) struct OrderChangeRow {
     total_minor: i64,
     version: i32,
     updated_at: OffsetDateTime,
+    carrier: Option<String>,
+    tracking_number: Option<String>,
+    completed_at: Option<OffsetDateTime>,
+    cancelled_at: Option<OffsetDateTime>,
 }
 
 impl OrderChangeRow {
@@ -156,6 +175,10 @@ impl OrderChangeRow {
             total_minor: order.totals.total.minor(),
             version: i32::try_from(order.version).unwrap_or(i32::MAX),
             updated_at: order.updated_at,
+            carrier: order.shipment.carrier.clone(),
+            tracking_number: order.shipment.tracking_number.clone(),
+            completed_at: order.completed_at,
+            cancelled_at: order.cancelled_at,
         }
     }
 }
@@ -172,6 +195,7 @@ pub(super) struct ItemRow {
     quantity: i32,
     unit_price_minor: i64,
     subtotal_minor: i64,
+    variant_id: Option<String>,
 }
 
 impl ItemRow {
@@ -190,6 +214,7 @@ impl ItemRow {
                 quantity: i32::try_from(item.quantity.get()).unwrap_or(i32::MAX),
                 unit_price_minor: item.unit_price.minor(),
                 subtotal_minor: item.subtotal().map_or(0, |m| m.minor()),
+                variant_id: item.variant_id.as_ref().map(|v| v.as_str().to_owned()),
             })
             .collect()
     }
@@ -198,6 +223,12 @@ impl ItemRow {
         Ok(LineItem {
             id: self.id,
             product_id: ProductId::parse(&self.product_id).map_err(|e| anyhow!(e))?,
+            variant_id: self
+                .variant_id
+                .as_deref()
+                .map(VariantId::parse)
+                .transpose()
+                .map_err(|e| anyhow!(e))?,
             name: self.name,
             sku: self.sku,
             quantity: Quantity::parse(i64::from(self.quantity)).map_err(|e| anyhow!(e))?,
@@ -230,6 +261,7 @@ impl AddressRow {
             ("billing", &order.billing_address),
         ]
         .into_iter()
+        .filter_map(|(kind, address)| Some((kind, address.as_ref()?)))
         .map(|(kind, address)| Self {
             order_id: order.id.0,
             kind: kind.to_owned(),
@@ -294,16 +326,19 @@ pub(super) fn into_order(
             .into_iter()
             .map(|item| item.into_item(currency))
             .collect::<anyhow::Result<_>>()?,
-        shipping_address: shipping_address
-            .with_context(|| format!("order {id} has no shipping address"))?,
-        billing_address: billing_address
-            .with_context(|| format!("order {id} has no billing address"))?,
+        shipping_address,
+        billing_address,
         shipping_method: row.shipping_method,
         notes: row.notes,
         payment_method: row.payment_method,
         charges: Charges {
             tax_rate_bp: u32::try_from(row.tax_rate_bp).context("negative tax rate")?,
             shipping: row.shipping_fee_minor.map(money).transpose()?,
+            coupon: row
+                .coupon
+                .map(serde_json::from_value)
+                .transpose()
+                .with_context(|| format!("order {id} has an unreadable coupon"))?,
         },
         totals: Totals {
             subtotal: money(row.subtotal_minor)?,
@@ -313,6 +348,12 @@ pub(super) fn into_order(
             total: money(row.total_minor)?,
         },
         cancellation_reason: row.cancellation_reason,
+        shipment: Shipment {
+            carrier: row.carrier,
+            tracking_number: row.tracking_number,
+        },
+        completed_at: row.completed_at,
+        cancelled_at: row.cancelled_at,
         ledger: PaymentLedger::default(),
         created_at: row.created_at,
         updated_at: row.updated_at,

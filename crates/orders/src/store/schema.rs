@@ -44,6 +44,11 @@ diesel::table! {
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        coupon -> Nullable<Jsonb>,
+        carrier -> Nullable<Text>,
+        tracking_number -> Nullable<Text>,
+        completed_at -> Nullable<Timestamptz>,
+        cancelled_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -58,6 +63,7 @@ diesel::table! {
         quantity -> Int4,
         unit_price_minor -> Int8,
         subtotal_minor -> Int8,
+        variant_id -> Nullable<Text>,
     }
 }
 
@@ -98,5 +104,13 @@ diesel::table! {
         response_status -> Nullable<Int2>,
         response_body -> Nullable<Bytea>,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    orders.coupon_uses (code, user_id) {
+        code -> Text,
+        user_id -> Text,
+        uses -> Int4,
     }
 }

@@ -34,10 +34,13 @@ async fn creating_an_order_answers_201_with_location_and_server_computed_totals(
     assert_eq!(order["payment_method"], "card");
     assert_eq!(order["version"], 1);
     assert!(order["order_number"].as_str().unwrap().starts_with("ORD-"));
+    let mut billing = order["billing_address"].clone();
+    billing["address_type"] = json!("SHIPPING");
     assert_eq!(
-        order["billing_address"], order["shipping_address"],
+        billing, order["shipping_address"],
         "billing defaults to shipping"
     );
+    assert_eq!(order["billing_address"]["address_type"], "BILLING");
     assert!(
         !order.to_string().contains("tok_visa"),
         "the payment token is not echoed"

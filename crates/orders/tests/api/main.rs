@@ -14,5 +14,6 @@ mod lifecycle;
 mod operations;
 mod rate_limit;
 mod read;
+mod source_documents;
 mod users;
 mod validation;

@@ -54,7 +54,7 @@ async fn each_invalid_field_is_named_and_nothing_is_written() {
             "items[0].quantity",
         ),
         (
-            with(&["items", "0", "unit_price"], json!(29.99)),
+            with(&["items", "0", "unit_price"], json!(-29.99)),
             "items[0].unit_price",
         ),
         (
@@ -115,7 +115,7 @@ async fn every_bad_field_is_listed_at_once() {
         "currency",
         "items[0].quantity",
         "shipping_address.last_name",
-        "shipping_address.line1",
+        "shipping_address.address_line1",
         "shipping_address.city",
         "shipping_address.postal_code",
         "shipping_address.country",
