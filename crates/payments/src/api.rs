@@ -1,13 +1,13 @@
 //! The payments HTTP API.
 
 use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, http::header, post, web};
-use contracts::money::{Currency, Money};
+use contracts::money::{Amount, Currency};
 use contracts::payment::PaymentData;
 use platform::openapi::StandardResponses;
 use platform::{
     FieldError, Problem,
     auth::{Authenticated, Principal},
-    json::{ApiJson, from_value},
+    json::{ApiJson, RawJson},
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -25,10 +25,9 @@ pub const ADMIN: &str = "payments.admin";
 #[serde(deny_unknown_fields)]
 pub struct CreatePaymentBody {
     pub order_id: Uuid,
-    /// Decimal string in `currency`; must equal the order's total for the
-    /// order to become paid.
-    #[schema(example = "59.98", pattern = "^[0-9]{1,13}(\\.[0-9]{1,3})?$")]
-    pub amount: String,
+    /// A decimal string (`"59.98"`) or a JSON number (`59.98`, read exactly
+    /// from its text) in `currency`; must equal the order's total.
+    pub amount: Amount,
     #[schema(example = "USD", pattern = "^[A-Z]{3}$")]
     pub currency: String,
     #[schema(
@@ -135,7 +134,8 @@ impl CreatePaymentBody {
             .map_err(|e| errors.push(FieldError::new("currency", e.to_string())))
             .ok();
         let amount = currency.and_then(|currency| {
-            Money::parse(&self.amount, currency)
+            self.amount
+                .to_money(currency)
                 .map_err(|e| e.to_string())
                 .and_then(|m| {
                     if m.minor() > 0 {
@@ -207,12 +207,15 @@ pub async fn create_payment(
     Authenticated(principal): Authenticated,
     request: HttpRequest,
     payments: web::Data<Payments>,
-    ApiJson(body): ApiJson<serde_json::Value>,
+    body: RawJson,
 ) -> Result<HttpResponse, Problem> {
     principal.require(WRITE, &[ADMIN])?;
     let actor = actor(&principal);
-    let key = platform::idempotency::from_request(&request, &body)?;
-    let new_payment = from_value::<CreatePaymentBody>(body)?.into_new_payment(&actor)?;
+    let key = platform::idempotency::from_request(&request, &body.parse()?)?;
+    // Parsed from the text itself: a JSON number's digits are read exactly.
+    let new_payment = body
+        .parse::<CreatePaymentBody>()?
+        .into_new_payment(&actor)?;
     let reply = payments.create(&actor, new_payment, key).await?;
     let mut response =
         HttpResponse::build(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::CREATED));

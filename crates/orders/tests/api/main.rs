@@ -5,7 +5,9 @@
 mod auth;
 mod catalog;
 mod concurrency;
+mod coupons;
 mod create;
+mod forms;
 mod helpers;
 mod idempotency;
 mod items;

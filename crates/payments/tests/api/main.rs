@@ -343,13 +343,36 @@ async fn an_order_is_never_charged_twice() {
 }
 
 #[tokio::test]
+async fn an_amount_sent_as_a_json_number_is_read_exactly_from_its_text() {
+    let app = spawn_app().await;
+    let order = app.pending_order("nora").await;
+    let text = format!(
+        r#"{{"order_id": "{order}", "amount": 5998e-2, "currency": "USD", "method": "card", "token": "tok_visa"}}"#
+    );
+    let response = app
+        .client
+        .post(format!("{}/api/v1/payments", app.address))
+        .bearer_auth(token("nora"))
+        .header("content-type", "application/json")
+        .body(text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let payment: Value = response.json().await.unwrap();
+    assert_eq!(payment["amount"], "59.98");
+    assert_eq!(payment["status"], "succeeded");
+}
+
+#[tokio::test]
 async fn invalid_payments_are_refused_field_by_field() {
     let app = spawn_app().await;
     let order = app.pending_order("erin").await;
     for (field, value, expected) in [
         ("amount", json!("0.00"), "amount"),
         ("amount", json!("-1"), "amount"),
-        ("amount", json!(59.98), "amount"),
+        ("amount", json!(59.985), "amount"),
+        ("amount", json!(-59.98), "amount"),
         ("amount", json!("1.234"), "amount"),
         ("currency", json!("XYZ"), "currency"),
         ("token", json!(""), "token"),
