@@ -175,8 +175,7 @@ impl Application {
             metrics_pool,
             OUTBOX,
         ));
-        let limiter = api::rate_limit::limiter(&settings.rate_limit)?;
-        let limit = settings.rate_limit.enabled;
+        let limits = web::Data::new(settings.rate_limit.limits()?);
         let body_limit = BodyLimit(settings.http.body_limit_bytes);
         let openapi = api::ApiDoc::openapi();
 
@@ -195,7 +194,8 @@ impl Application {
                 .app_data(body_limit)
                 .configure(http::extractor_config)
                 .configure(http::operations)
-                .configure(|cfg| api::configure(cfg, &limiter, limit))
+                .app_data(limits.clone())
+                .configure(api::configure)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
                 .default_service(web::to(http::route_not_found))
         })

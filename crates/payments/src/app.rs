@@ -7,7 +7,7 @@ use platform::{
     auth::{JwtVerifier, ServiceCredentials},
     db,
     http::{self, Readiness},
-    json::{BodyGuard, BodyLimit},
+    json::BodyLimit,
     relay::{OutboxSource, Relay},
 };
 use tracing_actix_web::TracingLogger;
@@ -181,6 +181,7 @@ impl Application {
             metrics_pool,
             OUTBOX,
         ));
+        let limits = web::Data::new(settings.rate_limit.limits()?);
         let body_limit = BodyLimit(settings.http.body_limit_bytes);
         let openapi = api::ApiDoc::openapi();
         let (listener, port) = http::bind(&settings.http.host, settings.http.port)?;
@@ -194,9 +195,9 @@ impl Application {
                 .service(platform::metrics::metrics_endpoint)
                 .app_data(verifier.clone())
                 .app_data(payments.clone())
+                .app_data(limits.clone())
                 .app_data(readiness.clone())
                 .app_data(body_limit)
-                .app_data(BodyGuard(api::refuse_card_numbers))
                 .configure(http::extractor_config)
                 .configure(http::operations)
                 .configure(api::configure)

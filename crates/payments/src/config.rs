@@ -23,7 +23,30 @@ pub struct Settings {
     pub orders: OrdersClientConfig,
     pub jobs: JobsConfig,
     pub reconcile: ReconcileConfig,
+    pub rate_limit: RateLimitConfig,
     pub log: LogConfig,
+}
+
+/// `rate_limit:` per caller and kind of write (`platform::rate_limit`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    /// `POST /api/v1/payments`
+    pub create: platform::rate_limit::LimitConfig,
+    /// `POST /api/v1/payments/{id}/refund`
+    pub refund: platform::rate_limit::LimitConfig,
+}
+
+impl RateLimitConfig {
+    pub fn limits(&self) -> anyhow::Result<platform::rate_limit::RateLimits> {
+        platform::rate_limit::RateLimits::new(
+            self.enabled,
+            &[
+                (crate::api::CREATE_LIMIT, self.create),
+                (crate::api::REFUND_LIMIT, self.refund),
+            ],
+        )
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

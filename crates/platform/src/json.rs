@@ -19,12 +19,6 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
-/// A check every raw body must pass before it is parsed (and before anything
-/// could log it), e.g. payments refusing card numbers:
-/// `App::new().app_data(BodyGuard(refuse_card_numbers))`.
-#[derive(Clone, Copy)]
-pub struct BodyGuard(pub fn(&[u8]) -> Result<(), Problem>);
-
 /// A JSON request body of type `T`.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
@@ -46,7 +40,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 }
 
 /// A JSON request body as its bytes, checked like [`ApiJson`]'s (media
-/// type, size, guard) but not parsed: for a handler that needs the text
+/// type, size, card data) but not parsed: for a handler that needs the text
 /// itself (a JSON number read exactly, as [`contracts::money::Amount`]
 /// does, is lost once parsed into a `serde_json::Value`).
 #[derive(Debug)]
@@ -70,7 +64,8 @@ impl FromRequest for RawJson {
 }
 
 /// Reads a JSON body under the app's size limit, after checking its media
-/// type, and passes it through the app's [`BodyGuard`].
+/// type, and refuses it if it carries card data ([`crate::card_data`]): in
+/// both services, before anything parses, stores or logs it.
 fn read_body(
     req: &HttpRequest,
     payload: &mut Payload,
@@ -84,7 +79,6 @@ fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<usize>().ok());
-    let guard = req.app_data::<BodyGuard>().copied();
     let mut payload = payload.take();
 
     Box::pin(async move {
@@ -107,9 +101,7 @@ fn read_body(
             }
             body.extend_from_slice(&chunk);
         }
-        if let Some(BodyGuard(check)) = guard {
-            check(&body)?;
-        }
+        crate::card_data::refuse_card_data(&body)?;
         Ok(body)
     })
 }

@@ -8,6 +8,7 @@
 
 pub mod amqp;
 pub mod auth;
+pub mod card_data;
 pub mod config;
 pub mod consumer;
 pub mod db;
@@ -18,6 +19,7 @@ pub mod json;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod rate_limit;
 pub mod relay;
 pub mod telemetry;
 

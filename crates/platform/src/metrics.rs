@@ -130,7 +130,10 @@ pub async fn metrics_endpoint(metrics: web::Data<Metrics>) -> impl Responder {
 }
 
 /// Records every request's count and latency by route template (never the raw
-/// path, so ids do not explode the label set), method and status.
+/// path, so ids do not explode the label set), method and status. Every label
+/// comes from a closed set: the app's own route patterns (else `unmatched`),
+/// the standard methods (else `other`), real status codes; so no client can
+/// grow the number of series.
 pub async fn track_requests(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -139,7 +142,7 @@ pub async fn track_requests(
     let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let response = next.call(request).await;
     let status = match &response {
         Ok(response) => response.status().as_u16(),
@@ -148,11 +151,26 @@ pub async fn track_requests(
     metrics::counter!(
         "http_requests_total",
         "route" => route.clone(),
-        "method" => method.clone(),
+        "method" => method,
         "status" => status.to_string()
     )
     .increment(1);
     metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// A method's label: one of the standard methods, else `other`.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }

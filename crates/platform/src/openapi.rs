@@ -5,7 +5,9 @@ use utoipa::openapi::{Content, OpenApi, RefOr, ResponseBuilder, path::Operation}
 /// Adds the problem+json responses every operation of a kind can give, so
 /// the documents never miss one (schemathesis checks this):
 /// - with a request body: `400` (invalid), `413` (too large), `415` (not JSON);
-/// - secured: `401` (no or bad token), `403` (missing scope).
+/// - secured: `401` (no or bad token), `403` (missing scope);
+/// - every write (`POST`, `PATCH`, `PUT`, `DELETE`): `429` (rate limited,
+///   with `Retry-After` and `RateLimit-*`).
 pub struct StandardResponses;
 
 fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
@@ -33,6 +35,21 @@ fn add(operation: &mut Operation, status: &str, description: &str) {
 impl utoipa::Modify for StandardResponses {
     fn modify(&self, openapi: &mut OpenApi) {
         for item in openapi.paths.paths.values_mut() {
+            for write in [
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.patch.as_mut(),
+                item.delete.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                add(
+                    write,
+                    "429",
+                    "Too many requests of this kind from this caller; see Retry-After and RateLimit-*",
+                );
+            }
             for operation in [
                 item.get.as_mut(),
                 item.post.as_mut(),

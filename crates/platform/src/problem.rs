@@ -57,6 +57,9 @@ pub struct Problem {
     /// Seconds a client should wait before retrying (sent as `Retry-After` too).
     #[serde(skip)]
     pub retry_after: Option<u64>,
+    /// Further response headers (e.g. `RateLimit-*`).
+    #[serde(skip)]
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Problem {
@@ -69,7 +72,13 @@ impl Problem {
             errors: Vec::new(),
             extensions: serde_json::Map::new(),
             retry_after: None,
+            headers: Vec::new(),
         }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
@@ -182,6 +191,9 @@ impl ResponseError for Problem {
         }
         if self.status == StatusCode::UNAUTHORIZED.as_u16() {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        for (name, value) in &self.headers {
+            response.insert_header((*name, value.as_str()));
         }
         // Serializing plain strings and numbers cannot fail; fall back to an empty
         // body rather than panic on a request path.

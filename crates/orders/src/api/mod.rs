@@ -12,15 +12,11 @@ use utoipa::{
     openapi::security::{Http, HttpAuthScheme, SecurityScheme},
 };
 
-/// Registers every route of the orders API under `/api/v1`; POSTs pass the
-/// per-user rate limit when it is enabled.
-pub fn configure(cfg: &mut ServiceConfig, limiter: &rate_limit::Limiter, limit: bool) {
+/// Registers every route of the orders API under `/api/v1` (each write
+/// checks its own rate-limit class, `rate_limit`).
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
-            .wrap(actix_web::middleware::Condition::new(
-                limit,
-                actix_governor::Governor::new(limiter),
-            ))
             .service(orders::create_order)
             .service(orders::list_orders)
             .service(orders::list_order_events)

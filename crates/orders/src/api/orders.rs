@@ -23,6 +23,9 @@ use actix_web::http::StatusCode;
 
 use crate::service::{Actor, ItemsChanged, OrderError, Orders, Placed};
 use crate::view::order_data;
+use platform::rate_limit::RateLimits;
+
+use super::rate_limit;
 
 pub const READ: &str = "orders.read";
 pub const WRITE: &str = "orders.write";
@@ -115,9 +118,11 @@ pub async fn create_order(
     Authenticated(principal): Authenticated,
     request: HttpRequest,
     orders: web::Data<Orders>,
+    limits: web::Data<RateLimits>,
     body: RawJson,
 ) -> Result<HttpResponse, Problem> {
     principal.require(WRITE, &[ADMIN])?;
+    limits.check(rate_limit::CREATE, &principal.subject)?;
     let actor = actor(&principal);
     let key = platform::idempotency::from_request(&request, &body.parse()?)?;
     // Parsed from the text itself: a JSON number's digits are read exactly.
@@ -215,10 +220,12 @@ pub async fn update_order(
     Authenticated(principal): Authenticated,
     request: HttpRequest,
     orders: web::Data<Orders>,
+    limits: web::Data<RateLimits>,
     id: web::Path<Uuid>,
     ApiJson(body): ApiJson<UpdateOrderBody>,
 ) -> Result<HttpResponse, Problem> {
     principal.require(WRITE, &[ADMIN])?;
+    limits.check(rate_limit::CHANGE, &principal.subject)?;
     let expected = expected_version(&request)?;
     let reason = body
         .reason
@@ -261,10 +268,12 @@ pub async fn cancel_order(
     Authenticated(principal): Authenticated,
     request: HttpRequest,
     orders: web::Data<Orders>,
+    limits: web::Data<RateLimits>,
     id: web::Path<Uuid>,
     query: web::Query<CancelOrderQuery>,
 ) -> Result<HttpResponse, Problem> {
     principal.require(WRITE, &[ADMIN])?;
+    limits.check(rate_limit::CHANGE, &principal.subject)?;
     let expected = expected_version(&request)?;
     let reason = query
         .into_inner()
@@ -347,10 +356,12 @@ pub async fn add_order_item(
     Authenticated(principal): Authenticated,
     request: HttpRequest,
     orders: web::Data<Orders>,
+    limits: web::Data<RateLimits>,
     id: web::Path<Uuid>,
     body: RawJson,
 ) -> Result<HttpResponse, Problem> {
     principal.require(WRITE, &[ADMIN])?;
+    limits.check(rate_limit::ITEMS, &principal.subject)?;
     let expected = expected_version(&request)?;
     let key = platform::idempotency::from_request(&request, &body.parse()?)?;
     let body = body.parse::<ItemInput>()?.0;
@@ -429,10 +440,12 @@ pub async fn change_order_item(
     Authenticated(principal): Authenticated,
     request: HttpRequest,
     orders: web::Data<Orders>,
+    limits: web::Data<RateLimits>,
     path: web::Path<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<UpdateItemBody>,
 ) -> Result<HttpResponse, Problem> {
     principal.require(WRITE, &[ADMIN])?;
+    limits.check(rate_limit::ITEMS, &principal.subject)?;
     let expected = expected_version(&request)?;
     let (id, item_id) = path.into_inner();
     let quantity = Quantity::parse(body.quantity)
@@ -465,9 +478,11 @@ pub async fn remove_order_item(
     Authenticated(principal): Authenticated,
     request: HttpRequest,
     orders: web::Data<Orders>,
+    limits: web::Data<RateLimits>,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, Problem> {
     principal.require(WRITE, &[ADMIN])?;
+    limits.check(rate_limit::ITEMS, &principal.subject)?;
     let expected = expected_version(&request)?;
     let (id, item_id) = path.into_inner();
     let order = orders

@@ -195,6 +195,7 @@ impl Platform {
         settings.jobs.poll_ms = 100;
         settings.jobs.base_backoff_ms = 20;
         settings.jobs.max_backoff_ms = 300;
+        settings.rate_limit.enabled = false;
         let app = payments::app::Application::build(settings).await.unwrap();
         self.payments = Some(format!("http://127.0.0.1:{}", app.port()));
         tokio::spawn(app.run_until_stopped());

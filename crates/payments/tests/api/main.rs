@@ -62,6 +62,8 @@ async fn spawn_app_with(
     settings.jobs.max_backoff_ms = 200;
     settings.reconcile.stale_after_seconds = 1;
     settings.reconcile.scan_every_ms = 100;
+    // Tests pay many times per user quickly; the limits have their own test.
+    settings.rate_limit.enabled = false;
     adjust(&mut settings);
     let provider = Arc::new(SimulatedProvider::default());
     let charging: Arc<dyn PaymentProvider> = match wrap {
@@ -362,6 +364,51 @@ async fn an_amount_sent_as_a_json_number_is_read_exactly_from_its_text() {
     let payment: Value = response.json().await.unwrap();
     assert_eq!(payment["amount"], "59.98");
     assert_eq!(payment["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn a_user_charging_too_often_is_limited_and_the_orders_service_is_not() {
+    let app = spawn_app_with(
+        |settings| {
+            settings.rate_limit.enabled = true;
+            settings.rate_limit.create.burst = 2;
+            settings.rate_limit.create.replenish_every_ms = 60_000;
+        },
+        None,
+    )
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let order = app.pending_order("rita").await;
+        statuses.push(
+            app.pay(&token("rita"), &body(order, "tok_visa"))
+                .await
+                .status(),
+        );
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::CREATED,
+            StatusCode::CREATED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    let service = TokenSpec::new(
+        "payments",
+        "svc-orders",
+        &["payments.write", "payments.admin"],
+    )
+    .sign();
+    for _ in 0..3 {
+        let order = app.pending_order("rita").await;
+        let mut on_behalf = body(order, "tok_visa");
+        on_behalf["user_id"] = json!("rita");
+        assert_eq!(
+            app.pay(&service, &on_behalf).await.status(),
+            StatusCode::CREATED
+        );
+    }
 }
 
 #[tokio::test]
