@@ -19,8 +19,16 @@ impl Handler for OrderCancelled {
                 Ok(parsed) => parsed,
                 Err(error) => return Outcome::DeadLetter(format!("not an order event: {error}")),
             };
-            if meta.event_type != "order.cancelled" {
-                return Outcome::Done;
+            // The queue is bound to `order.cancelled` only; anything else
+            // here was misrouted or forged.
+            if let Err(reason) = platform::consumer::admit(
+                &meta,
+                message,
+                contracts::order::SOURCE,
+                &[contracts::order::OrderEventType::Cancelled.as_str()],
+                &order.id.to_string(),
+            ) {
+                return Outcome::DeadLetter(reason);
             }
             match self
                 .payments

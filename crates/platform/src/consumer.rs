@@ -8,7 +8,8 @@
 //!   in place with back-off a few times, then returned to the queue; the quorum
 //!   queue's delivery limit dead-letters a message that never succeeds;
 //! - [`Outcome::DeadLetter`]: the message can never be processed (not a
-//!   CloudEvent, wrong data): rejected straight to the dead-letter queue.
+//!   CloudEvent, wrong data, not from whom it claims): moved straight to the
+//!   dead-letter queue with its reason in the `x-dead-letter-reason` header.
 //!
 //! Deliveries are handled concurrently up to the prefetch count. Handlers must
 //! be correct under reordering: they act on the current state, not on the
@@ -18,10 +19,13 @@ use std::{sync::Arc, time::Duration};
 
 use futures_util::{StreamExt, future::BoxFuture};
 use lapin::{
+    Channel,
+    message::Delivery,
     options::{
-        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions,
+        BasicQosOptions, ConfirmSelectOptions,
     },
-    types::{FieldTable, ShortString},
+    types::{AMQPValue, FieldTable, LongString, ShortString},
 };
 use tokio::sync::Semaphore;
 use tracing::Instrument;
@@ -78,6 +82,11 @@ async fn session(
 ) -> anyhow::Result<()> {
     let connection = amqp::connect(&config.url, &format!("{name}-consumer")).await?;
     let channel = connection.create_channel().await?;
+    // Dead-lettered messages are republished with their reason, confirmed
+    // before the original is acknowledged.
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
     amqp::declare_consumer(&channel, &config.consume).await?;
     channel
         .basic_qos(config.consume.prefetch, BasicQosOptions::default())
@@ -98,6 +107,7 @@ async fn session(
         let permit = slots.clone().acquire_owned().await?;
         let handler = handler.clone();
         let queue = config.consume.queue.clone();
+        let channel = channel.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let message_id = delivery
@@ -141,7 +151,7 @@ async fn session(
                 Outcome::Retry(_) => "retried",
                 Outcome::DeadLetter(_) => "dead_lettered",
             };
-            metrics::counter!("messages_consumed_total", "queue" => queue, "outcome" => label)
+            metrics::counter!("messages_consumed_total", "queue" => queue.clone(), "outcome" => label)
                 .increment(1);
             let acknowledged = match outcome {
                 Outcome::Done => delivery.ack(BasicAckOptions::default()).await,
@@ -167,7 +177,7 @@ async fn session(
                         reason,
                         "dead-lettering a message that cannot be processed"
                     );
-                    delivery.reject(BasicRejectOptions { requeue: false }).await
+                    dead_letter(&channel, &queue, &delivery, &reason).await
                 }
             };
             if let Err(error) = acknowledged {
@@ -180,6 +190,83 @@ async fn session(
         });
     }
     anyhow::bail!("the delivery stream ended")
+}
+
+/// The checks at the door, before an event is acted on: it is one of the
+/// `types` this consumer expects, routed under its own type, from the
+/// expected `source`, and its `subject` is the order its data names
+/// (`order_id`). Anything else is a reason to dead-letter it.
+pub fn admit(
+    meta: &contracts::cloud::EventMeta,
+    message: &Incoming,
+    source: &str,
+    types: &[&str],
+    order_id: &str,
+) -> Result<(), String> {
+    if !types.contains(&meta.event_type.as_str()) {
+        return Err(format!("unexpected event type `{}`", meta.event_type));
+    }
+    if message.routing_key != meta.event_type {
+        return Err(format!(
+            "routed as `{}` but typed `{}`",
+            message.routing_key, meta.event_type
+        ));
+    }
+    if meta.source != source {
+        return Err(format!("source `{}` is not `{source}`", meta.source));
+    }
+    if meta.subject != order_id {
+        return Err(format!(
+            "subject `{}` is not the order its data names ({order_id})",
+            meta.subject
+        ));
+    }
+    Ok(())
+}
+
+/// The header a dead-lettered message carries its reason in.
+pub const REASON_HEADER: &str = "x-dead-letter-reason";
+
+/// Moves `delivery` to the queue's dead-letter exchange with `reason` in
+/// [`REASON_HEADER`] (a broker-side reject cannot add one), then
+/// acknowledges it; if the broker does not confirm the copy, the original is
+/// returned to the queue instead, so nothing is lost.
+async fn dead_letter(
+    channel: &Channel,
+    queue: &str,
+    delivery: &Delivery,
+    reason: &str,
+) -> Result<bool, lapin::Error> {
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    headers.insert(
+        ShortString::from(REASON_HEADER),
+        AMQPValue::LongString(LongString::from(reason.as_bytes().to_vec())),
+    );
+    let properties = delivery.properties.clone().with_headers(headers);
+    let confirmed = async {
+        channel
+            .basic_publish(
+                ShortString::from(format!("{queue}.dlx")),
+                delivery.routing_key.clone(),
+                BasicPublishOptions::default(),
+                &delivery.data,
+                properties,
+            )
+            .await?
+            .await
+    }
+    .await;
+    match confirmed {
+        Ok(confirmation) if confirmation.is_ack() => delivery.ack(BasicAckOptions::default()).await,
+        _ => {
+            delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await
+        }
+    }
 }
 
 async fn handle_with_retries(handler: &dyn Handler, incoming: &Incoming) -> Outcome {

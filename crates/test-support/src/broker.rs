@@ -144,6 +144,36 @@ impl TestBroker {
     }
 }
 
+impl TestBroker {
+    /// Takes one message from `queue` with the value of its `header` (as
+    /// text), e.g. a dead-lettered message and its reason.
+    pub async fn get_with_header(
+        &self,
+        queue: &str,
+        header: &str,
+    ) -> anyhow::Result<Option<(Vec<u8>, Option<String>)>> {
+        let (_connection, channel) = self.connect().await?;
+        let message = channel
+            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+            .await?;
+        Ok(message.map(|m| {
+            let value = m
+                .delivery
+                .properties
+                .headers()
+                .as_ref()
+                .and_then(|headers| headers.inner().get(header).cloned())
+                .and_then(|value| match value {
+                    lapin::types::AMQPValue::LongString(text) => {
+                        Some(String::from_utf8_lossy(text.as_bytes()).into_owned())
+                    }
+                    _ => None,
+                });
+            (m.delivery.data, value)
+        }))
+    }
+}
+
 impl Default for TestBroker {
     fn default() -> Self {
         Self::new()

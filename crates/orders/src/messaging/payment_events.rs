@@ -29,6 +29,16 @@ impl Handler for PaymentEvents {
                 Ok(parsed) => parsed,
                 Err(error) => return Outcome::DeadLetter(format!("not a payment event: {error}")),
             };
+            let expected: Vec<&str> = PaymentEventType::ALL.iter().map(|t| t.as_str()).collect();
+            if let Err(reason) = platform::consumer::admit(
+                &meta,
+                message,
+                contracts::payment::SOURCE,
+                &expected,
+                &payment.order_id.to_string(),
+            ) {
+                return Outcome::DeadLetter(reason);
+            }
             let Some(event_type) = PaymentEventType::parse(&meta.event_type) else {
                 return Outcome::DeadLetter(format!("unknown event type {}", meta.event_type));
             };

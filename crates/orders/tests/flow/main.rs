@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod hostile;
 
 use std::{collections::HashMap, time::Duration};
 
