@@ -40,6 +40,7 @@ fn spawn_background(
     pool: &PgPool,
     orders: &Arc<Orders>,
     wake_jobs: Arc<Notify>,
+    broker_link: Arc<http::Link>,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let relay = Relay {
         database_url: settings.database.url.clone(),
@@ -76,6 +77,7 @@ fn spawn_background(
             Arc::new(PaymentEvents {
                 orders: orders.clone(),
             }),
+            broker_link,
         )),
         tokio::spawn(worker.run()),
         tokio::spawn(sweep_keys(orders.clone())),
@@ -157,19 +159,19 @@ impl Application {
                 "no catalogue: client-sent prices are accepted and no stock is reserved"
             );
         }
-        let tasks = spawn_background(&settings, &pool, &orders, wake_jobs)?;
+        let broker_link = Arc::new(http::Link::default());
+        let database_link = Arc::new(http::Link::default());
+        let tasks = spawn_background(&settings, &pool, &orders, wake_jobs, broker_link.clone())?;
         let orders = web::Data::from(orders);
-        let amqp_url = settings.amqp.url.clone();
+        http::watch(database_link.clone(), Duration::from_secs(2), move || {
+            let pool = pool.clone();
+            async move { db::ping(&pool).await }
+        })
+        .await;
         let readiness = web::Data::new(
             Readiness::default()
-                .with_check("database", move || {
-                    let pool = pool.clone();
-                    async move { db::ping(&pool).await }
-                })
-                .with_check("broker", move || {
-                    let url = amqp_url.clone();
-                    async move { platform::amqp::ping(&url, "orders").await }
-                }),
+                .with_link("database", database_link)
+                .with_link("broker", broker_link),
         );
         let metrics = web::Data::new(platform::metrics::Metrics::for_service(
             metrics_pool,

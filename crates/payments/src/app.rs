@@ -114,6 +114,8 @@ impl Application {
             coalesce: Duration::from_millis(settings.relay.coalesce_ms),
             max_backoff_ms: settings.amqp.max_backoff_ms,
         };
+        let broker_link = Arc::new(http::Link::default());
+        let database_link = Arc::new(http::Link::default());
         let sweeper = payments.clone();
         let reconciler = payments.clone();
         let reconcile = settings.reconcile.clone();
@@ -145,6 +147,7 @@ impl Application {
                 Arc::new(OrderCancelled {
                     payments: payments.clone(),
                 }),
+                broker_link.clone(),
             )),
             tokio::spawn(async move {
                 let mut every = tokio::time::interval(Duration::from_secs(600));
@@ -165,17 +168,15 @@ impl Application {
 
         let verifier = web::Data::new(JwtVerifier::from_config(&settings.auth)?);
         let payments = web::Data::from(payments);
-        let amqp_url = settings.amqp.url.clone();
+        http::watch(database_link.clone(), Duration::from_secs(2), move || {
+            let pool = pool.clone();
+            async move { db::ping(&pool).await }
+        })
+        .await;
         let readiness = web::Data::new(
             Readiness::default()
-                .with_check("database", move || {
-                    let pool = pool.clone();
-                    async move { db::ping(&pool).await }
-                })
-                .with_check("broker", move || {
-                    let url = amqp_url.clone();
-                    async move { platform::amqp::ping(&url, "payments").await }
-                }),
+                .with_link("database", database_link)
+                .with_link("broker", broker_link),
         );
         let metrics = web::Data::new(platform::metrics::Metrics::for_service(
             metrics_pool,

@@ -59,11 +59,19 @@ pub trait Handler: Send + Sync + 'static {
 /// In-place retries of a transient failure before the message is requeued.
 const IN_PLACE_RETRIES: u32 = 3;
 
-/// Consumes `config.consume.queue` forever, reconnecting after failures.
-pub async fn run(config: AmqpConfig, name: &'static str, handler: Arc<dyn Handler>) {
+/// Consumes `config.consume.queue` forever, reconnecting after failures;
+/// `link` says whether it is consuming (the broker's readiness).
+pub async fn run(
+    config: AmqpConfig,
+    name: &'static str,
+    handler: Arc<dyn Handler>,
+    link: Arc<crate::http::Link>,
+) {
     let mut backoff = Backoff::new(config.max_backoff_ms);
     loop {
-        if let Err(error) = session(&config, name, &handler, &mut backoff).await {
+        let outcome = session(&config, name, &handler, &mut backoff, &link).await;
+        link.set(false);
+        if let Err(error) = outcome {
             tracing::warn!(
                 consumer = name,
                 error.message = %format!("{error:#}"),
@@ -79,6 +87,7 @@ async fn session(
     name: &'static str,
     handler: &Arc<dyn Handler>,
     backoff: &mut Backoff,
+    link: &crate::http::Link,
 ) -> anyhow::Result<()> {
     let connection = amqp::connect(&config.url, &format!("{name}-consumer")).await?;
     let channel = connection.create_channel().await?;
@@ -100,6 +109,7 @@ async fn session(
         )
         .await?;
     tracing::info!(consumer = name, queue = %config.consume.queue, "consuming");
+    link.set(true);
     backoff.reset();
     let slots = Arc::new(Semaphore::new(usize::from(config.consume.prefetch.max(1))));
     while let Some(delivery) = deliveries.next().await {

@@ -1,7 +1,7 @@
 //! HTTP plumbing shared by both services: operations endpoints, extractor error
 //! handlers that answer problem+json, and the request-id/trace middleware.
 
-use std::{future::Future, pin::Pin, sync::Arc};
+use std::{future::Future, sync::Arc};
 
 use actix_web::{
     HttpRequest, HttpResponse, Responder, get,
@@ -13,26 +13,65 @@ use utoipa::ToSchema;
 
 use crate::problem::{FieldError, Problem};
 
-/// A dependency `/ready` checks (database, broker, …).
-pub type ReadinessCheck =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> + Send + Sync>;
+/// The state of one live dependency, kept up to date by whoever holds the
+/// connection (the consumer for the broker, a watcher for the database) and
+/// read by `/ready`: a probe opens nothing and costs nothing.
+#[derive(Debug, Default)]
+pub struct Link(std::sync::atomic::AtomicBool);
 
-/// The named checks behind `/ready`.
+impl Link {
+    pub fn set(&self, up: bool) {
+        self.0.store(up, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The named links behind `/ready`.
 #[derive(Clone, Default)]
 pub struct Readiness {
-    checks: Vec<(&'static str, ReadinessCheck)>,
+    links: Vec<(&'static str, Arc<Link>)>,
 }
 
 impl Readiness {
-    pub fn with_check<F, Fut>(mut self, name: &'static str, check: F) -> Self
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
-    {
-        self.checks
-            .push((name, Arc::new(move || Box::pin(check()) as Pin<Box<_>>)));
+    pub fn with_link(mut self, name: &'static str, link: Arc<Link>) -> Self {
+        self.links.push((name, link));
         self
     }
+}
+
+/// Keeps `link` up to date with whether `check` succeeds, every `every`
+/// (the first check before it returns, so a fresh service knows at once).
+pub async fn watch<F, Fut>(link: Arc<Link>, every: std::time::Duration, check: F)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let probe = move || {
+        let outcome = check();
+        async move {
+            matches!(
+                tokio::time::timeout(std::time::Duration::from_secs(2), outcome).await,
+                Ok(Ok(()))
+            )
+        }
+    };
+    link.set(probe().await);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let up = probe().await;
+            if up != link.is_up() {
+                tracing::warn!(up, "a dependency changed state");
+            }
+            link.set(up);
+        }
+    });
 }
 
 /// Body of `/health` and `/ready`.
@@ -40,7 +79,8 @@ impl Readiness {
 pub struct HealthResponse {
     /// `ok`, or `unavailable` when a check failed.
     pub status: &'static str,
-    /// Each readiness check and its outcome (`ok` or the error).
+    /// Each dependency and its state (`ok` or `unavailable`; never an
+    /// internal error text).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckResult>,
 }
@@ -62,24 +102,21 @@ pub async fn health() -> impl Responder {
     })
 }
 
-/// Readiness: every dependency answers.
+/// Readiness: every dependency's live connection is up.
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses(
         (status = 200, description = "All dependencies reachable", body = HealthResponse),
         (status = 503, description = "A dependency is unreachable", body = HealthResponse)))]
 #[get("/ready")]
 pub async fn ready(readiness: web::Data<Readiness>) -> impl Responder {
-    let results =
-        futures_util::future::join_all(readiness.checks.iter().map(|(name, check)| async move {
-            let outcome = tokio::time::timeout(std::time::Duration::from_secs(2), check()).await;
-            let status = match outcome {
-                Ok(Ok(())) => "ok".to_owned(),
-                Ok(Err(error)) => format!("{error:#}"),
-                Err(_) => "timed out".to_owned(),
-            };
-            CheckResult { name, status }
-        }))
-        .await;
+    let results: Vec<CheckResult> = readiness
+        .links
+        .iter()
+        .map(|(name, link)| CheckResult {
+            name,
+            status: if link.is_up() { "ok" } else { "unavailable" }.to_owned(),
+        })
+        .collect();
     let healthy = results.iter().all(|check| check.status == "ok");
     let status = if healthy {
         StatusCode::OK

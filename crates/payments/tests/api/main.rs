@@ -557,16 +557,25 @@ async fn an_idempotency_key_replays_and_guards_its_body() {
 #[tokio::test]
 async fn operations_endpoints_answer() {
     let app = spawn_app().await;
-    let ready: Value = app
-        .client
-        .get(format!("{}/ready", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // Ready once the consumer holds its broker connection.
+    let mut ready = Value::Null;
+    for _ in 0..100 {
+        ready = app
+            .client
+            .get(format!("{}/ready", app.address))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if ready["status"] == "ok" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(ready["status"], "ok", "{ready}");
+    assert_eq!(ready["checks"][1]["name"], "broker");
     let doc: Value = app
         .client
         .get(format!("{}/openapi.json", app.address))
