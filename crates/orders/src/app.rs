@@ -138,22 +138,28 @@ impl Application {
         if users.is_none() {
             tracing::warn!("user validation is off: user_service.url is not set");
         }
-        let orders = Arc::new(Orders::new(
-            pool.clone(),
-            wake_jobs.clone(),
-            KeyPolicy {
-                ttl: time::Duration::seconds(settings.idempotency.ttl_seconds),
-                stale_after: time::Duration::seconds(settings.idempotency.stale_after_seconds),
-            },
-            users,
-            Pricing::from_config(&settings.pricing).map_err(anyhow::Error::msg)?,
-            Promotions::from_config(&settings.promotions).map_err(anyhow::Error::msg)?,
-            Catalog::from_config(
-                &settings.catalog,
-                settings.auth.hs256_secret.as_ref(),
-                &settings.auth.issuer,
-            )?,
-        ));
+        let orders = Arc::new(
+            Orders::new(
+                pool.clone(),
+                wake_jobs.clone(),
+                KeyPolicy {
+                    ttl: time::Duration::seconds(settings.idempotency.ttl_seconds),
+                    stale_after: time::Duration::seconds(settings.idempotency.stale_after_seconds),
+                },
+                users,
+                Pricing::from_config(&settings.pricing).map_err(anyhow::Error::msg)?,
+                Promotions::from_config(&settings.promotions).map_err(anyhow::Error::msg)?,
+                Catalog::from_config(
+                    &settings.catalog,
+                    settings.auth.hs256_secret.as_ref(),
+                    &settings.auth.issuer,
+                )?,
+            )
+            .with_history_limits(
+                settings.history.max_events_per_order,
+                settings.history.max_page,
+            ),
+        );
         if !orders.has_catalog() {
             tracing::warn!(
                 "no catalogue: client-sent prices are accepted and no stock is reserved"

@@ -22,6 +22,7 @@ pub struct Settings {
     pub jobs: JobsConfig,
     pub idempotency: IdempotencyConfig,
     pub rate_limit: crate::api::rate_limit::RateLimitConfig,
+    pub history: HistoryConfig,
     pub unpaid: UnpaidConfig,
     pub user_service: crate::users::UserServiceConfig,
     pub pricing: crate::domain::pricing::PricingConfig,
@@ -75,4 +76,14 @@ impl Settings {
     pub fn load(file: Option<&Path>) -> Result<Settings, figment::Error> {
         platform::config::load(DEFAULTS, file, "ORDERS_")
     }
+}
+
+/// `history:` bounds on one order's event stream.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct HistoryConfig {
+    /// Item edits are refused (409) once an order has this many events;
+    /// payments, fulfilment and cancellation are always recorded.
+    pub max_events_per_order: u32,
+    /// Largest page of `GET /api/v1/orders/{id}/events` (default page 100).
+    pub max_page: u32,
 }

@@ -34,6 +34,9 @@ use serde::{Deserialize, Serialize};
 /// How often a write that lost a race is retried before answering 409.
 const MAX_ATTEMPTS: usize = 5;
 
+/// Catalogue look-ups in flight at once for one order.
+const CATALOG_CONCURRENCY: usize = 8;
+
 /// The caller, as the application sees it.
 #[derive(Debug, Clone)]
 pub struct Actor {
@@ -123,6 +126,8 @@ pub enum OrderError {
     KeyMismatch,
     #[error("a request with this Idempotency-Key is still being processed")]
     KeyInFlight,
+    #[error("the order has {0} events, the most its items may be edited to")]
+    HistoryFull(u32),
     #[error("user {0} does not exist")]
     UserNotFound(String),
     #[error(transparent)]
@@ -241,6 +246,10 @@ pub struct Orders {
     catalog: Option<Catalog>,
     /// Wakes this instance's job worker when work is enqueued.
     jobs: Arc<Notify>,
+    /// Item edits stop once an order has this many events (payments,
+    /// fulfilment and cancellation are always recorded).
+    max_events: u32,
+    max_history_page: u32,
 }
 
 /// What consuming an event did.
@@ -273,7 +282,22 @@ impl Orders {
             promotions,
             catalog,
             jobs,
+            max_events: u32::MAX,
+            max_history_page: 500,
         }
+    }
+
+    /// Caps the events item edits may add to one order, and the page of
+    /// its history one request reads.
+    pub fn with_history_limits(mut self, max_events: u32, max_page: u32) -> Self {
+        self.max_events = max_events.max(2);
+        self.max_history_page = max_page.max(1);
+        self
+    }
+
+    /// The largest page of an order's history.
+    pub fn max_history_page(&self) -> u32 {
+        self.max_history_page
     }
 
     /// Cancels pending orders placed more than `unpaid_for` ago
@@ -835,8 +859,15 @@ impl Orders {
         {
             return Ok(ItemsChanged::Replayed(replayed));
         }
+        let max_events = self.max_events;
+        let capped = move |order: &Order| {
+            if order.version >= max_events {
+                return Err(OrderError::HistoryFull(order.version));
+            }
+            decide(order)
+        };
         let changed = self
-            .edit_items(actor, id, expected_version, key.as_ref(), decide)
+            .edit_items(actor, id, expected_version, key.as_ref(), capped)
             .await;
         match changed {
             Ok(order) => Ok(ItemsChanged::Changed(Box::new(order))),
@@ -935,12 +966,14 @@ impl Orders {
         &self,
         actor: &Actor,
         id: OrderId,
+        after: u32,
+        limit: u32,
     ) -> Result<Vec<HistoryEntry>, OrderError> {
         // Ownership is checked on the projection (cheap); the trail itself is
         // read from the event store.
         self.find(actor, &id.to_string()).await?;
         let mut conn = db::connection(&self.pool).await?;
-        Ok(store::history_entries(&mut conn, id).await?)
+        Ok(store::history_entries(&mut conn, id, after, limit).await?)
     }
 }
 
@@ -954,12 +987,16 @@ async fn snapshot(
     currency: Option<Currency>,
     items: Vec<LineItem>,
 ) -> Result<(Option<Currency>, Vec<LineItem>), OrderError> {
-    let products = futures_util::future::join_all(items.iter().map(|item| {
+    use futures_util::StreamExt;
+    // At most CATALOG_CONCURRENCY look-ups in flight per order.
+    let products: Vec<_> = futures_util::stream::iter(items.iter().map(|item| {
         catalog.product(
             item.product_id.as_str(),
             item.variant_id.as_ref().map(|v| v.as_str()),
         )
     }))
+    .buffered(CATALOG_CONCURRENCY)
+    .collect()
     .await;
     let mut currency = currency;
     let mut unknown = Vec::new();

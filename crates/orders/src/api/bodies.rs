@@ -395,11 +395,25 @@ pub struct OrderListResponse {
     pub offset: u32,
 }
 
-/// The audit trail of an order: every event, oldest first.
+/// The audit trail of an order, oldest first, a page at a time.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderHistoryResponse {
     pub order_id: Uuid,
     pub data: Vec<OrderEventResponse>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<u32>,
+}
+
+/// Query of `GET /api/v1/orders/{id}/events`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Events after this sequence number (default 0: from the start).
+    pub after: Option<u32>,
+    /// Page size, 1 to the configured maximum (default 100).
+    pub limit: Option<u32>,
 }
 
 /// One event of an order's history.
@@ -474,6 +488,15 @@ impl CreateOrderBody {
         default_currency: Currency,
     ) -> Result<OrderDraft, Vec<FieldError>> {
         let mut errors = Errors::default();
+        // Bounded before anything else looks at the items (no catalogue or
+        // User Service call is made for a body that is refused anyway).
+        if self.items.is_empty() || self.items.len() > crate::domain::order::MAX_ITEMS {
+            errors.push(
+                "items",
+                format!("must have 1 to {} lines", crate::domain::order::MAX_ITEMS),
+            );
+            return Err(errors.0);
+        }
         let owner = match (&self.user_id, &self.customer_id) {
             (Some(user), Some(customer)) if user != customer => {
                 errors.push("customerId", "names another user than `user_id`");

@@ -90,6 +90,14 @@ impl From<OrderError> for Problem {
                     .with_retry_after(5)
             }
             OrderError::KeyInFlight => platform::idempotency::in_flight(),
+            OrderError::HistoryFull(events) => Problem::new(
+                StatusCode::CONFLICT,
+                "order_history_full",
+                "The order's items can no longer be edited",
+            )
+            .with_detail(format!(
+                "the order has {events} events, the most item edits may bring it to; place a new order"
+            )),
             OrderError::Conflict => {
                 Problem::conflict("the order is being changed by someone else; retry the request")
             }

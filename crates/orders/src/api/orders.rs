@@ -15,7 +15,7 @@ use platform::{
 use uuid::Uuid;
 
 use super::bodies::{
-    CancelOrderQuery, CreateItemBody, CreateOrderBody, ItemInput, ListOrdersQuery,
+    CancelOrderQuery, CreateItemBody, CreateOrderBody, HistoryQuery, ItemInput, ListOrdersQuery,
     OrderEventResponse, OrderHistoryResponse, OrderListResponse, UpdateItemBody, UpdateOrderBody,
 };
 use crate::domain::{Order, OrderCommand, OrderId, Quantity, Violation};
@@ -298,7 +298,7 @@ pub async fn cancel_order(
 /// An order's full history (the audit trail), oldest first.
 #[utoipa::path(
     get, path = "/api/v1/orders/{id}/events", tag = "orders",
-    params(("id" = Uuid, Path, description = "Order id")),
+    params(("id" = Uuid, Path, description = "Order id"), HistoryQuery),
     security(("bearer" = ["orders.read"])),
     responses(
         (status = 200, description = "Every event of the order", body = OrderHistoryResponse),
@@ -312,13 +312,31 @@ pub async fn list_order_events(
     Authenticated(principal): Authenticated,
     orders: web::Data<Orders>,
     id: web::Path<Uuid>,
+    query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, Problem> {
     principal.require(READ, &[ADMIN])?;
     let id = OrderId(*id);
-    let entries = orders.history(&actor(&principal), id).await?;
+    let max = orders.max_history_page();
+    let limit = match query.limit {
+        None => 100.min(max),
+        Some(limit) if (1..=max).contains(&limit) => limit,
+        Some(_) => {
+            return Err(Problem::validation(vec![FieldError::new(
+                "query.limit",
+                format!("must be between 1 and {max}"),
+            )]));
+        }
+    };
+    let entries = orders
+        .history(&actor(&principal), id, query.after.unwrap_or(0), limit)
+        .await?;
+    let next_after = (entries.len() == limit as usize)
+        .then(|| entries.last().map(|entry| entry.sequence))
+        .flatten();
     Ok(HttpResponse::Ok().json(OrderHistoryResponse {
         order_id: id.0,
         data: entries.into_iter().map(OrderEventResponse::from).collect(),
+        next_after,
     }))
 }
 

@@ -449,10 +449,14 @@ pub struct HistoryEntry {
 pub async fn history_entries(
     conn: &mut AsyncPgConnection,
     id: OrderId,
+    after: u32,
+    limit: u32,
 ) -> Result<Vec<HistoryEntry>, StoreError> {
     let rows: Vec<EventRow> = events::table
         .filter(events::order_id.eq(id.0))
+        .filter(events::sequence.gt(i32::try_from(after).unwrap_or(i32::MAX)))
         .order(events::sequence.asc())
+        .limit(i64::from(limit))
         .select(EventRow::as_select())
         .load(conn)
         .await?;

@@ -9,6 +9,7 @@ mod coupons;
 mod create;
 mod forms;
 mod helpers;
+mod hostile;
 mod idempotency;
 mod items;
 mod jobs;

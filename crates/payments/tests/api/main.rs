@@ -310,6 +310,21 @@ async fn card_numbers_are_refused_and_never_stored() {
         "card_data_refused",
     )
     .await;
+    // The same number JSON-escaped is decoded before the check.
+    let escaped = body(order, "4242424242424242")
+        .to_string()
+        .replace("\"4242424242424242\"", "\"\\u0034242424242424242\"");
+    assert!(escaped.contains("\\u0034"), "{escaped}");
+    let response = app
+        .client
+        .post(format!("{}/api/v1/payments", app.address))
+        .bearer_auth(token("carol"))
+        .header("content-type", "application/json")
+        .body(escaped)
+        .send()
+        .await
+        .unwrap();
+    problem(response, StatusCode::BAD_REQUEST, "card_data_refused").await;
     assert_eq!(app.counts().await, (0, 0));
 }
 

@@ -1,0 +1,187 @@
+//! A hostile client against the real API: each attempt is refused with its
+//! documented problem and changes nothing. (Rate limits: `rate_limit`;
+//! forged events through the broker: the flow tests' `hostile`.)
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+
+use crate::helpers::{admin, order_body, problem, spawn_app, spawn_app_with, user};
+
+#[tokio::test]
+async fn junk_methods_and_paths_do_not_grow_the_metrics() {
+    let app = spawn_app().await;
+    for i in 0..30 {
+        let junk = Method::from_bytes(format!("M{i}").as_bytes()).unwrap();
+        let _ = app.client.request(junk, app.url("/health")).send().await;
+        let _ = app
+            .client
+            .get(app.url(&format!("/junk/{i}/x{i}")))
+            .send()
+            .await;
+    }
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("http_requests_total{"))
+        .collect();
+    assert!(
+        series.iter().all(|line| !line.contains("method=\"M")),
+        "{series:#?}"
+    );
+    assert!(
+        series.iter().all(|line| !line.contains("junk")),
+        "{series:#?}"
+    );
+    assert!(
+        series.iter().any(|line| line.contains("method=\"other\"")),
+        "{series:#?}"
+    );
+}
+
+#[tokio::test]
+async fn card_numbers_are_refused_in_any_field_however_spelled() {
+    let app = spawn_app().await;
+    let token = user("usr_cards");
+    let before = app.event_count().await;
+    let mut in_notes = order_body();
+    in_notes["notes"] = json!("card 4242 4242 4242 4242, exp 12/30");
+    let mut in_name = order_body();
+    in_name["shipping_address"]["last_name"] = json!("4242-4242-4242-4242");
+    let mut as_id = order_body();
+    as_id["items"][0]["product_id"] = json!(4_242_424_242_424_242_u64);
+    for body in [in_notes, in_name, as_id] {
+        problem(
+            app.post_order(&token, &body).await,
+            StatusCode::BAD_REQUEST,
+            "card_data_refused",
+        )
+        .await;
+    }
+    // JSON-escaped digits are decoded before the check.
+    let escaped = order_body()
+        .to_string()
+        .replace("Leave at the door", "\\u0034242424242424242");
+    let response = app
+        .client
+        .post(app.url("/api/v1/orders"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(escaped)
+        .send()
+        .await
+        .unwrap();
+    problem(response, StatusCode::BAD_REQUEST, "card_data_refused").await;
+    assert_eq!(app.event_count().await, before, "nothing was stored");
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_before_any_other_service_is_asked() {
+    let users = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404))
+        .expect(0)
+        .mount(&users)
+        .await;
+    let url = users.uri();
+    let app = spawn_app_with(move |settings| settings.user_service.url = Some(url)).await;
+    let token = user("usr_curious");
+    // Naming another user without orders.admin: 403, never "does this user
+    // exist?" (400 user_not_found would tell).
+    let mut for_someone = order_body();
+    for_someone["user_id"] = json!("usr_maybe_exists");
+    problem(
+        app.post_order(&token, &for_someone).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    // 101 lines: refused before a single look-up.
+    let mut huge = order_body();
+    huge["items"] = Value::Array(
+        (0..101)
+            .map(|i| json!({"product_id": format!("p{i}"), "quantity": 1, "unit_price": "1"}))
+            .collect(),
+    );
+    let refused = problem(
+        app.post_order(&token, &huge).await,
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["field"], "items");
+    users.verify().await;
+}
+
+#[tokio::test]
+async fn item_edits_stop_at_the_history_cap_but_the_order_still_moves() {
+    let app = spawn_app_with(|settings| settings.history.max_events_per_order = 3).await;
+    let token = user("usr_toggler");
+    let order = app.create_order(&token).await;
+    let id = order["id"].as_str().unwrap();
+    let line = order["items"][1]["id"].as_str().unwrap();
+    let toggle = |quantity: u32| {
+        app.client
+            .patch(app.url(&format!("/api/v1/orders/{id}/items/{line}")))
+            .bearer_auth(&token)
+            .json(&json!({ "quantity": quantity }))
+            .send()
+    };
+    assert_eq!(toggle(2).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(toggle(1).await.unwrap().status(), StatusCode::OK);
+    problem(
+        toggle(2).await.unwrap(),
+        StatusCode::CONFLICT,
+        "order_history_full",
+    )
+    .await;
+    // Payment, fulfilment and cancellation are always recorded.
+    let paid = app.patch_status(&admin(), id, "paid").await;
+    assert_eq!(paid.status(), StatusCode::OK);
+    assert_eq!(app.cancel(&token, id).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_orders_history_is_read_a_page_at_a_time() {
+    let app = spawn_app().await;
+    let token = user("usr_pages");
+    let order = app.create_order(&token).await;
+    let id = order["id"].as_str().unwrap();
+    for status in ["paid", "shipped", "delivered"] {
+        assert_eq!(
+            app.patch_status(&admin(), id, status).await.status(),
+            StatusCode::OK
+        );
+    }
+    let page = |query: &str| {
+        let path = format!("/api/v1/orders/{id}/events{query}");
+        let token = token.clone();
+        let app = &app;
+        async move { app.get(&token, &path).await }
+    };
+    let first: Value = page("?limit=3").await.json().await.unwrap();
+    let sequences = |page: &Value| -> Vec<u64> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["sequence"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(sequences(&first), [1, 2, 3]);
+    assert_eq!(first["next_after"], 3);
+    let second: Value = page("?limit=3&after=3").await.json().await.unwrap();
+    assert_eq!(sequences(&second), [4]);
+    assert_eq!(second["next_after"], Value::Null);
+    for bad in ["?limit=0", "?limit=100000", "?after=-1"] {
+        problem(page(bad).await, StatusCode::BAD_REQUEST, "validation_error").await;
+    }
+}
