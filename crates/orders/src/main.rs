@@ -67,10 +67,13 @@ async fn main() -> anyhow::Result<()> {
             ttl,
             audience,
         } => {
-            let secret = settings
-                .auth
-                .hs256_secret
-                .context("tokens can only be minted with auth.hs256_secret (development)")?;
+            let secret = settings.auth.may_mint()?.clone();
+            anyhow::ensure!(
+                (1..=i64::try_from(settings.auth.max_token_lifetime_seconds).unwrap_or(i64::MAX))
+                    .contains(&ttl),
+                "--ttl must be 1 to {} seconds (auth.max_token_lifetime_seconds)",
+                settings.auth.max_token_lifetime_seconds
+            );
             let scopes: Vec<&str> = scopes.split_whitespace().collect();
             let token = platform::auth::mint_hs256(
                 &secret,

@@ -1,8 +1,10 @@
 //! JWT bearer authentication and OAuth2 scopes.
 //!
 //! Tokens are verified locally (stateless): signature (HS256 with a shared
-//! secret for development, RS256 or ES256 with a PEM public key for production),
-//! `exp`, `iss` and `aud`. The `scope` claim is the OAuth2 space-separated list;
+//! secret for development; RS256 or ES256 with a PEM public key or a JWKS URL
+//! for production), `exp`, `nbf`, `iss`, `aud`, and a maximum lifetime.
+//! With `auth.production` a service refuses to start on HS256 or on any
+//! secret known from this repository, and refuses to mint tokens. The `scope` claim is the OAuth2 space-separated list;
 //! `sub` is the caller's user id.
 //!
 //! Handlers take an [`Authenticated`] argument; a request without a valid token
@@ -13,7 +15,6 @@ use std::{collections::BTreeSet, path::PathBuf};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use anyhow::Context;
-use futures_util::future::{Ready, ready};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -37,13 +38,77 @@ pub struct AuthConfig {
     /// `RS256` (default for a public key) or `ES256`.
     #[serde(default)]
     pub public_key_algorithm: Option<String>,
-    /// Clock skew tolerated on `exp`, in seconds.
+    /// JWKS endpoint of the identity provider (production): keys are
+    /// cached by `kid` and fetched again when a token names an unknown one
+    /// (at most every `jwks_refresh_seconds`). Wins over the other keys.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    #[serde(default = "default_jwks_refresh")]
+    pub jwks_refresh_seconds: u64,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
+    /// Tokens valid for longer than this (from `iat`, or from now) are
+    /// refused: a stolen token cannot live for ever.
+    #[serde(default = "default_max_lifetime")]
+    pub max_token_lifetime_seconds: u64,
+    /// Production: no HS256, no secret known from this repository, no
+    /// minted tokens.
+    #[serde(default)]
+    pub production: bool,
 }
 
 fn default_leeway() -> u64 {
     30
+}
+
+fn default_jwks_refresh() -> u64 {
+    30
+}
+
+fn default_max_lifetime() -> u64 {
+    86_400
+}
+
+/// Development secrets written in this repository (justfile, compose,
+/// scripts, tests): refused in production even though they are long enough.
+pub const KNOWN_SECRETS: &[&str] = &[
+    "local-development-secret-do-not-use-in-production",
+    "compose-development-secret-change-me",
+    "contracts-check-secret-contracts-check-0001",
+    "test-secret-test-secret-test-secret-0123456789",
+];
+
+impl AuthConfig {
+    /// What production refuses: HS256 (or no asymmetric key), a known
+    /// secret.
+    pub fn check_production(&self) -> anyhow::Result<()> {
+        if !self.production {
+            return Ok(());
+        }
+        if let Some(secret) = &self.hs256_secret {
+            anyhow::ensure!(
+                !KNOWN_SECRETS.contains(&secret.expose_secret()),
+                "auth.production: the HS256 secret is one published in this repository"
+            );
+        }
+        anyhow::ensure!(
+            self.jwks_url.is_some() || self.public_key_file.is_some(),
+            "auth.production: HS256 is for development; configure auth.jwks_url or auth.public_key_file"
+        );
+        Ok(())
+    }
+
+    /// Whether development tokens may be minted (`token` subcommand).
+    pub fn may_mint(&self) -> anyhow::Result<&SecretString> {
+        anyhow::ensure!(
+            !self.production,
+            "auth.production: tokens come from the identity provider, never from this binary"
+        );
+        self.hs256_secret
+            .as_ref()
+            .context("tokens can only be minted with auth.hs256_secret (development)")
+    }
 }
 
 /// The claims a minted token carries.
@@ -57,6 +122,8 @@ pub struct Claims {
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
 }
 
 /// What we read from a verified token; `exp`, `iss` and `aud` (a string or an
@@ -66,6 +133,9 @@ struct VerifiedClaims {
     sub: String,
     #[serde(default)]
     scope: String,
+    exp: u64,
+    #[serde(default)]
+    iat: Option<u64>,
 }
 
 /// The authenticated caller.
@@ -95,8 +165,65 @@ impl Principal {
 
 /// Verifies tokens; shared by all workers as `web::Data<JwtVerifier>`.
 pub struct JwtVerifier {
-    key: DecodingKey,
+    keys: Keys,
     validation: Validation,
+    max_lifetime: u64,
+}
+
+enum Keys {
+    One(DecodingKey),
+    Jwks(Jwks),
+}
+
+/// The identity provider's keys by `kid`, fetched when a token names one
+/// not yet known (and at most every `refresh`, so random `kid`s cannot make
+/// us hammer the provider).
+struct Jwks {
+    url: String,
+    client: reqwest::Client,
+    refresh: std::time::Duration,
+    keys: std::sync::RwLock<std::collections::HashMap<String, DecodingKey>>,
+    fetched: tokio::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Jwks {
+    fn key(&self, kid: &str) -> Option<DecodingKey> {
+        self.keys.read().ok()?.get(kid).cloned()
+    }
+
+    async fn refresh(&self) {
+        let mut fetched = self.fetched.lock().await;
+        if fetched.is_some_and(|at| at.elapsed() < self.refresh) {
+            return;
+        }
+        *fetched = Some(std::time::Instant::now());
+        let set = async {
+            self.client
+                .get(&self.url)
+                .send()
+                .await?
+                .error_for_status()?
+                .json::<jsonwebtoken::jwk::JwkSet>()
+                .await
+        }
+        .await;
+        match set {
+            Ok(set) => {
+                let keys: std::collections::HashMap<String, DecodingKey> = set
+                    .keys
+                    .iter()
+                    .filter_map(|jwk| {
+                        Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?))
+                    })
+                    .collect();
+                tracing::info!(keys = keys.len(), "JWKS fetched");
+                if let Ok(mut known) = self.keys.write() {
+                    *known = keys;
+                }
+            }
+            Err(error) => tracing::warn!(error.message = %error, "could not fetch the JWKS"),
+        }
+    }
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -109,48 +236,115 @@ impl std::fmt::Debug for JwtVerifier {
 
 impl JwtVerifier {
     pub fn from_config(config: &AuthConfig) -> anyhow::Result<Self> {
-        let (key, algorithm) = match (&config.public_key_file, &config.hs256_secret) {
-            (Some(path), _) => {
+        config.check_production()?;
+        let (keys, algorithms) = match (
+            &config.jwks_url,
+            &config.public_key_file,
+            &config.hs256_secret,
+        ) {
+            (Some(url), _, _) => (
+                Keys::Jwks(Jwks {
+                    url: url.clone(),
+                    client: reqwest::Client::builder()
+                        .timeout(std::time::Duration::from_secs(5))
+                        .build()
+                        .context("building the JWKS client")?,
+                    refresh: std::time::Duration::from_secs(config.jwks_refresh_seconds.max(1)),
+                    keys: std::sync::RwLock::default(),
+                    fetched: tokio::sync::Mutex::default(),
+                }),
+                vec![Algorithm::RS256, Algorithm::ES256],
+            ),
+            (None, Some(path), _) => {
                 let pem = std::fs::read(path)
                     .with_context(|| format!("reading the JWT public key {}", path.display()))?;
                 match config.public_key_algorithm.as_deref().unwrap_or("RS256") {
                     "RS256" => (
-                        DecodingKey::from_rsa_pem(&pem).context("parsing the RSA public key")?,
-                        Algorithm::RS256,
+                        Keys::One(
+                            DecodingKey::from_rsa_pem(&pem)
+                                .context("parsing the RSA public key")?,
+                        ),
+                        vec![Algorithm::RS256],
                     ),
                     "ES256" => (
-                        DecodingKey::from_ec_pem(&pem).context("parsing the EC public key")?,
-                        Algorithm::ES256,
+                        Keys::One(
+                            DecodingKey::from_ec_pem(&pem).context("parsing the EC public key")?,
+                        ),
+                        vec![Algorithm::ES256],
                     ),
                     other => anyhow::bail!("unsupported JWT algorithm {other}; use RS256 or ES256"),
                 }
             }
-            (None, Some(secret)) => {
+            (None, None, Some(secret)) => {
                 let secret = secret.expose_secret();
                 anyhow::ensure!(
                     secret.len() >= 32,
                     "the HS256 secret must be at least 32 bytes"
                 );
                 (
-                    DecodingKey::from_secret(secret.as_bytes()),
-                    Algorithm::HS256,
+                    Keys::One(DecodingKey::from_secret(secret.as_bytes())),
+                    vec![Algorithm::HS256],
                 )
             }
-            (None, None) => {
-                anyhow::bail!("configure auth.public_key_file or auth.hs256_secret")
+            (None, None, None) => {
+                anyhow::bail!("configure auth.jwks_url, auth.public_key_file or auth.hs256_secret")
             }
         };
-        let mut validation = Validation::new(algorithm);
+        let mut validation = Validation::new(algorithms[0]);
+        validation.algorithms = algorithms;
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = config.leeway_seconds;
-        Ok(Self { key, validation })
+        Ok(Self {
+            keys,
+            validation,
+            max_lifetime: config.max_token_lifetime_seconds,
+        })
     }
 
-    pub fn verify(&self, token: &str) -> Result<Principal, Problem> {
-        let data = jsonwebtoken::decode::<VerifiedClaims>(token, &self.key, &self.validation)
-            .map_err(|error| {
+    /// The verified caller of `token`.
+    pub async fn verify(&self, token: &str) -> Result<Principal, Problem> {
+        match &self.keys {
+            Keys::One(key) => self.verify_with(token, key, &self.validation),
+            Keys::Jwks(jwks) => {
+                let header = jsonwebtoken::decode_header(token)
+                    .map_err(|_| Problem::unauthorized("the token is malformed"))?;
+                let kid = header
+                    .kid
+                    .ok_or_else(|| Problem::unauthorized("the token names no signing key (kid)"))?;
+                // One algorithm per check: the one the header names, if we
+                // accept it (jsonwebtoken refuses a key of another family).
+                if !self.validation.algorithms.contains(&header.alg) {
+                    return Err(Problem::unauthorized(
+                        "the token is signed with another algorithm",
+                    ));
+                }
+                let key = match jwks.key(&kid) {
+                    Some(key) => key,
+                    None => {
+                        jwks.refresh().await;
+                        jwks.key(&kid).ok_or_else(|| {
+                            Problem::unauthorized("the token is signed with an unknown key")
+                        })?
+                    }
+                };
+                let mut validation = self.validation.clone();
+                validation.algorithms = vec![header.alg];
+                self.verify_with(token, &key, &validation)
+            }
+        }
+    }
+
+    fn verify_with(
+        &self,
+        token: &str,
+        key: &DecodingKey,
+        validation: &Validation,
+    ) -> Result<Principal, Problem> {
+        let data =
+            jsonwebtoken::decode::<VerifiedClaims>(token, key, validation).map_err(|error| {
                 let reason = match error.kind() {
                     ErrorKind::ExpiredSignature => "the token has expired",
                     ErrorKind::InvalidAudience => "the token is not meant for this service",
@@ -167,6 +361,14 @@ impl JwtVerifier {
         if claims.sub.trim().is_empty() {
             return Err(Problem::unauthorized("the token has an empty subject"));
         }
+        let now = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
+        let issued = claims.iat.unwrap_or(now).min(now);
+        if claims.exp.saturating_sub(issued) > self.max_lifetime {
+            return Err(Problem::unauthorized(format!(
+                "the token lives longer than {} s; ask for a shorter-lived one",
+                self.max_lifetime
+            )));
+        }
         Ok(Principal {
             subject: claims.sub,
             scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
@@ -180,16 +382,21 @@ pub struct Authenticated(pub Principal);
 
 impl FromRequest for Authenticated {
     type Error = Problem;
-    type Future = Ready<Result<Self, Problem>>;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Problem>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).map(Authenticated))
+        let found = bearer(req);
+        Box::pin(async move {
+            let (verifier, token) = found?;
+            verifier.verify(&token).await.map(Authenticated)
+        })
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Principal, Problem> {
+fn bearer(req: &HttpRequest) -> Result<(web::Data<JwtVerifier>, String), Problem> {
     let verifier = req
         .app_data::<web::Data<JwtVerifier>>()
+        .cloned()
         .ok_or_else(|| Problem::internal(&anyhow::anyhow!("JwtVerifier is not registered")))?;
     let header = req
         .headers()
@@ -206,7 +413,7 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, Problem> {
         .ok_or_else(|| {
             Problem::unauthorized("the Authorization header must be `Bearer <token>`")
         })?;
-    verifier.verify(token)
+    Ok((verifier, token.to_owned()))
 }
 
 /// Signs an HS256 development token: what `just token` prints and tests use.
@@ -226,6 +433,7 @@ pub fn mint_hs256(
         aud: audience.to_vec(),
         exp: u64::try_from(now + ttl_seconds).unwrap_or(0),
         iat: u64::try_from(now).ok(),
+        nbf: None,
     };
     let key = EncodingKey::from_secret(secret.expose_secret().as_bytes());
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).context("signing the token")
@@ -261,6 +469,9 @@ impl ServiceCredentials {
     ) -> anyhow::Result<Self> {
         match (configured, &auth.hs256_secret) {
             (Some(token), _) => Ok(ServiceCredentials::Static(token.clone())),
+            (None, _) if auth.production => {
+                anyhow::bail!("{setting} is required in production (tokens are never minted there)")
+            }
             (None, Some(secret)) => Ok(ServiceCredentials::Minted {
                 secret: secret.clone(),
                 issuer: auth.issuer.clone(),

@@ -14,6 +14,9 @@ pub fn rs256_public_key_path() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/jwt-rs256.pub")
 }
 
+/// The JWKS holding the fixture's public key as `test-key-1`.
+pub const RS256_JWKS: &str = include_str!("../fixtures/jwt-rs256.jwks.json");
+
 pub fn secret() -> SecretString {
     SecretString::from(SECRET)
 }
@@ -27,6 +30,8 @@ pub struct TokenSpec {
     pub issuer: String,
     /// Seconds from now; negative for an expired token.
     pub expires_in: i64,
+    /// `nbf`, seconds from now.
+    pub not_before_in: Option<i64>,
 }
 
 impl TokenSpec {
@@ -37,6 +42,7 @@ impl TokenSpec {
             audience: audience.to_owned(),
             issuer: ISSUER.to_owned(),
             expires_in: 600,
+            not_before_in: None,
         }
     }
 
@@ -49,6 +55,9 @@ impl TokenSpec {
             aud: vec![self.audience.clone()],
             exp: u64::try_from(now + self.expires_in).unwrap_or(0),
             iat: u64::try_from(now).ok(),
+            nbf: self
+                .not_before_in
+                .and_then(|seconds| u64::try_from(now + seconds).ok()),
         }
     }
 
@@ -62,6 +71,17 @@ impl TokenSpec {
         let key = EncodingKey::from_secret(secret.as_bytes());
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &self.claims(), &key)
             .unwrap_or_default()
+    }
+
+    /// RS256 with the fixture private key, naming it `kid` (as a JWKS
+    /// lists it: `fixtures/jwt-rs256.jwks.json` has `test-key-1`).
+    pub fn sign_rs256_with_kid(&self, kid: &str) -> String {
+        let Ok(key) = EncodingKey::from_rsa_pem(RS256_PRIVATE_PEM.as_bytes()) else {
+            return String::new();
+        };
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(&header, &self.claims(), &key).unwrap_or_default()
     }
 
     /// RS256 with the fixture private key.
