@@ -81,6 +81,11 @@ fn spawn_background(
         )),
         tokio::spawn(worker.run()),
         tokio::spawn(sweep_keys(orders.clone())),
+        tokio::spawn(platform::retention::run(
+            pool.clone(),
+            retention_rules(&settings.retention),
+            settings.retention.clone(),
+        )),
         tokio::spawn(expire_unpaid(orders.clone(), settings.unpaid.clone())),
     ])
 }
@@ -224,4 +229,23 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.0.run_until_stopped().await
     }
+}
+
+/// What `retention` prunes in schema `orders`.
+pub fn retention_rules(
+    config: &platform::retention::RetentionConfig,
+) -> Vec<platform::retention::Rule> {
+    use platform::retention::{Rule, days};
+    vec![
+        Rule {
+            table: "orders.inbox",
+            older_than: "consumed_at < now() - $1 * interval '1 second'",
+            max_age: days(config.inbox_days),
+        },
+        Rule {
+            table: "orders.jobs",
+            older_than: "state = 'parked' AND run_at < now() - $1 * interval '1 second'",
+            max_age: days(config.parked_jobs_days),
+        },
+    ]
 }

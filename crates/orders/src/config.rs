@@ -23,6 +23,7 @@ pub struct Settings {
     pub idempotency: IdempotencyConfig,
     pub rate_limit: crate::api::rate_limit::RateLimitConfig,
     pub history: HistoryConfig,
+    pub retention: platform::retention::RetentionConfig,
     pub unpaid: UnpaidConfig,
     pub user_service: crate::users::UserServiceConfig,
     pub pricing: crate::domain::pricing::PricingConfig,

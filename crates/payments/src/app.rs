@@ -120,6 +120,11 @@ impl Application {
         let reconciler = payments.clone();
         let reconcile = settings.reconcile.clone();
         let tasks = vec![
+            tokio::spawn(platform::retention::run(
+                pool.clone(),
+                retention_rules(&settings.retention),
+                settings.retention.clone(),
+            )),
             tokio::spawn(relay.run()),
             tokio::spawn(worker.run()),
             tokio::spawn(async move {
@@ -222,4 +227,28 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.0.run_until_stopped().await
     }
+}
+
+/// What `retention` prunes in schema `payments`.
+pub fn retention_rules(
+    config: &platform::retention::RetentionConfig,
+) -> Vec<platform::retention::Rule> {
+    use platform::retention::{Rule, days};
+    vec![
+        Rule {
+            table: "payments.inbox",
+            older_than: "consumed_at < now() - $1 * interval '1 second'",
+            max_age: days(config.inbox_days),
+        },
+        Rule {
+            table: "payments.jobs",
+            older_than: "state = 'parked' AND run_at < now() - $1 * interval '1 second'",
+            max_age: days(config.parked_jobs_days),
+        },
+        Rule {
+            table: "payments.outbox",
+            older_than: "published_at IS NOT NULL AND published_at < now() - $1 * interval '1 second'",
+            max_age: days(config.outbox_days),
+        },
+    ]
 }

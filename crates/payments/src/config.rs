@@ -24,6 +24,7 @@ pub struct Settings {
     pub jobs: JobsConfig,
     pub reconcile: ReconcileConfig,
     pub rate_limit: RateLimitConfig,
+    pub retention: platform::retention::RetentionConfig,
     pub log: LogConfig,
 }
 

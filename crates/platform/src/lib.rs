@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod problem;
 pub mod rate_limit;
 pub mod relay;
+pub mod retention;
 pub mod telemetry;
 
 pub use problem::{FieldError, Problem};

@@ -185,3 +185,45 @@ async fn an_orders_history_is_read_a_page_at_a_time() {
         problem(page(bad).await, StatusCode::BAD_REQUEST, "validation_error").await;
     }
 }
+
+#[tokio::test]
+async fn old_inbox_rows_and_parked_jobs_are_pruned_and_nothing_else() {
+    use diesel_async::RunQueryDsl;
+    let app = spawn_app().await;
+    let mut conn = app.conn().await;
+    for (age, count) in [("10 days", 300), ("1 hour", 20)] {
+        diesel::sql_query(format!(
+            "INSERT INTO orders.inbox (event_id, event_type, consumed_at) \
+             SELECT gen_random_uuid(), 'payment.failed', now() - interval '{age}' \
+             FROM generate_series(1, {count})"
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    diesel::sql_query(
+        "INSERT INTO orders.jobs (kind, key, payload, attempts, run_at, state) VALUES \
+         ('pay', 'old-parked', '{}', 60, now() - interval '40 days', 'parked'), \
+         ('pay', 'old-pending', '{}', 1, now() - interval '40 days', 'pending'), \
+         ('pay', 'new-parked', '{}', 60, now() - interval '1 day', 'parked')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let settings = orders::config::Settings::defaults().unwrap();
+    let rules = orders::app::retention_rules(&settings.retention);
+    let deleted = platform::retention::prune(&mut conn, &rules).await.unwrap();
+    assert_eq!(deleted, [("orders.inbox", 300), ("orders.jobs", 1)]);
+    let again = platform::retention::prune(&mut conn, &rules).await.unwrap();
+    assert_eq!(again, [("orders.inbox", 0), ("orders.jobs", 0)], "flat");
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let left: Count = diesel::sql_query("SELECT count(*) AS n FROM orders.inbox")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left.n, 20, "recent ids still guard against redeliveries");
+}
