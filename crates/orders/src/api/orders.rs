@@ -301,7 +301,8 @@ pub async fn cancel_order(
     params(("id" = Uuid, Path, description = "Order id"), HistoryQuery),
     security(("bearer" = ["orders.read"])),
     responses(
-        (status = 200, description = "Every event of the order", body = OrderHistoryResponse),
+        (status = 200, description = "A page of the order's events, oldest first", body = OrderHistoryResponse),
+        (status = 400, description = "Invalid query (limit, after)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
