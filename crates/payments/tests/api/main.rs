@@ -18,6 +18,8 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+mod hostile;
+
 struct TestApp {
     address: String,
     db: TestDatabase,
@@ -379,51 +381,6 @@ async fn an_amount_sent_as_a_json_number_is_read_exactly_from_its_text() {
     let payment: Value = response.json().await.unwrap();
     assert_eq!(payment["amount"], "59.98");
     assert_eq!(payment["status"], "succeeded");
-}
-
-#[tokio::test]
-async fn a_user_charging_too_often_is_limited_and_the_orders_service_is_not() {
-    let app = spawn_app_with(
-        |settings| {
-            settings.rate_limit.enabled = true;
-            settings.rate_limit.create.burst = 2;
-            settings.rate_limit.create.replenish_every_ms = 60_000;
-        },
-        None,
-    )
-    .await;
-    let mut statuses = Vec::new();
-    for _ in 0..3 {
-        let order = app.pending_order("rita").await;
-        statuses.push(
-            app.pay(&token("rita"), &body(order, "tok_visa"))
-                .await
-                .status(),
-        );
-    }
-    assert_eq!(
-        statuses,
-        [
-            StatusCode::CREATED,
-            StatusCode::CREATED,
-            StatusCode::TOO_MANY_REQUESTS
-        ]
-    );
-    let service = TokenSpec::new(
-        "payments",
-        "svc-orders",
-        &["payments.write", "payments.admin"],
-    )
-    .sign();
-    for _ in 0..3 {
-        let order = app.pending_order("rita").await;
-        let mut on_behalf = body(order, "tok_visa");
-        on_behalf["user_id"] = json!("rita");
-        assert_eq!(
-            app.pay(&service, &on_behalf).await.status(),
-            StatusCode::CREATED
-        );
-    }
 }
 
 #[tokio::test]

@@ -1,0 +1,90 @@
+//! A hostile client against payments: each attempt is refused with its
+//! documented problem and changes nothing. (Card numbers in any field and
+//! spelling: `card_numbers_are_refused_and_never_stored`; forged
+//! `order.cancelled` through the broker: the orders flow tests' `hostile`.)
+
+use reqwest::StatusCode;
+use serde_json::json;
+use test_support::tokens::TokenSpec;
+
+use super::{body, spawn_app, spawn_app_with, token};
+
+#[tokio::test]
+async fn a_user_charging_too_often_is_limited_and_the_orders_service_is_not() {
+    let app = spawn_app_with(
+        |settings| {
+            settings.rate_limit.enabled = true;
+            settings.rate_limit.create.burst = 2;
+            settings.rate_limit.create.replenish_every_ms = 60_000;
+        },
+        None,
+    )
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let order = app.pending_order("rita").await;
+        statuses.push(
+            app.pay(&token("rita"), &body(order, "tok_visa"))
+                .await
+                .status(),
+        );
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::CREATED,
+            StatusCode::CREATED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    let service = TokenSpec::new(
+        "payments",
+        "svc-orders",
+        &["payments.write", "payments.admin"],
+    )
+    .sign();
+    for _ in 0..3 {
+        let order = app.pending_order("rita").await;
+        let mut on_behalf = body(order, "tok_visa");
+        on_behalf["user_id"] = json!("rita");
+        assert_eq!(
+            app.pay(&service, &on_behalf).await.status(),
+            StatusCode::CREATED
+        );
+    }
+}
+
+#[tokio::test]
+async fn old_inbox_and_published_outbox_rows_are_pruned_and_unpublished_ones_kept() {
+    use diesel_async::RunQueryDsl;
+    let app = spawn_app().await;
+    let mut conn = app.db.connect().await.unwrap();
+    diesel::sql_query(
+        "INSERT INTO payments.inbox (event_id, event_type, consumed_at) \
+         SELECT gen_random_uuid(), 'order.cancelled', now() - interval '30 days' \
+         FROM generate_series(1, 50)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for published in ["now() - interval '30 days'", "NULL", "now()"] {
+        diesel::sql_query(format!(
+            "INSERT INTO payments.outbox (id, subject, event_type, data, occurred_at, published_at) \
+             VALUES (gen_random_uuid(), 'o', 'payment.failed', '{{}}', now() - interval '30 days', {published})"
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    let settings = payments::config::Settings::defaults().unwrap();
+    let rules = payments::app::retention_rules(&settings.retention);
+    let deleted = platform::retention::prune(&mut conn, &rules).await.unwrap();
+    assert_eq!(
+        deleted,
+        [
+            ("payments.inbox", 50),
+            ("payments.jobs", 0),
+            ("payments.outbox", 1)
+        ]
+    );
+}
