@@ -41,7 +41,8 @@ fn spawn_background(
     orders: &Arc<Orders>,
     wake_jobs: Arc<Notify>,
     broker_link: Arc<http::Link>,
-) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    stop: &http::Stop,
+) -> anyhow::Result<Background> {
     let relay = Relay {
         database_url: settings.database.url.clone(),
         amqp_url: settings.amqp.url.clone(),
@@ -69,8 +70,8 @@ fn spawn_background(
         .handle(PAY, dispatcher.clone())
         .handle(REFUND, dispatcher.clone())
         .handle(RELEASE_STOCK, dispatcher);
-    Ok(vec![
-        tokio::spawn(relay.run()),
+    let graceful = vec![
+        tokio::spawn(relay.run(stop.clone())),
         tokio::spawn(platform::consumer::run(
             settings.amqp.clone(),
             "orders",
@@ -78,8 +79,11 @@ fn spawn_background(
                 orders: orders.clone(),
             }),
             broker_link,
+            stop.clone(),
         )),
-        tokio::spawn(worker.run()),
+        tokio::spawn(worker.run(stop.clone())),
+    ];
+    let others = vec![
         tokio::spawn(sweep_keys(orders.clone())),
         tokio::spawn(platform::retention::run(
             pool.clone(),
@@ -87,7 +91,14 @@ fn spawn_background(
             settings.retention.clone(),
         )),
         tokio::spawn(expire_unpaid(orders.clone(), settings.unpaid.clone())),
-    ])
+    ];
+    Ok(Background { graceful, others })
+}
+
+/// Background loops: those that finish their work on stop, and the others.
+struct Background {
+    graceful: Vec<JoinHandle<()>>,
+    others: Vec<JoinHandle<()>>,
 }
 
 /// Cancels orders left unpaid longer than configured.
@@ -172,7 +183,15 @@ impl Application {
         }
         let broker_link = Arc::new(http::Link::default());
         let database_link = Arc::new(http::Link::default());
-        let tasks = spawn_background(&settings, &pool, &orders, wake_jobs, broker_link.clone())?;
+        let (stop, stopping) = http::stop_signal();
+        let tasks = spawn_background(
+            &settings,
+            &pool,
+            &orders,
+            wake_jobs,
+            broker_link.clone(),
+            &stopping,
+        )?;
         let orders = web::Data::from(orders);
         http::watch(database_link.clone(), Duration::from_secs(2), move || {
             let pool = pool.clone();
@@ -216,8 +235,16 @@ impl Application {
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
         }
+        let grace = Duration::from_secs(settings.http.shutdown_timeout_seconds);
+        server = server.shutdown_timeout(settings.http.shutdown_timeout_seconds);
         tracing::info!(http.port = port, "orders is listening");
-        Ok(Application(http::Running::new(port, server.run(), tasks)))
+        Ok(Application(
+            http::Running::new(port, server.run(), tasks.others).with_graceful(
+                stop,
+                tasks.graceful,
+                grace,
+            ),
+        ))
     }
 
     pub fn port(&self) -> u16 {

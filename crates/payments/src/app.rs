@@ -119,14 +119,26 @@ impl Application {
         let sweeper = payments.clone();
         let reconciler = payments.clone();
         let reconcile = settings.reconcile.clone();
+        let (stop, stopping) = http::stop_signal();
+        let graceful = vec![
+            tokio::spawn(relay.run(stopping.clone())),
+            tokio::spawn(worker.run(stopping.clone())),
+            tokio::spawn(platform::consumer::run(
+                settings.amqp.clone(),
+                "payments",
+                Arc::new(OrderCancelled {
+                    payments: payments.clone(),
+                }),
+                broker_link.clone(),
+                stopping.clone(),
+            )),
+        ];
         let tasks = vec![
             tokio::spawn(platform::retention::run(
                 pool.clone(),
                 retention_rules(&settings.retention),
                 settings.retention.clone(),
             )),
-            tokio::spawn(relay.run()),
-            tokio::spawn(worker.run()),
             tokio::spawn(async move {
                 let stale = time::Duration::seconds(reconcile.stale_after_seconds);
                 // The first scan one period after start, not at once.
@@ -146,14 +158,6 @@ impl Application {
                     }
                 }
             }),
-            tokio::spawn(platform::consumer::run(
-                settings.amqp.clone(),
-                "payments",
-                Arc::new(OrderCancelled {
-                    payments: payments.clone(),
-                }),
-                broker_link.clone(),
-            )),
             tokio::spawn(async move {
                 let mut every = tokio::time::interval(Duration::from_secs(600));
                 loop {
@@ -215,7 +219,11 @@ impl Application {
             server = server.workers(settings.http.workers);
         }
         tracing::info!(http.port = port, "payments is listening");
-        Ok(Application(http::Running::new(port, server.run(), tasks)))
+        let grace = Duration::from_secs(settings.http.shutdown_timeout_seconds);
+        server = server.shutdown_timeout(settings.http.shutdown_timeout_seconds);
+        Ok(Application(
+            http::Running::new(port, server.run(), tasks).with_graceful(stop, graceful, grace),
+        ))
     }
 
     pub fn port(&self) -> u16 {

@@ -65,6 +65,14 @@ pub struct HttpConfig {
     pub port: u16,
     pub body_limit_bytes: usize,
     pub workers: usize,
+    /// On SIGTERM: how long in-flight requests, then in-flight messages,
+    /// the relay's batch and running jobs, may take to finish.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_seconds: u64,
+}
+
+fn default_shutdown_timeout() -> u64 {
+    20
 }
 
 #[derive(Debug, Clone, Deserialize)]

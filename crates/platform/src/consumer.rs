@@ -22,8 +22,8 @@ use lapin::{
     Channel,
     message::Delivery,
     options::{
-        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions,
-        BasicQosOptions, ConfirmSelectOptions,
+        BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+        BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
     },
     types::{AMQPValue, FieldTable, LongString, ShortString},
 };
@@ -66,11 +66,19 @@ pub async fn run(
     name: &'static str,
     handler: Arc<dyn Handler>,
     link: Arc<crate::http::Link>,
+    mut stop: crate::http::Stop,
 ) {
     let mut backoff = Backoff::new(config.max_backoff_ms);
     loop {
-        let outcome = session(&config, name, &handler, &mut backoff, &link).await;
+        let outcome = session(&config, name, &handler, &mut backoff, &link, &mut stop).await;
         link.set(false);
+        if *stop.borrow() {
+            tracing::info!(
+                consumer = name,
+                "stopped consuming; in-flight messages finished"
+            );
+            return;
+        }
         if let Err(error) = outcome {
             tracing::warn!(
                 consumer = name,
@@ -78,7 +86,10 @@ pub async fn run(
                 "consumer interrupted; reconnecting"
             );
         }
-        backoff.wait().await;
+        tokio::select! {
+            () = backoff.wait() => {}
+            () = crate::http::stopped(&mut stop) => return,
+        }
     }
 }
 
@@ -88,6 +99,7 @@ async fn session(
     handler: &Arc<dyn Handler>,
     backoff: &mut Backoff,
     link: &crate::http::Link,
+    stop: &mut crate::http::Stop,
 ) -> anyhow::Result<()> {
     let connection = amqp::connect(&config.url, &format!("{name}-consumer")).await?;
     let channel = connection.create_channel().await?;
@@ -100,10 +112,11 @@ async fn session(
     channel
         .basic_qos(config.consume.prefetch, BasicQosOptions::default())
         .await?;
+    let tag = format!("{name}-{}", uuid::Uuid::new_v4().simple());
     let mut deliveries = channel
         .basic_consume(
             ShortString::from(config.consume.queue.as_str()),
-            ShortString::from(format!("{name}-{}", uuid::Uuid::new_v4().simple())),
+            ShortString::from(tag.as_str()),
             BasicConsumeOptions::default(),
             FieldTable::default(),
         )
@@ -111,8 +124,24 @@ async fn session(
     tracing::info!(consumer = name, queue = %config.consume.queue, "consuming");
     link.set(true);
     backoff.reset();
-    let slots = Arc::new(Semaphore::new(usize::from(config.consume.prefetch.max(1))));
-    while let Some(delivery) = deliveries.next().await {
+    let capacity = usize::from(config.consume.prefetch.max(1));
+    let slots = Arc::new(Semaphore::new(capacity));
+    let mut stopping = false;
+    loop {
+        let next = tokio::select! {
+            next = deliveries.next() => next,
+            () = crate::http::stopped(stop), if !stopping => {
+                // No new messages; those already delivered to us are still
+                // handled (the stream ends after them), so none goes back
+                // to the queue and counts as a failed delivery.
+                stopping = true;
+                channel
+                    .basic_cancel(ShortString::from(tag.as_str()), BasicCancelOptions::default())
+                    .await?;
+                continue;
+            }
+        };
+        let Some(delivery) = next else { break };
         let delivery = delivery?;
         let permit = slots.clone().acquire_owned().await?;
         let handler = handler.clone();
@@ -198,6 +227,14 @@ async fn session(
             .instrument(span)
             .await;
         });
+    }
+    if stopping {
+        // Every handler holds a slot until its message is settled.
+        let _all = slots
+            .acquire_many(u32::try_from(capacity).unwrap_or(u32::MAX))
+            .await?;
+        connection.close(200, "stopping".into()).await.ok();
+        return Ok(());
     }
     anyhow::bail!("the delivery stream ended")
 }

@@ -205,7 +205,26 @@ impl tracing_actix_web::RootSpanBuilder for TracedRootSpan {
 pub struct Running {
     port: u16,
     server: actix_web::dev::Server,
+    /// Stopped at once after the server.
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Told to stop, then given `grace` to finish what they hold.
+    graceful: Vec<tokio::task::JoinHandle<()>>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    grace: std::time::Duration,
+}
+
+/// Tells background loops to finish what they hold and return.
+pub type Stop = tokio::sync::watch::Receiver<bool>;
+
+/// A stop signal and its receiver for the background loops.
+pub fn stop_signal() -> (tokio::sync::watch::Sender<bool>, Stop) {
+    tokio::sync::watch::channel(false)
+}
+
+/// Resolves once a stop is requested (at once if it already was).
+pub async fn stopped(stop: &mut Stop) {
+    // An error means the sender is gone: nobody can ask any more, so stop.
+    let _ = stop.wait_for(|stopping| *stopping).await;
 }
 
 impl Running {
@@ -218,20 +237,54 @@ impl Running {
             port,
             server,
             tasks,
+            graceful: Vec::new(),
+            stop: None,
+            grace: std::time::Duration::ZERO,
         }
+    }
+
+    /// Loops that finish their work on `stop` (the consumer, the relay, the
+    /// job worker), within `grace` after the server has stopped.
+    pub fn with_graceful(
+        mut self,
+        stop: tokio::sync::watch::Sender<bool>,
+        graceful: Vec<tokio::task::JoinHandle<()>>,
+        grace: std::time::Duration,
+    ) -> Self {
+        self.stop = Some(stop);
+        self.graceful = graceful;
+        self.grace = grace;
+        self
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM, drains in-flight requests, then stops the
-    /// background tasks.
+    /// Serves until SIGINT/SIGTERM: stops accepting connections and lets
+    /// in-flight requests finish (the server's shutdown timeout), then asks
+    /// the graceful loops to finish what they hold (messages being handled,
+    /// the relay's batch, running jobs) and waits for them up to `grace`;
+    /// whatever is left is aborted.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        tracing::info!("HTTP server stopped; finishing background work");
         for task in self.tasks {
             task.abort();
         }
+        if let Some(stop) = self.stop {
+            let _ = stop.send(true);
+            let aborts: Vec<_> = self.graceful.iter().map(|t| t.abort_handle()).collect();
+            let waiting = futures_util::future::join_all(self.graceful);
+            if tokio::time::timeout(self.grace, waiting).await.is_err() {
+                tracing::warn!(
+                    grace_seconds = self.grace.as_secs(),
+                    "background work did not finish in time; stopping it"
+                );
+                aborts.iter().for_each(tokio::task::AbortHandle::abort);
+            }
+        }
+        tracing::info!("stopped");
         result
     }
 }

@@ -181,20 +181,26 @@ impl Worker {
 
     /// Works forever: drains due jobs, then sleeps until woken or the poll
     /// interval passes (or the earliest lease or back-off ends).
-    pub async fn run(self) {
+    /// Runs due jobs until `stop`; jobs already claimed are finished first
+    /// (an unfinished one would only wait for its lease to expire).
+    pub async fn run(self, mut stop: crate::http::Stop) {
         let poll = Duration::from_millis(self.config.poll_ms);
-        loop {
+        while !*stop.borrow() {
             match self.run_due().await {
                 Ok(0) => {
                     tokio::select! {
                         () = self.wake.notified() => {}
                         () = tokio::time::sleep(poll) => {}
+                        () = crate::http::stopped(&mut stop) => {}
                     }
                 }
                 Ok(_) => {}
                 Err(error) => {
                     tracing::warn!(job.table = self.table, error.message = %format!("{error:#}"), "running jobs failed");
-                    tokio::time::sleep(poll).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(poll) => {}
+                        () = crate::http::stopped(&mut stop) => {}
+                    }
                 }
             }
         }

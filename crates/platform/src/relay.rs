@@ -129,11 +129,12 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Relays forever, reconnecting after any failure.
-    pub async fn run(self) {
+    /// Relays until `stop`, reconnecting after any failure; a batch being
+    /// published is finished first.
+    pub async fn run(self, mut stop: crate::http::Stop) {
         let mut backoff = Backoff::new(self.max_backoff_ms);
         loop {
-            match self.session(&mut backoff).await {
+            match self.session(&mut backoff, &mut stop).await {
                 Ok(()) => return,
                 Err(error) => {
                     tracing::warn!(
@@ -141,16 +142,26 @@ impl Relay {
                         error.message = %format!("{error:#}"),
                         "outbox relay interrupted; reconnecting"
                     );
-                    backoff.wait().await;
+                    tokio::select! {
+                        () = backoff.wait() => {}
+                        () = crate::http::stopped(&mut stop) => return,
+                    }
                 }
             }
         }
     }
 
-    async fn session(&self, backoff: &mut Backoff) -> anyhow::Result<()> {
+    async fn session(
+        &self,
+        backoff: &mut Backoff,
+        stop: &mut crate::http::Stop,
+    ) -> anyhow::Result<()> {
         let mut db =
             crate::db::connect(secrecy::ExposeSecret::expose_secret(&self.database_url)).await?;
-        self.become_leader(&mut db).await?;
+        tokio::select! {
+            led = self.become_leader(&mut db) => led?,
+            () = crate::http::stopped(stop) => return Ok(()),
+        }
         diesel::sql_query(format!("LISTEN {}", self.source.notify_channel))
             .execute(&mut db)
             .await
@@ -171,15 +182,22 @@ impl Relay {
 
         loop {
             let published = self.publish_batch(&mut db, &channel).await?;
+            if *stop.borrow() {
+                connection.close(200, "stopping".into()).await.ok();
+                return Ok(());
+            }
             if published as i64 == self.batch_size {
                 continue;
             }
             let mut notifications = pin!(db.notifications_stream());
-            match tokio::time::timeout(self.poll, notifications.next()).await {
-                Ok(Some(Err(error))) => return Err(error).context("waiting for notifications"),
-                Ok(None) => anyhow::bail!("the notification stream ended"),
-                Ok(Some(Ok(_))) => tokio::time::sleep(self.coalesce).await,
-                Err(_) => {}
+            tokio::select! {
+                waited = tokio::time::timeout(self.poll, notifications.next()) => match waited {
+                    Ok(Some(Err(error))) => return Err(error).context("waiting for notifications"),
+                    Ok(None) => anyhow::bail!("the notification stream ended"),
+                    Ok(Some(Ok(_))) => tokio::time::sleep(self.coalesce).await,
+                    Err(_) => {}
+                },
+                () = crate::http::stopped(stop) => {}
             }
         }
     }

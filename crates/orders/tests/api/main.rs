@@ -17,6 +17,7 @@ mod lifecycle;
 mod operations;
 mod rate_limit;
 mod read;
+mod shutdown;
 mod source_documents;
 mod users;
 mod validation;

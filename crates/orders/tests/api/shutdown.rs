@@ -1,0 +1,139 @@
+//! Graceful shutdown, with a real signal to the real binary: on SIGTERM the
+//! service stops accepting, finishes the request in flight, stops consuming
+//! (letting in-flight messages finish), lets the relay and the job worker
+//! finish, and exits cleanly within its configured time.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use test_support::{TestDatabase, broker::TestBroker, tokens};
+use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+
+use crate::helpers::{AUDIENCE, order_body, user};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
+    let db = TestDatabase::create("orders", "orders", orders::MIGRATIONS)
+        .await
+        .unwrap();
+    let mut broker = TestBroker::new();
+    // A slow User Service keeps a request in flight when the signal comes.
+    let users = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"id": "usr_slow"}))
+                .set_delay(Duration::from_millis(1_500)),
+        )
+        .mount(&users)
+        .await;
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orders"))
+        .arg("serve")
+        .env("ORDERS_HTTP__PORT", port.to_string())
+        .env("ORDERS_HTTP__WORKERS", "2")
+        .env("ORDERS_HTTP__SHUTDOWN_TIMEOUT_SECONDS", "10")
+        .env("ORDERS_DATABASE__URL", &db.url)
+        .env("ORDERS_DATABASE__MIGRATE_ON_START", "false")
+        .env("ORDERS_AUTH__HS256_SECRET", tokens::SECRET)
+        .env("ORDERS_AUTH__ISSUER", tokens::ISSUER)
+        .env("ORDERS_AUTH__AUDIENCE", AUDIENCE)
+        .env("ORDERS_AMQP__URL", &broker.url)
+        .env("ORDERS_AMQP__EXCHANGE", broker.exchange("orders.events"))
+        .env(
+            "ORDERS_AMQP__CONSUME__EXCHANGE",
+            broker.exchange("payments.events"),
+        )
+        .env(
+            "ORDERS_AMQP__CONSUME__QUEUE",
+            broker.queue("orders.payment-events"),
+        )
+        .env("ORDERS_USER_SERVICE__URL", users.uri())
+        .env("ORDERS_PAYMENTS__URL", "http://127.0.0.1:9")
+        .env("ORDERS_RATE_LIMIT__ENABLED", "false")
+        .env("ORDERS_LOG__FORMAT", "json")
+        .env("OTEL_SDK_DISABLED", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the orders binary starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..150 {
+        if let Ok(response) = client.get(format!("{base}/ready")).send().await
+            && response.status() == StatusCode::OK
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the service became ready");
+
+    let in_flight = {
+        let client = client.clone();
+        let url = format!("{base}/api/v1/orders");
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(user("usr_slow"))
+                .json(&order_body())
+                .send()
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let signalled = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request is answered");
+    assert_eq!(response.status(), StatusCode::CREATED, "and completed");
+
+    let status = tokio::task::spawn_blocking(move || {
+        let output = child.wait_with_output().expect("the process ends");
+        (
+            output.status,
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    })
+    .await
+    .unwrap();
+    let (status, logs) = status;
+    assert!(status.success(), "a clean exit: {status:?}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "within its shutdown time: {:?}",
+        signalled.elapsed()
+    );
+    assert!(logs.contains("stopped consuming"), "{logs}");
+    assert!(logs.contains("\"stopped\""), "{logs}");
+    // The order the request placed is stored.
+    use diesel_async::RunQueryDsl;
+    let mut conn = db.connect().await.unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let orders: Count = diesel::sql_query("SELECT count(*) AS n FROM orders.orders")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(orders.n, 1);
+}
