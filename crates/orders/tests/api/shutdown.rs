@@ -36,7 +36,7 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
         .mount(&users)
         .await;
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orders"))
+    let child = Command::new(env!("CARGO_BIN_EXE_orders"))
         .arg("serve")
         .env("ORDERS_HTTP__PORT", port.to_string())
         .env("ORDERS_HTTP__WORKERS", "2")
