@@ -53,6 +53,10 @@ contracts:
 source-documents: services
     UPDATE_DOCS=1 cargo test -q -p orders --test api source_documents
 
+# Regenerate docs/configuration.md from the services' built-in defaults.
+configuration:
+    UPDATE_DOCS=1 cargo test -q -p orders --test configuration
+
 # Check the contracts with the ecosystem's tools and fuzz both live services with schemathesis.
 contracts-check:
     deploy/tools/contracts-check.sh
