@@ -84,7 +84,8 @@ pub async fn declare_topology(config: &AmqpConfig, service: &str) {
         let connection = connect(&config.url, &format!("{service}-topology")).await?;
         let channel = connection.create_channel().await?;
         declare_exchange(&channel, &config.exchange).await?;
-        declare_consumer(&channel, &config.consume).await?;
+        let source_exists = exchange_exists(&connection, &config.consume.exchange).await?;
+        declare_consumer(&channel, &config.consume, !source_exists).await?;
         connection.close(200, "declared".into()).await.ok();
         Ok::<_, anyhow::Error>(())
     })
@@ -110,6 +111,30 @@ pub async fn ping(url: &SecretString, service: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether `exchange` exists: a passive declare on a throwaway channel (it
+/// needs no permission to configure the exchange; a missing one closes the
+/// channel, not the connection).
+pub async fn exchange_exists(connection: &Connection, exchange: &str) -> anyhow::Result<bool> {
+    let probe = connection.create_channel().await?;
+    let exists = probe
+        .exchange_declare(
+            ShortString::from(exchange),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                passive: true,
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .is_ok();
+    if exists {
+        probe.close(200, "ok".into()).await.ok();
+    }
+    Ok(exists)
+}
+
 /// Declares a durable topic exchange.
 pub async fn declare_exchange(channel: &Channel, exchange: &str) -> anyhow::Result<()> {
     channel
@@ -127,7 +152,14 @@ pub async fn declare_exchange(channel: &Channel, exchange: &str) -> anyhow::Resu
 }
 
 /// Declares a consumer's quorum queue, its bindings, and its dead-letter path.
-pub async fn declare_consumer(channel: &Channel, consume: &ConsumeConfig) -> anyhow::Result<()> {
+/// The exchange it binds to belongs to another service: it is declared only
+/// when `declare_source` (it does not exist yet), which a least-privileged
+/// user may not do; it then retries until the owner has declared it.
+pub async fn declare_consumer(
+    channel: &Channel,
+    consume: &ConsumeConfig,
+    declare_source: bool,
+) -> anyhow::Result<()> {
     let dlx = format!("{}.dlx", consume.queue);
     let dlq = format!("{}.dlq", consume.queue);
     let durable = QueueDeclareOptions {
@@ -183,7 +215,9 @@ pub async fn declare_consumer(channel: &Channel, consume: &ConsumeConfig) -> any
         )
         .await
         .with_context(|| format!("declaring {}", consume.queue))?;
-    declare_exchange(channel, &consume.exchange).await?;
+    if declare_source {
+        declare_exchange(channel, &consume.exchange).await?;
+    }
     for key in &consume.routing_keys {
         channel
             .queue_bind(

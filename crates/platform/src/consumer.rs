@@ -108,7 +108,8 @@ async fn session(
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
-    amqp::declare_consumer(&channel, &config.consume).await?;
+    let source_exists = amqp::exchange_exists(&connection, &config.consume.exchange).await?;
+    amqp::declare_consumer(&channel, &config.consume, !source_exists).await?;
     channel
         .basic_qos(config.consume.prefetch, BasicQosOptions::default())
         .await?;
