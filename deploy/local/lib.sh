@@ -32,6 +32,14 @@ ensure_rabbitmq() {
     die "RabbitMQ did not come up"
 }
 
+# Loads deploy/rabbitmq/definitions.json (vhost `shop`, one user per service
+# with its own permissions, the subscriber): the same least-privileged users
+# as compose. Idempotent; other vhosts and users are left as they are.
+provision_broker() {
+    rabbitmqctl -q import_definitions "$ROOT/deploy/rabbitmq/definitions.json" >/dev/null \
+        || die "could not load deploy/rabbitmq/definitions.json into RabbitMQ"
+}
+
 psql_super() { psql -v ON_ERROR_STOP=1 -q -h "$PGHOST" -p "$PGPORT" -U "$PGSUPERUSER" "$@"; }
 
 # Creates database `shop`, the service roles and their schemas.

@@ -8,11 +8,16 @@ export ORDERS_USER_SERVICE__URL="${ORDERS_USER_SERVICE__URL:-http://127.0.0.1:${
 export ORDERS_CATALOG__URL="${ORDERS_CATALOG__URL:-http://127.0.0.1:${STUBS_PORT:-8090}}"
 # The development configuration: the coupons the source documents use.
 export ORDERS_CONFIG="${ORDERS_CONFIG:-$(cd "$(dirname "$0")" && pwd)/orders.yaml}"
+# Each service on the broker as its own least-privileged user (vhost `shop`,
+# deploy/rabbitmq/definitions.json), as in compose.
+export ORDERS_AMQP__URL="${ORDERS_AMQP__URL:-amqp://orders:orders@127.0.0.1:5672/shop}"
+export PAYMENTS_AMQP__URL="${PAYMENTS_AMQP__URL:-amqp://payments:payments@127.0.0.1:5672/shop}"
 # Payments checks every charge against the order at orders.
 export PAYMENTS_ORDERS__URL="${PAYMENTS_ORDERS__URL:-http://127.0.0.1:${ORDERS_HTTP__PORT:-8080}}"
 
 ensure_postgres
 ensure_rabbitmq
+provision_broker
 provision_database
 say "building"
 cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p orders -p payments
