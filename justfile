@@ -61,9 +61,9 @@ configuration:
 contracts-check:
     deploy/tools/contracts-check.sh
 
-# Validate the compose file.
-compose-check:
-    docker-compose -f deploy/docker-compose.yml config --quiet
+# Validate the compose file, the Kubernetes manifests and the Dockerfile with their ecosystems' validators.
+deploy-check:
+    deploy/tools/deploy-check.sh
 
 # Measure order creation and reads with wrk against a release build (see BENCHMARKS.md).
 bench:
