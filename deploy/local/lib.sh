@@ -32,6 +32,25 @@ ensure_rabbitmq() {
     die "RabbitMQ did not come up"
 }
 
+# Every tool `just up` needs, each missing one named with how to get it.
+check_prerequisites() {
+    local missing=0 tool hint
+    for entry in \
+        "cargo:Rust, from https://rustup.rs" \
+        "psql:PostgreSQL's client (Debian: apt-get install postgresql-client)" \
+        "pg_isready:PostgreSQL's client (Debian: apt-get install postgresql-client)" \
+        "rabbitmqctl:RabbitMQ (Debian: apt-get install rabbitmq-server)" \
+        "python3:Python 3, for the development doubles" \
+        "curl:curl (Debian: apt-get install curl)"; do
+        tool="${entry%%:*}" hint="${entry#*:}"
+        if ! command -v "$tool" >/dev/null; then
+            printf '\033[1;31mmissing:\033[0m %s: %s\n' "$tool" "$hint" >&2
+            missing=1
+        fi
+    done
+    [[ $missing -eq 0 ]] || die "install what is missing above, then run 'just up' again"
+}
+
 # Loads deploy/rabbitmq/definitions.json (vhost `shop`, one user per service
 # with its own permissions, the subscriber): the same least-privileged users
 # as compose. Idempotent; other vhosts and users are left as they are.

@@ -15,12 +15,13 @@ export PAYMENTS_AMQP__URL="${PAYMENTS_AMQP__URL:-amqp://payments:payments@127.0.
 # Payments checks every charge against the order at orders.
 export PAYMENTS_ORDERS__URL="${PAYMENTS_ORDERS__URL:-http://127.0.0.1:${ORDERS_HTTP__PORT:-8080}}"
 
+check_prerequisites
 ensure_postgres
 ensure_rabbitmq
 provision_broker
 provision_database
-say "building"
-cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p orders -p payments
+say "building (the first build compiles the dependencies: a few minutes)"
+cargo build --manifest-path "$ROOT/Cargo.toml" -p orders -p payments
 say "migrating schemas orders and payments"
 "$(target_dir)/debug/orders" migrate
 "$(target_dir)/debug/payments" migrate
