@@ -19,6 +19,7 @@ stock-conflict demo. Reservations are held in memory.
 `stubs.py 0` picks a free port and prints it on the first line.
 """
 import json
+import os
 import re
 import sys
 import threading
@@ -136,7 +137,9 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8090
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    # 0.0.0.0 in a container (compose sets STUBS_HOST).
+    host = os.environ.get("STUBS_HOST", "127.0.0.1")
+    server = ThreadingHTTPServer((host, port), Handler)
     if port == 0:
         print(server.server_address[1], flush=True)
     server.serve_forever()

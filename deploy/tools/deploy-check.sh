@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `just deploy-check`: the deployment files, checked by the ecosystem's own
 # validators (no Docker engine or cluster needed):
-#  1. the compose file: `docker compose config` (or Debian's / PyPI's
-#     `docker-compose config`);
+#  1. the compose file with the example env file: `docker compose config`
+#     (or Debian's `docker-compose config`);
 #  2. the Kubernetes manifests: kubernetes-validate --strict against the
 #     Kubernetes API schemas. The operators' resources (CloudNativePG
 #     Cluster, RabbitmqCluster, the topology operator's Vhost, Exchange, User,
@@ -24,14 +24,14 @@ fi
 
 say "compose: docker compose config"
 if docker compose version >/dev/null 2>&1; then
-    docker compose -f "$ROOT/deploy/docker-compose.yml" config --quiet
+    docker compose --env-file "$ROOT/deploy/.env.example" -f "$ROOT/deploy/docker-compose.yml" config --quiet
 else
     if ! command -v docker-compose >/dev/null; then
         say "installing Debian's docker-compose (the validator; no engine needed)"
         { [[ $EUID -eq 0 ]] && apt-get install -y -q docker-compose >/dev/null; } \
             || die "install docker compose or Debian's docker-compose to validate the compose file"
     fi
-    docker-compose -f "$ROOT/deploy/docker-compose.yml" config --quiet
+    docker-compose --env-file "$ROOT/deploy/.env.example" -f "$ROOT/deploy/docker-compose.yml" config --quiet
 fi
 echo "deploy/docker-compose.yml is valid"
 

@@ -75,6 +75,7 @@ fn default_max_lifetime() -> u64 {
 pub const KNOWN_SECRETS: &[&str] = &[
     "local-development-secret-do-not-use-in-production",
     "compose-development-secret-change-me",
+    "compose-development-secret-change-me-0123456789",
     "contracts-check-secret-contracts-check-0001",
     "test-secret-test-secret-test-secret-0123456789",
 ];
