@@ -174,6 +174,70 @@ impl Platform {
         address
     }
 
+    /// Another orders instance as a real process (so it can be killed with
+    /// SIGKILL), on the same database, broker names and payments; its log
+    /// lines (JSON) go to `log`. Returns the process and its base URL.
+    pub fn spawn_orders_process(&self, log: &std::path::Path) -> (std::process::Child, String) {
+        let port = free_port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
+            .arg("serve")
+            .env("ORDERS_HTTP__PORT", port.to_string())
+            .env("ORDERS_HTTP__WORKERS", "2")
+            .env("ORDERS_DATABASE__URL", &self.orders_db.url)
+            .env("ORDERS_DATABASE__MIGRATE_ON_START", "false")
+            .env("ORDERS_DATABASE__POOL_SIZE", "8")
+            .env("ORDERS_AUTH__HS256_SECRET", tokens::SECRET)
+            .env("ORDERS_AUTH__ISSUER", tokens::ISSUER)
+            .env("ORDERS_AMQP__URL", &self.broker.url)
+            .env("ORDERS_AMQP__EXCHANGE", &self.names.orders_exchange)
+            .env(
+                "ORDERS_AMQP__CONSUME__EXCHANGE",
+                &self.names.payments_exchange,
+            )
+            .env("ORDERS_AMQP__CONSUME__QUEUE", &self.names.orders_queue)
+            .env("ORDERS_AMQP__MAX_BACKOFF_MS", "300")
+            .env("ORDERS_RELAY__POLL_MS", "500")
+            .env(
+                "ORDERS_PAYMENTS__URL",
+                format!("http://127.0.0.1:{}", self.payments_port),
+            )
+            .env("ORDERS_JOBS__POLL_MS", "100")
+            .env("ORDERS_JOBS__BASE_BACKOFF_MS", "20")
+            .env("ORDERS_JOBS__MAX_BACKOFF_MS", "300")
+            // A job this instance claimed and never finished is taken over
+            // by the other one this soon.
+            .env("ORDERS_JOBS__LEASE_MS", "2000")
+            .env("ORDERS_RATE_LIMIT__ENABLED", "false")
+            .env("ORDERS_LOG__FORMAT", "json")
+            .env("OTEL_SDK_DISABLED", "true")
+            .stdout(std::fs::File::create(log).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        (child, format!("http://127.0.0.1:{port}"))
+    }
+
+    /// Succeeded charges per order, from payments' own table.
+    pub async fn charges_per_order(&self) -> std::collections::HashMap<String, i64> {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            order_id: String,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.payments_db.connect().await.unwrap();
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT order_id::text AS order_id, count(*) AS n FROM payments.payments \
+             WHERE status = 'succeeded' GROUP BY order_id",
+        )
+        .load(&mut conn)
+        .await
+        .unwrap();
+        rows.into_iter().map(|row| (row.order_id, row.n)).collect()
+    }
+
     pub async fn start_payments(&mut self) {
         let mut settings = payments::config::Settings::defaults().unwrap();
         settings.http.port = self.payments_port;

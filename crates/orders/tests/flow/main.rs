@@ -3,6 +3,7 @@
 
 mod helpers;
 mod hostile;
+mod instances;
 
 use std::{collections::HashMap, time::Duration};
 
