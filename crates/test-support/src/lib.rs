@@ -96,3 +96,28 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// The port a service started with `http.port = 0` listens on, read from its
+/// JSON log (the `… is listening` line with `http.port`): no port is picked
+/// in advance, so none can be taken by another test meanwhile.
+pub async fn port_from_log(log: &std::path::Path) -> anyhow::Result<u16> {
+    for _ in 0..300 {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        for line in text.lines() {
+            if !line.contains("is listening") {
+                continue;
+            }
+            let value: serde_json::Value = serde_json::from_str(line)?;
+            let port = value
+                .pointer("/fields/http.port")
+                .or_else(|| value.get("http.port"))
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|port| u16::try_from(port).ok());
+            if let Some(port) = port {
+                return Ok(port);
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("no `is listening` line in {}", log.display())
+}

@@ -12,13 +12,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
 
 use crate::helpers::{AUDIENCE, order_body, user};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
-}
-
 #[tokio::test]
 async fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
     let db = TestDatabase::create("orders", "orders", orders::MIGRATIONS)
@@ -35,10 +28,10 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
         )
         .mount(&users)
         .await;
-    let port = free_port();
+    let log = std::env::temp_dir().join(format!("orders-shutdown-{}.log", uuid::Uuid::new_v4()));
     let child = Command::new(env!("CARGO_BIN_EXE_orders"))
         .arg("serve")
-        .env("ORDERS_HTTP__PORT", port.to_string())
+        .env("ORDERS_HTTP__PORT", "0")
         .env("ORDERS_HTTP__WORKERS", "2")
         .env("ORDERS_HTTP__SHUTDOWN_TIMEOUT_SECONDS", "10")
         .env("ORDERS_DATABASE__URL", &db.url)
@@ -61,10 +54,11 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
         .env("ORDERS_RATE_LIMIT__ENABLED", "false")
         .env("ORDERS_LOG__FORMAT", "json")
         .env("OTEL_SDK_DISABLED", "true")
-        .stdout(Stdio::piped())
+        .stdout(std::fs::File::create(&log).unwrap())
         .stderr(Stdio::null())
         .spawn()
         .expect("the orders binary starts");
+    let port = test_support::port_from_log(&log).await.unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let mut ready = false;
@@ -106,15 +100,13 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
     assert_eq!(response.status(), StatusCode::CREATED, "and completed");
 
     let status = tokio::task::spawn_blocking(move || {
-        let output = child.wait_with_output().expect("the process ends");
-        (
-            output.status,
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-        )
+        let mut child = child;
+        child.wait().expect("the process ends")
     })
     .await
     .unwrap();
-    let (status, logs) = status;
+    let logs = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
     assert!(status.success(), "a clean exit: {status:?}");
     assert!(
         signalled.elapsed() < Duration::from_secs(10),

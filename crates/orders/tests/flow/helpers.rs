@@ -177,11 +177,13 @@ impl Platform {
     /// Another orders instance as a real process (so it can be killed with
     /// SIGKILL), on the same database, broker names and payments; its log
     /// lines (JSON) go to `log`. Returns the process and its base URL.
-    pub fn spawn_orders_process(&self, log: &std::path::Path) -> (std::process::Child, String) {
-        let port = free_port();
+    pub async fn spawn_orders_process(
+        &self,
+        log: &std::path::Path,
+    ) -> (std::process::Child, String) {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_orders"))
             .arg("serve")
-            .env("ORDERS_HTTP__PORT", port.to_string())
+            .env("ORDERS_HTTP__PORT", "0")
             .env("ORDERS_HTTP__WORKERS", "2")
             .env("ORDERS_DATABASE__URL", &self.orders_db.url)
             .env("ORDERS_DATABASE__MIGRATE_ON_START", "false")
@@ -214,6 +216,7 @@ impl Platform {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        let port = test_support::port_from_log(log).await.unwrap();
         (child, format!("http://127.0.0.1:{port}"))
     }
 

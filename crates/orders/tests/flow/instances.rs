@@ -15,7 +15,7 @@ use crate::helpers::{Options, spawn_platform};
 async fn two_instances_pay_each_order_once_and_a_kill_9_loses_nothing() {
     let mut platform = spawn_platform(Options::default()).await;
     let log = std::env::temp_dir().join(format!("orders-b-{}.log", uuid::Uuid::new_v4()));
-    let (mut second, second_url) = platform.spawn_orders_process(&log);
+    let (mut second, second_url) = platform.spawn_orders_process(&log).await;
     let first_url = platform.orders.clone();
     let mut ready = false;
     for _ in 0..150 {
