@@ -206,7 +206,7 @@ pub async fn create_payment(
         limits.check(CREATE_LIMIT, &principal.subject)?;
     }
     let actor = actor(&principal);
-    let key = platform::idempotency::from_request(&request, &body.parse()?)?;
+    let key = platform::idempotency::from_raw(&request, &body)?;
     // Parsed from the text itself: a JSON number's digits are read exactly.
     let new_payment = body
         .parse::<CreatePaymentBody>()?

@@ -26,6 +26,18 @@ pub struct IdempotencyKey {
     pub request_hash: String,
 }
 
+/// Like [`from_request`] for a body kept as text: the body is parsed for
+/// the fingerprint only when the request sent a key.
+pub fn from_raw(
+    request: &HttpRequest,
+    body: &crate::json::RawJson,
+) -> Result<Option<IdempotencyKey>, Problem> {
+    if request.headers().get(HEADER).is_none() {
+        return Ok(None);
+    }
+    from_request(request, &body.parse()?)
+}
+
 /// The request's key, if it sent one; a malformed key is a 400.
 pub fn from_request(
     request: &HttpRequest,

@@ -124,7 +124,7 @@ pub async fn create_order(
     principal.require(WRITE, &[ADMIN])?;
     limits.check(rate_limit::CREATE, &principal.subject)?;
     let actor = actor(&principal);
-    let key = platform::idempotency::from_request(&request, &body.parse()?)?;
+    let key = platform::idempotency::from_raw(&request, &body)?;
     // Parsed from the text itself: a JSON number's digits are read exactly.
     let draft = body
         .parse::<CreateOrderBody>()?
@@ -382,7 +382,7 @@ pub async fn add_order_item(
     principal.require(WRITE, &[ADMIN])?;
     limits.check(rate_limit::ITEMS, &principal.subject)?;
     let expected = expected_version(&request)?;
-    let key = platform::idempotency::from_request(&request, &body.parse()?)?;
+    let key = platform::idempotency::from_raw(&request, &body)?;
     let body = body.parse::<ItemInput>()?.0;
     let catalog = orders.has_catalog();
     let order = orders
