@@ -258,21 +258,10 @@ impl Application {
     }
 }
 
-/// What `retention` prunes in schema `orders`.
+/// What `retention` prunes in schema `orders` (its event store is the
+/// history and is never pruned).
 pub fn retention_rules(
     config: &platform::retention::RetentionConfig,
 ) -> Vec<platform::retention::Rule> {
-    use platform::retention::{Rule, days};
-    vec![
-        Rule {
-            table: "orders.inbox",
-            older_than: "consumed_at < now() - $1 * interval '1 second'",
-            max_age: days(config.inbox_days),
-        },
-        Rule {
-            table: "orders.jobs",
-            older_than: "state = 'parked' AND run_at < now() - $1 * interval '1 second'",
-            max_age: days(config.parked_jobs_days),
-        },
-    ]
+    platform::retention::standard_rules("orders", config)
 }

@@ -237,26 +237,16 @@ impl Application {
     }
 }
 
-/// What `retention` prunes in schema `payments`.
+/// What `retention` prunes in schema `payments`: the standard rules and
+/// published outbox rows.
 pub fn retention_rules(
     config: &platform::retention::RetentionConfig,
 ) -> Vec<platform::retention::Rule> {
-    use platform::retention::{Rule, days};
-    vec![
-        Rule {
-            table: "payments.inbox",
-            older_than: "consumed_at < now() - $1 * interval '1 second'",
-            max_age: days(config.inbox_days),
-        },
-        Rule {
-            table: "payments.jobs",
-            older_than: "state = 'parked' AND run_at < now() - $1 * interval '1 second'",
-            max_age: days(config.parked_jobs_days),
-        },
-        Rule {
-            table: "payments.outbox",
-            older_than: "published_at IS NOT NULL AND published_at < now() - $1 * interval '1 second'",
-            max_age: days(config.outbox_days),
-        },
-    ]
+    let mut rules = platform::retention::standard_rules("payments", config);
+    rules.push(platform::retention::Rule {
+        table: "payments.outbox".to_owned(),
+        older_than: "published_at IS NOT NULL AND published_at < now() - $1 * interval '1 second'",
+        max_age: platform::retention::days(config.outbox_days),
+    });
+    rules
 }

@@ -35,31 +35,23 @@ fn add(operation: &mut Operation, status: &str, description: &str) {
 impl utoipa::Modify for StandardResponses {
     fn modify(&self, openapi: &mut OpenApi) {
         for item in openapi.paths.paths.values_mut() {
-            for write in [
-                item.post.as_mut(),
-                item.put.as_mut(),
-                item.patch.as_mut(),
-                item.delete.as_mut(),
+            for (operation, write) in [
+                (item.get.as_mut(), false),
+                (item.post.as_mut(), true),
+                (item.put.as_mut(), true),
+                (item.patch.as_mut(), true),
+                (item.delete.as_mut(), true),
             ]
             .into_iter()
-            .flatten()
+            .filter_map(|(operation, write)| Some((operation?, write)))
             {
-                add(
-                    write,
-                    "429",
-                    "Too many requests of this kind from this caller; see Retry-After and RateLimit-*",
-                );
-            }
-            for operation in [
-                item.get.as_mut(),
-                item.post.as_mut(),
-                item.put.as_mut(),
-                item.patch.as_mut(),
-                item.delete.as_mut(),
-            ]
-            .into_iter()
-            .flatten()
-            {
+                if write {
+                    add(
+                        operation,
+                        "429",
+                        "Too many requests of this kind from this caller; see Retry-After and RateLimit-*",
+                    );
+                }
                 if operation.request_body.is_some() {
                     add(operation, "400", "Invalid request");
                     add(operation, "413", "Request body too large");

@@ -34,19 +34,36 @@ pub struct RetentionConfig {
 /// age in seconds) are deleted.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    pub table: &'static str,
+    pub table: String,
     pub older_than: &'static str,
     pub max_age: Duration,
+}
+
+/// What every service prunes in its `schema`: consumed event ids and parked
+/// jobs (the `inbox` and `jobs` tables of the platform's layout).
+pub fn standard_rules(schema: &str, config: &RetentionConfig) -> Vec<Rule> {
+    vec![
+        Rule {
+            table: format!("{schema}.inbox"),
+            older_than: "consumed_at < now() - $1 * interval '1 second'",
+            max_age: days(config.inbox_days),
+        },
+        Rule {
+            table: format!("{schema}.jobs"),
+            older_than: "state = 'parked' AND run_at < now() - $1 * interval '1 second'",
+            max_age: days(config.parked_jobs_days),
+        },
+    ]
 }
 
 /// Rows deleted per statement, so no prune holds locks for long.
 const BATCH: i64 = 5_000;
 
 /// Deletes what every rule allows; returns the rows deleted per table.
-pub async fn prune(
+pub async fn prune<'a>(
     conn: &mut diesel_async::AsyncPgConnection,
-    rules: &[Rule],
-) -> anyhow::Result<Vec<(&'static str, usize)>> {
+    rules: &'a [Rule],
+) -> anyhow::Result<Vec<(&'a str, usize)>> {
     let mut deleted = Vec::with_capacity(rules.len());
     for rule in rules {
         let sql = format!(
@@ -67,8 +84,9 @@ pub async fn prune(
                 break;
             }
         }
-        metrics::counter!("rows_pruned_total", "table" => rule.table).increment(total as u64);
-        deleted.push((rule.table, total));
+        metrics::counter!("rows_pruned_total", "table" => rule.table.clone())
+            .increment(total as u64);
+        deleted.push((rule.table.as_str(), total));
     }
     Ok(deleted)
 }

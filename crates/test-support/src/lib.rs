@@ -121,3 +121,34 @@ pub async fn port_from_log(log: &std::path::Path) -> anyhow::Result<u16> {
     }
     anyhow::bail!("no `is listening` line in {}", log.display())
 }
+
+/// Polls `{base}/ready` until it answers `ok` (a service is ready once its
+/// consumer holds its broker connection); returns the last answer, which
+/// the caller asserts on.
+pub async fn wait_until_ready(client: &reqwest::Client, base: &str) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    for _ in 0..150 {
+        if let Ok(response) = client.get(format!("{base}/ready")).send().await
+            && let Ok(body) = response.json::<serde_json::Value>().await
+        {
+            last = body;
+            if last["status"] == "ok" {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    last
+}
+
+/// The `n` that `sql` (a `SELECT count(*) AS n …`) answers.
+pub async fn count(conn: &mut AsyncPgConnection, sql: &str) -> anyhow::Result<i64> {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let row: Count = diesel::sql_query(sql).get_result(conn).await?;
+    Ok(row.n)
+}

@@ -216,14 +216,8 @@ async fn old_inbox_rows_and_parked_jobs_are_pruned_and_nothing_else() {
     assert_eq!(deleted, [("orders.inbox", 300), ("orders.jobs", 1)]);
     let again = platform::retention::prune(&mut conn, &rules).await.unwrap();
     assert_eq!(again, [("orders.inbox", 0), ("orders.jobs", 0)], "flat");
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let left: Count = diesel::sql_query("SELECT count(*) AS n FROM orders.inbox")
-        .get_result(&mut conn)
+    let left = test_support::count(&mut conn, "SELECT count(*) AS n FROM orders.inbox")
         .await
         .unwrap();
-    assert_eq!(left.n, 20, "recent ids still guard against redeliveries");
+    assert_eq!(left, 20, "recent ids still guard against redeliveries");
 }

@@ -10,22 +10,7 @@ async fn health_and_readiness_answer_ok_with_a_database() {
     let health = app.client.get(app.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     // Ready once the consumer holds its broker connection.
-    let mut ready = Value::Null;
-    for _ in 0..100 {
-        ready = app
-            .client
-            .get(app.url("/ready"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if ready["status"] == "ok" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let ready = test_support::wait_until_ready(&app.client, &app.address).await;
     assert_eq!(ready["status"], "ok", "{ready}");
     assert_eq!(ready["checks"][0]["name"], "database");
     assert_eq!(ready["checks"][1]["name"], "broker");
@@ -35,14 +20,12 @@ async fn health_and_readiness_answer_ok_with_a_database() {
 async fn readiness_reads_the_live_connections_and_opens_none() {
     let app = spawn_app().await;
     let connections = || async {
-        use diesel_async::RunQueryDsl;
-        diesel::sql_query(
+        test_support::count(
+            &mut app.conn().await,
             "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()",
         )
-        .get_result::<Count>(&mut app.conn().await)
         .await
         .unwrap()
-        .n
     };
     let before = connections().await;
     let probes = (0..50).map(|_| app.client.get(app.url("/ready")).send());
@@ -58,12 +41,6 @@ async fn readiness_reads_the_live_connections_and_opens_none() {
         after <= before + 2,
         "50 probes opened database connections: {before} → {after}"
     );
-}
-
-#[derive(diesel::QueryableByName)]
-struct Count {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
 }
 
 #[tokio::test]

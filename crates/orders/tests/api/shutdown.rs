@@ -61,17 +61,8 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
     let port = test_support::port_from_log(&log).await.unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..150 {
-        if let Ok(response) = client.get(format!("{base}/ready")).send().await
-            && response.status() == StatusCode::OK
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the service became ready");
+    let ready = test_support::wait_until_ready(&client, &base).await;
+    assert_eq!(ready["status"], "ok", "the service became ready: {ready}");
 
     let in_flight = {
         let client = client.clone();
@@ -116,16 +107,9 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
     assert!(logs.contains("stopped consuming"), "{logs}");
     assert!(logs.contains("\"stopped\""), "{logs}");
     // The order the request placed is stored.
-    use diesel_async::RunQueryDsl;
     let mut conn = db.connect().await.unwrap();
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let orders: Count = diesel::sql_query("SELECT count(*) AS n FROM orders.orders")
-        .get_result(&mut conn)
+    let orders = test_support::count(&mut conn, "SELECT count(*) AS n FROM orders.orders")
         .await
         .unwrap();
-    assert_eq!(orders.n, 1);
+    assert_eq!(orders, 1);
 }

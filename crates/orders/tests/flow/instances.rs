@@ -17,21 +17,11 @@ async fn two_instances_pay_each_order_once_and_a_kill_9_loses_nothing() {
     let log = std::env::temp_dir().join(format!("orders-b-{}.log", uuid::Uuid::new_v4()));
     let (mut second, second_url) = platform.spawn_orders_process(&log).await;
     let first_url = platform.orders.clone();
-    let mut ready = false;
-    for _ in 0..150 {
-        if let Ok(response) = platform
-            .client
-            .get(format!("{second_url}/ready"))
-            .send()
-            .await
-            && response.status() == 200
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the second instance became ready");
+    let ready = test_support::wait_until_ready(&platform.client, &second_url).await;
+    assert_eq!(
+        ready["status"], "ok",
+        "the second instance became ready: {ready}"
+    );
     let mut subscriber = platform
         .broker
         .subscribe(&[(&platform.names.orders_exchange, "order.*")])

@@ -530,22 +530,7 @@ async fn an_idempotency_key_replays_and_guards_its_body() {
 async fn operations_endpoints_answer() {
     let app = spawn_app().await;
     // Ready once the consumer holds its broker connection.
-    let mut ready = Value::Null;
-    for _ in 0..100 {
-        ready = app
-            .client
-            .get(format!("{}/ready", app.address))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if ready["status"] == "ok" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let ready = test_support::wait_until_ready(&app.client, &app.address).await;
     assert_eq!(ready["status"], "ok", "{ready}");
     assert_eq!(ready["checks"][1]["name"], "broker");
     let doc: Value = app
