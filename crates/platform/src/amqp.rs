@@ -263,29 +263,3 @@ pub fn header(properties: &BasicProperties, name: &str) -> Option<String> {
         _ => None,
     }
 }
-
-/// Exponential back-off: 100 ms doubling up to `max`.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    next: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    pub fn new(max_ms: u64) -> Self {
-        Self {
-            next: Duration::from_millis(100),
-            max: Duration::from_millis(max_ms.max(100)),
-        }
-    }
-
-    /// Waits, then lengthens the next wait.
-    pub async fn wait(&mut self) {
-        tokio::time::sleep(self.next).await;
-        self.next = (self.next * 2).min(self.max);
-    }
-
-    pub fn reset(&mut self) {
-        self.next = Duration::from_millis(100);
-    }
-}

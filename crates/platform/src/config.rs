@@ -35,3 +35,51 @@ pub fn load<T: DeserializeOwned>(
         .merge(Env::prefixed(env_prefix).split("__").ignore(&["CONFIG"]))
         .extract()
 }
+
+/// `http:` of every service.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct HttpConfig {
+    pub host: String,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+    pub body_limit_bytes: usize,
+    /// 0: one worker per core.
+    pub workers: usize,
+    /// On SIGTERM: how long in-flight requests, then in-flight messages,
+    /// the relay's batch and running jobs, may take to finish.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_seconds: u64,
+}
+
+fn default_shutdown_timeout() -> u64 {
+    20
+}
+
+/// `relay:` the outbox relay of every service.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RelayConfig {
+    pub batch_size: i64,
+    /// The longest wait for a notification before looking anyway.
+    pub poll_ms: u64,
+    /// How long to let more rows gather after a notification.
+    pub coalesce_ms: u64,
+}
+
+/// `idempotency:` how long `Idempotency-Key`s live.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct IdempotencyConfig {
+    /// How long an Idempotency-Key is remembered.
+    pub ttl_seconds: i64,
+    /// A request still in flight after this long is presumed dead (its
+    /// process crashed) and a retry with the same key takes over.
+    pub stale_after_seconds: i64,
+}
+
+impl IdempotencyConfig {
+    pub fn policy(&self) -> crate::idempotency::KeyPolicy {
+        crate::idempotency::KeyPolicy {
+            ttl: time::Duration::seconds(self.ttl_seconds),
+            stale_after: time::Duration::seconds(self.stale_after_seconds),
+        }
+    }
+}

@@ -30,7 +30,8 @@ use lapin::{
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use crate::amqp::{self, AmqpConfig, Backoff};
+use crate::amqp::{self, AmqpConfig};
+use crate::resilience::{Reconnect, RetryPolicy};
 
 /// A received message, detached from the AMQP client.
 #[derive(Debug, Clone)]
@@ -57,7 +58,11 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// In-place retries of a transient failure before the message is requeued.
-const IN_PLACE_RETRIES: u32 = 3;
+const IN_PLACE: RetryPolicy = RetryPolicy {
+    retries: 3,
+    min: Duration::from_millis(100),
+    max: Duration::from_millis(1600),
+};
 
 /// Consumes `config.consume.queue` forever, reconnecting after failures;
 /// `link` says whether it is consuming (the broker's readiness).
@@ -68,7 +73,7 @@ pub async fn run(
     link: Arc<crate::http::Link>,
     mut stop: crate::http::Stop,
 ) {
-    let mut backoff = Backoff::new(config.max_backoff_ms);
+    let mut backoff = Reconnect::new(config.max_backoff_ms);
     loop {
         let outcome = session(&config, name, &handler, &mut backoff, &link, &mut stop).await;
         link.set(false);
@@ -97,7 +102,7 @@ async fn session(
     config: &AmqpConfig,
     name: &'static str,
     handler: &Arc<dyn Handler>,
-    backoff: &mut Backoff,
+    backoff: &mut Reconnect,
     link: &crate::http::Link,
     stop: &mut crate::http::Stop,
 ) -> anyhow::Result<()> {
@@ -318,16 +323,13 @@ async fn dead_letter(
 }
 
 async fn handle_with_retries(handler: &dyn Handler, incoming: &Incoming) -> Outcome {
-    let mut delay = Duration::from_millis(100);
-    for _ in 0..IN_PLACE_RETRIES {
+    let attempt = || async {
         match handler.handle(incoming).await {
-            Outcome::Retry(error) => {
-                tracing::debug!(error.message = %format!("{error:#}"), "retrying a message");
-                tokio::time::sleep(delay).await;
-                delay *= 4;
-            }
-            final_outcome => return final_outcome,
+            Outcome::Retry(error) => Err(error),
+            settled => Ok(settled),
         }
-    }
-    handler.handle(incoming).await
+    };
+    crate::resilience::retry(IN_PLACE, attempt, |_| true)
+        .await
+        .unwrap_or_else(Outcome::Retry)
 }

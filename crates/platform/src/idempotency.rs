@@ -19,6 +19,15 @@ pub const HEADER: &str = "idempotency-key";
 /// Header marking a replayed response.
 pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
 
+/// How long keys live (`idempotency:` in the configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyPolicy {
+    /// How long a key is remembered.
+    pub ttl: time::Duration,
+    /// A request in flight this long is presumed dead; a retry takes over.
+    pub stale_after: time::Duration,
+}
+
 /// A key and the fingerprint of the body it came with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey {

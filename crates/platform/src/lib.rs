@@ -6,14 +6,17 @@
 //! Both services are built from these pieces so that they read alike; nothing in
 //! here knows about orders or payments.
 
+pub mod actor;
 pub mod amqp;
 pub mod auth;
 pub mod card_data;
+pub mod clock;
 pub mod config;
 pub mod consumer;
 pub mod db;
 pub mod http;
 pub mod idempotency;
+pub mod inbox;
 pub mod jobs;
 pub mod json;
 pub mod metrics;
@@ -21,7 +24,9 @@ pub mod openapi;
 pub mod problem;
 pub mod rate_limit;
 pub mod relay;
+pub mod resilience;
 pub mod retention;
+pub mod service;
 pub mod telemetry;
 
 pub use problem::{FieldError, Problem};

@@ -32,10 +32,11 @@ use secrecy::SecretString;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::amqp::{self, Backoff};
+use crate::amqp;
+use crate::resilience::Reconnect;
 
 /// Where a service's outbox is and how its events are described.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct OutboxSource {
     /// Service name: names the leader lock and the AMQP connection.
     pub name: &'static str,
@@ -132,7 +133,7 @@ impl Relay {
     /// Relays until `stop`, reconnecting after any failure; a batch being
     /// published is finished first.
     pub async fn run(self, mut stop: crate::http::Stop) {
-        let mut backoff = Backoff::new(self.max_backoff_ms);
+        let mut backoff = Reconnect::new(self.max_backoff_ms);
         loop {
             match self.session(&mut backoff, &mut stop).await {
                 Ok(()) => return,
@@ -153,7 +154,7 @@ impl Relay {
 
     async fn session(
         &self,
-        backoff: &mut Backoff,
+        backoff: &mut Reconnect,
         stop: &mut crate::http::Stop,
     ) -> anyhow::Result<()> {
         let mut db =

@@ -17,7 +17,7 @@ use std::{fmt, sync::OnceLock};
 
 use opentelemetry::{
     global,
-    propagation::{Extractor, Injector},
+    propagation::Extractor,
     trace::{TraceContextExt, TracerProvider as _},
 };
 use opentelemetry_sdk::{propagation::TraceContextPropagator, trace::SdkTracerProvider};
@@ -189,16 +189,6 @@ impl Extractor for HttpHeaders<'_> {
     }
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(|key| key.as_str()).collect()
-    }
-}
-
-/// Collects `traceparent` (and `tracestate`) for outgoing calls.
-#[derive(Default)]
-pub struct Carrier(pub Vec<(String, String)>);
-
-impl Injector for Carrier {
-    fn set(&mut self, key: &str, value: String) {
-        self.0.push((key.to_owned(), value));
     }
 }
 

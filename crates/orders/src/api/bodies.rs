@@ -490,10 +490,10 @@ impl CreateOrderBody {
         let mut errors = Errors::default();
         // Bounded before anything else looks at the items (no catalogue or
         // User Service call is made for a body that is refused anyway).
-        if self.items.is_empty() || self.items.len() > crate::domain::order::MAX_ITEMS {
+        if self.items.is_empty() || self.items.len() > crate::domain::MAX_ITEMS {
             errors.push(
                 "items",
-                format!("must have 1 to {} lines", crate::domain::order::MAX_ITEMS),
+                format!("must have 1 to {} lines", crate::domain::MAX_ITEMS),
             );
             return Err(errors.0);
         }

@@ -3,20 +3,27 @@
 //! Nothing here performs I/O or knows about HTTP, SQL or the broker; the
 //! aggregate is a pure function of its history and a command.
 
+pub mod aggregate;
+pub mod commands;
+pub mod events;
 pub mod money;
-pub mod order;
 pub mod pricing;
 pub mod promotions;
+pub mod status;
+pub mod totals;
 pub mod values;
 
 #[cfg(test)]
 mod tests;
 
 pub use money::{Currency, Money, MoneyError};
-pub use order::{
-    Charges, LineItem, Order, OrderCommand, OrderEvent, OrderId, OrderStatus, PaymentLedger,
-    PaymentStatus, PlaceOrder, Recorded, ReplayError, RuleViolation, Shipment, Totals,
+pub use aggregate::{
+    EXPIRED_REASON, MAX_ITEMS, Order, OrderId, PaymentLedger, ReplayError, RuleViolation,
 };
+pub use commands::{OrderCommand, PlaceOrder};
+pub use events::{EventKind, OrderEvent, Recorded, Shipment};
+pub use status::{OrderStatus, PaymentStatus};
+pub use totals::{Charges, LineItem, Totals};
 pub use promotions::{AppliedCoupon, CouponRefusal, Discount, Promotions, Redemption};
 pub use values::{
     Address, AddressInput, OrderNumber, ProductId, Quantity, UserId, VariantId, Violation,

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 
 use super::money::{Currency, Money};
-use super::order::Charges;
+use super::totals::Charges;
 
 /// Pricing as configured (`pricing:` in the orders configuration).
 #[derive(Debug, Clone, Deserialize)]

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use time::{OffsetDateTime, macros::datetime};
 use uuid::Uuid;
 
-use super::order::{OrderCancelled, OrderPaid, OrderPaymentFailed, OrderRefunded};
+use super::events::{OrderCancelled, OrderPaid, OrderPaymentFailed, OrderRefunded};
 use super::*;
 
 const T0: OffsetDateTime = datetime!(2026-11-22 10:00 UTC);
@@ -135,7 +135,7 @@ fn an_order_without_items_is_refused() {
 
 #[test]
 fn an_order_with_too_many_items_is_refused() {
-    let items = (0..=order::MAX_ITEMS)
+    let items = (0..=super::MAX_ITEMS)
         .map(|_| item("1.00", 1, usd()))
         .collect();
     assert_eq!(Order::place(place(items)), Err(RuleViolation::TooManyItems));
@@ -374,7 +374,7 @@ fn a_charge_reaching_a_cancelled_or_paid_order_is_rejected_once_then_refunded() 
         assert_eq!(
             given.when(confirm.clone()).unwrap(),
             vec![OrderEvent::PaymentRejected(
-                super::order::OrderPaymentRejected {
+                super::events::OrderPaymentRejected {
                     payment_id,
                     amount: money("59.98"),
                     reason: reason.into(),
@@ -608,7 +608,7 @@ proptest! {
                 }
                 Err(RuleViolation::ItemsFrozen { status }) => prop_assert_ne!(status, OrderStatus::Pending),
                 Err(RuleViolation::NoItems) => prop_assert_eq!(live.items.len(), 1),
-                Err(RuleViolation::TooManyItems) => prop_assert_eq!(live.items.len(), order::MAX_ITEMS),
+                Err(RuleViolation::TooManyItems) => prop_assert_eq!(live.items.len(), super::MAX_ITEMS),
                 Err(other) => prop_assert!(false, "unexpected violation {other:?}"),
             }
             let sequences: Vec<u32> = given.history.iter().map(|r| r.sequence).collect();

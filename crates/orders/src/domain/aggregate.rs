@@ -1,0 +1,466 @@
+//! The order aggregate: a pure state machine.
+//!
+//! `Order::place` and `Order::handle` decide: they take a command and return the
+//! events it causes, or a rule violation. `apply` evolves the state by one
+//! recorded event and is the only way state changes, so replaying an order's
+//! history always rebuilds exactly the state that was live.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::commands::{OrderCommand, PlaceOrder};
+use super::events::*;
+use super::money::{Currency, Money};
+use super::status::{OrderStatus, PaymentStatus};
+use super::totals::{Charges, LineItem, Totals};
+use super::values::{Address, OrderNumber, Quantity, UserId};
+
+/// Most line items an order may have.
+pub const MAX_ITEMS: usize = 100;
+
+/// The cancellation reason of an order that stayed unpaid too long.
+pub const EXPIRED_REASON: &str = "payment_timeout";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OrderId(pub Uuid);
+
+impl std::fmt::Display for OrderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An order as it stands after its history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: OrderId,
+    pub number: OrderNumber,
+    pub user_id: UserId,
+    pub status: OrderStatus,
+    pub payment_status: PaymentStatus,
+    pub currency: Currency,
+    pub items: Vec<LineItem>,
+    /// None for what is not shipped (digital goods).
+    pub shipping_address: Option<Address>,
+    pub billing_address: Option<Address>,
+    pub shipping_method: Option<String>,
+    pub notes: Option<String>,
+    pub payment_method: Option<String>,
+    pub charges: Charges,
+    pub totals: Totals,
+    pub cancellation_reason: Option<String>,
+    /// Carrier and tracking number, once shipped (when given).
+    pub shipment: Shipment,
+    /// When it was delivered.
+    pub completed_at: Option<OffsetDateTime>,
+    pub cancelled_at: Option<OffsetDateTime>,
+    /// Which charges paid, were rejected, were refunded. Known from the
+    /// history only (an order read from the projection has it empty).
+    pub ledger: PaymentLedger,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    /// The sequence number of the last event applied (1 after creation).
+    pub version: u32,
+}
+
+/// The charges an order has seen, by payment id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentLedger {
+    /// The payment that paid the order.
+    pub paid_by: Option<Uuid>,
+    /// Successful charges the order did not accept (to be refunded).
+    pub rejected: Vec<Uuid>,
+    /// Charges refunded.
+    pub refunded: Vec<Uuid>,
+}
+
+impl PaymentLedger {
+    fn knows(&self, payment_id: Uuid) -> bool {
+        self.paid_by == Some(payment_id)
+            || self.rejected.contains(&payment_id)
+            || self.refunded.contains(&payment_id)
+    }
+}
+
+/// A command that breaks a business rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleViolation {
+    #[error("an order needs at least one item")]
+    NoItems,
+    #[error("an order may have at most {MAX_ITEMS} items")]
+    TooManyItems,
+    #[error("item {index} is priced in {found}, the order in {expected}")]
+    MixedCurrencies {
+        index: usize,
+        expected: Currency,
+        found: Currency,
+    },
+    #[error("the order's total is too large")]
+    TotalTooLarge,
+    #[error("an order cannot go from {from} to {to}")]
+    InvalidTransition { from: OrderStatus, to: OrderStatus },
+    #[error("the items of a {status} order can no longer change")]
+    ItemsFrozen { status: OrderStatus },
+    #[error("the order has no item {0}")]
+    UnknownItem(Uuid),
+}
+
+/// A history that cannot be an order's: corrupt or out-of-order storage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    #[error("the history is empty")]
+    Empty,
+    #[error("the history does not start with order.created")]
+    NotCreatedFirst,
+    #[error("order.created appears twice")]
+    CreatedTwice,
+    #[error("expected sequence {expected}, found {found}")]
+    Gap { expected: u32, found: u32 },
+}
+
+impl Order {
+    /// Decides whether `command` may place an order; returns `order.created`.
+    pub fn place(command: PlaceOrder) -> Result<Vec<OrderEvent>, RuleViolation> {
+        if command.items.is_empty() {
+            return Err(RuleViolation::NoItems);
+        }
+        if command.items.len() > MAX_ITEMS {
+            return Err(RuleViolation::TooManyItems);
+        }
+        if let Some((index, item)) = command
+            .items
+            .iter()
+            .enumerate()
+            .find(|(_, item)| item.unit_price.currency() != command.currency)
+        {
+            return Err(RuleViolation::MixedCurrencies {
+                index,
+                expected: command.currency,
+                found: item.unit_price.currency(),
+            });
+        }
+        if let Some(shipping) = command.charges.shipping
+            && shipping.currency() != command.currency
+        {
+            return Err(RuleViolation::TotalTooLarge);
+        }
+        let totals = Totals::compute(command.currency, &command.items, &command.charges)
+            .map_err(|_| RuleViolation::TotalTooLarge)?;
+        Ok(vec![OrderEvent::Created(Box::new(OrderCreated {
+            order_number: command.number,
+            user_id: command.user_id,
+            currency: command.currency,
+            items: command.items,
+            shipping_address: command.shipping_address,
+            billing_address: command.billing_address,
+            shipping_method: command.shipping_method,
+            notes: command.notes,
+            payment_method: command.payment_method,
+            charges: command.charges,
+            totals,
+        }))])
+    }
+
+    /// Decides what `command` does to this order. Asking for the status the
+    /// order already has is a no-op (no events), so retries are harmless.
+    pub fn handle(&self, command: OrderCommand) -> Result<Vec<OrderEvent>, RuleViolation> {
+        match command {
+            OrderCommand::MarkPaid => self.transition(OrderStatus::Paid, || {
+                OrderEvent::Paid(OrderPaid {
+                    amount: self.totals.total,
+                    payment_id: None,
+                })
+            }),
+            OrderCommand::Ship(shipment) => self.transition(OrderStatus::Shipped, || {
+                OrderEvent::Shipped(OrderShipped { shipment })
+            }),
+            OrderCommand::Deliver => self.transition(OrderStatus::Delivered, || {
+                OrderEvent::Delivered(OrderDelivered {})
+            }),
+            OrderCommand::Cancel { reason } => self.transition(OrderStatus::Cancelled, || {
+                OrderEvent::Cancelled(OrderCancelled {
+                    from: self.status,
+                    reason,
+                })
+            }),
+            OrderCommand::ConfirmPayment { payment_id, amount } => {
+                Ok(self.confirm_payment(payment_id, amount))
+            }
+            // Only a pending order's payment state moves; a late failure of
+            // an earlier attempt does not undo a later success.
+            OrderCommand::RecordPaymentFailure { payment_id, reason } => Ok(match self.status {
+                OrderStatus::Pending => vec![OrderEvent::PaymentFailed(OrderPaymentFailed {
+                    payment_id,
+                    reason,
+                })],
+                _ => Vec::new(),
+            }),
+            // Every refund is recorded once, whichever charge it returns.
+            OrderCommand::RecordRefund { payment_id, amount } => {
+                Ok(if self.ledger.refunded.contains(&payment_id) {
+                    Vec::new()
+                } else {
+                    vec![OrderEvent::Refunded(OrderRefunded { payment_id, amount })]
+                })
+            }
+            OrderCommand::Expire => Ok(match self.status {
+                OrderStatus::Pending => vec![OrderEvent::Cancelled(OrderCancelled {
+                    from: OrderStatus::Pending,
+                    reason: Some(EXPIRED_REASON.to_owned()),
+                })],
+                _ => Vec::new(),
+            }),
+            OrderCommand::AddItem { item } => self.add_item(item),
+            OrderCommand::ChangeItem { item_id, quantity } => self.change_item(item_id, quantity),
+            OrderCommand::RemoveItem { item_id } => self.remove_item(item_id),
+        }
+    }
+
+    /// A move along the lifecycle to `target`: nothing if the order is there
+    /// already, refused if the lifecycle has no such edge.
+    fn transition(
+        &self,
+        target: OrderStatus,
+        event: impl FnOnce() -> OrderEvent,
+    ) -> Result<Vec<OrderEvent>, RuleViolation> {
+        if target == self.status {
+            return Ok(Vec::new());
+        }
+        if !self.status.can_become(target) {
+            return Err(RuleViolation::InvalidTransition {
+                from: self.status,
+                to: target,
+            });
+        }
+        Ok(vec![event()])
+    }
+
+    /// A successful charge pays a pending order if it is exactly the total.
+    /// Any other successful charge (the order is no longer pending, or the
+    /// amount or currency differs) is rejected, and rejecting it is what
+    /// gets it refunded. A charge seen before changes nothing.
+    fn confirm_payment(&self, payment_id: Uuid, amount: Money) -> Vec<OrderEvent> {
+        if self.ledger.knows(payment_id) {
+            return Vec::new();
+        }
+        if self.status != OrderStatus::Pending {
+            return vec![OrderEvent::PaymentRejected(OrderPaymentRejected {
+                payment_id,
+                amount,
+                reason: format!("order_{}", self.status),
+            })];
+        }
+        if amount != self.totals.total {
+            return vec![OrderEvent::PaymentRejected(OrderPaymentRejected {
+                payment_id,
+                amount,
+                reason: format!(
+                    "amount_mismatch: paid {amount} {}, total is {} {}",
+                    amount.currency(),
+                    self.totals.total,
+                    self.totals.total.currency()
+                ),
+            })];
+        }
+        vec![OrderEvent::Paid(OrderPaid {
+            amount,
+            payment_id: Some(payment_id),
+        })]
+    }
+
+    /// Items may change only while the order is pending.
+    fn editable(&self) -> Result<(), RuleViolation> {
+        if self.status == OrderStatus::Pending {
+            Ok(())
+        } else {
+            Err(RuleViolation::ItemsFrozen {
+                status: self.status,
+            })
+        }
+    }
+
+    fn totals_with(&self, items: &[LineItem]) -> Result<Totals, RuleViolation> {
+        Totals::compute(self.currency, items, &self.charges)
+            .map_err(|_| RuleViolation::TotalTooLarge)
+    }
+
+    fn add_item(&self, item: LineItem) -> Result<Vec<OrderEvent>, RuleViolation> {
+        self.editable()?;
+        if self.items.len() >= MAX_ITEMS {
+            return Err(RuleViolation::TooManyItems);
+        }
+        if item.unit_price.currency() != self.currency {
+            return Err(RuleViolation::MixedCurrencies {
+                index: self.items.len(),
+                expected: self.currency,
+                found: item.unit_price.currency(),
+            });
+        }
+        let mut items = self.items.clone();
+        items.push(item.clone());
+        let totals = self.totals_with(&items)?;
+        Ok(vec![OrderEvent::ItemAdded(OrderItemAdded { item, totals })])
+    }
+
+    fn change_item(
+        &self,
+        item_id: Uuid,
+        quantity: Quantity,
+    ) -> Result<Vec<OrderEvent>, RuleViolation> {
+        self.editable()?;
+        let mut items = self.items.clone();
+        let line = items
+            .iter_mut()
+            .find(|line| line.id == item_id)
+            .ok_or(RuleViolation::UnknownItem(item_id))?;
+        if line.quantity == quantity {
+            return Ok(Vec::new());
+        }
+        line.quantity = quantity;
+        let totals = self.totals_with(&items)?;
+        Ok(vec![OrderEvent::ItemChanged(OrderItemChanged {
+            item_id,
+            quantity,
+            totals,
+        })])
+    }
+
+    fn remove_item(&self, item_id: Uuid) -> Result<Vec<OrderEvent>, RuleViolation> {
+        self.editable()?;
+        if !self.items.iter().any(|line| line.id == item_id) {
+            return Err(RuleViolation::UnknownItem(item_id));
+        }
+        if self.items.len() == 1 {
+            return Err(RuleViolation::NoItems);
+        }
+        let items: Vec<LineItem> = self
+            .items
+            .iter()
+            .filter(|line| line.id != item_id)
+            .cloned()
+            .collect();
+        let totals = self.totals_with(&items)?;
+        Ok(vec![OrderEvent::ItemRemoved(OrderItemRemoved {
+            item_id,
+            totals,
+        })])
+    }
+
+    /// Rebuilds an order from its full history.
+    pub fn replay<'a>(
+        history: impl IntoIterator<Item = &'a Recorded>,
+    ) -> Result<Order, ReplayError> {
+        let mut history = history.into_iter();
+        let first = history.next().ok_or(ReplayError::Empty)?;
+        let mut order = Order::created(first)?;
+        for recorded in history {
+            order.apply(recorded)?;
+        }
+        Ok(order)
+    }
+
+    /// The state right after `order.created`.
+    pub fn created(recorded: &Recorded) -> Result<Order, ReplayError> {
+        let OrderEvent::Created(created) = &recorded.event else {
+            return Err(ReplayError::NotCreatedFirst);
+        };
+        if recorded.sequence != 1 {
+            return Err(ReplayError::Gap {
+                expected: 1,
+                found: recorded.sequence,
+            });
+        }
+        let created = (**created).clone();
+        Ok(Order {
+            id: recorded.order_id,
+            number: created.order_number,
+            user_id: created.user_id,
+            status: OrderStatus::Pending,
+            payment_status: PaymentStatus::Pending,
+            currency: created.currency,
+            items: created.items,
+            shipping_address: created.shipping_address,
+            billing_address: created.billing_address,
+            shipping_method: created.shipping_method,
+            notes: created.notes,
+            payment_method: created.payment_method,
+            charges: created.charges,
+            totals: created.totals,
+            cancellation_reason: None,
+            shipment: Shipment::default(),
+            completed_at: None,
+            cancelled_at: None,
+            ledger: PaymentLedger::default(),
+            created_at: recorded.occurred_at,
+            updated_at: recorded.occurred_at,
+            version: 1,
+        })
+    }
+
+    /// Evolves the state by one event that follows the current version.
+    pub fn apply(&mut self, recorded: &Recorded) -> Result<(), ReplayError> {
+        let expected = self.version + 1;
+        if recorded.sequence != expected || recorded.order_id != self.id {
+            return Err(ReplayError::Gap {
+                expected,
+                found: recorded.sequence,
+            });
+        }
+        match &recorded.event {
+            OrderEvent::Created(_) => return Err(ReplayError::CreatedTwice),
+            OrderEvent::Paid(paid) => {
+                self.status = OrderStatus::Paid;
+                self.payment_status = PaymentStatus::Paid;
+                self.ledger.paid_by = paid.payment_id;
+            }
+            OrderEvent::Shipped(shipped) => {
+                self.status = OrderStatus::Shipped;
+                self.shipment = shipped.shipment.clone();
+            }
+            OrderEvent::Delivered(_) => {
+                self.status = OrderStatus::Delivered;
+                self.completed_at = Some(recorded.occurred_at);
+            }
+            OrderEvent::Cancelled(cancelled) => {
+                self.status = OrderStatus::Cancelled;
+                self.cancelled_at = Some(recorded.occurred_at);
+                self.cancellation_reason.clone_from(&cancelled.reason);
+            }
+            OrderEvent::PaymentFailed(_) => self.payment_status = PaymentStatus::Failed,
+            OrderEvent::PaymentRejected(rejected) => {
+                self.ledger.rejected.push(rejected.payment_id);
+                if self.status == OrderStatus::Pending {
+                    self.payment_status = PaymentStatus::Failed;
+                }
+            }
+            OrderEvent::Refunded(refunded) => {
+                self.ledger.refunded.push(refunded.payment_id);
+                if self.ledger.paid_by == Some(refunded.payment_id) {
+                    self.payment_status = PaymentStatus::Refunded;
+                }
+            }
+            OrderEvent::ItemAdded(added) => {
+                self.items.push(added.item.clone());
+                self.totals = added.totals;
+            }
+            OrderEvent::ItemChanged(changed) => {
+                if let Some(line) = self
+                    .items
+                    .iter_mut()
+                    .find(|line| line.id == changed.item_id)
+                {
+                    line.quantity = changed.quantity;
+                }
+                self.totals = changed.totals;
+            }
+            OrderEvent::ItemRemoved(removed) => {
+                self.items.retain(|line| line.id != removed.item_id);
+                self.totals = removed.totals;
+            }
+        }
+        self.version = recorded.sequence;
+        self.updated_at = recorded.occurred_at;
+        Ok(())
+    }
+}

@@ -1,0 +1,106 @@
+//! What may be asked of an order.
+
+use uuid::Uuid;
+
+use super::aggregate::OrderId;
+use super::events::Shipment;
+use super::money::{Currency, Money};
+use super::status::OrderStatus;
+use super::totals::{Charges, LineItem};
+use super::values::{Address, OrderNumber, Quantity, UserId};
+
+/// Place a new order. Ids and the order number are chosen by the caller so the
+/// aggregate stays pure (no clock, no randomness, no I/O).
+#[derive(Debug, Clone)]
+pub struct PlaceOrder {
+    pub id: OrderId,
+    pub number: OrderNumber,
+    pub user_id: UserId,
+    pub currency: Currency,
+    pub items: Vec<LineItem>,
+    pub shipping_address: Option<Address>,
+    pub billing_address: Option<Address>,
+    pub shipping_method: Option<String>,
+    pub notes: Option<String>,
+    pub payment_method: Option<String>,
+    /// Tax, shipping and the coupon, from the shop's pricing at placement.
+    pub charges: Charges,
+}
+
+/// Commands on an existing order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderCommand {
+    /// An operator marks the order paid (outside the payment flow).
+    MarkPaid,
+    Ship(Shipment),
+    Deliver,
+    Cancel {
+        reason: Option<String>,
+    },
+    /// The payments service charged the order.
+    ConfirmPayment {
+        payment_id: Uuid,
+        amount: Money,
+    },
+    /// A payment attempt failed.
+    RecordPaymentFailure {
+        payment_id: Option<Uuid>,
+        reason: String,
+    },
+    /// The order's payment was refunded.
+    RecordRefund {
+        payment_id: Uuid,
+        amount: Money,
+    },
+    /// The order stayed unpaid too long: cancel it, but only if it is still
+    /// pending (a payment that won the race keeps it).
+    Expire,
+    /// Add a line (pending orders only).
+    AddItem {
+        item: LineItem,
+    },
+    /// Change a line's quantity (pending orders only).
+    ChangeItem {
+        item_id: Uuid,
+        quantity: Quantity,
+    },
+    /// Remove a line (pending orders only; never the last one).
+    RemoveItem {
+        item_id: Uuid,
+    },
+}
+
+impl OrderCommand {
+    /// The command that moves an order to `status`, if any does.
+    pub fn to_reach(
+        status: OrderStatus,
+        reason: Option<String>,
+        shipment: Shipment,
+    ) -> Option<OrderCommand> {
+        match status {
+            OrderStatus::Pending => None,
+            OrderStatus::Paid => Some(OrderCommand::MarkPaid),
+            OrderStatus::Shipped => Some(OrderCommand::Ship(shipment)),
+            OrderStatus::Delivered => Some(OrderCommand::Deliver),
+            OrderStatus::Cancelled => Some(OrderCommand::Cancel { reason }),
+        }
+    }
+
+    /// The status this command asks for, if it is a status change.
+    pub fn target(&self) -> Option<OrderStatus> {
+        match self {
+            OrderCommand::MarkPaid => Some(OrderStatus::Paid),
+            OrderCommand::Ship(_) => Some(OrderStatus::Shipped),
+            OrderCommand::Deliver => Some(OrderStatus::Delivered),
+            OrderCommand::Cancel { .. } => Some(OrderStatus::Cancelled),
+            OrderCommand::ConfirmPayment { .. }
+            | OrderCommand::RecordPaymentFailure { .. }
+            | OrderCommand::RecordRefund { .. }
+            | OrderCommand::Expire
+            | OrderCommand::AddItem { .. }
+            | OrderCommand::ChangeItem { .. }
+            | OrderCommand::RemoveItem { .. } => None,
+        }
+    }
+}
+

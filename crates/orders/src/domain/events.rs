@@ -1,0 +1,273 @@
+//! What happened to an order: the events of its stream, and the one place
+//! each event's name lives ([`EventKind`]).
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::aggregate::OrderId;
+use super::money::{Currency, Money};
+use super::status::OrderStatus;
+use super::totals::{Charges, LineItem, Totals};
+use super::values::{Address, OrderNumber, Quantity, UserId};
+
+/// What happened to an order: past tense, immutable once recorded. These are the
+/// event store's payloads; a change to a shape needs a new `version` and an
+/// upcaster in [`OrderEvent::decode`]. Serialized without a tag: the type is
+/// stored beside the payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum OrderEvent {
+    Created(Box<OrderCreated>),
+    Paid(OrderPaid),
+    Shipped(OrderShipped),
+    Delivered(OrderDelivered),
+    Cancelled(OrderCancelled),
+    PaymentFailed(OrderPaymentFailed),
+    PaymentRejected(OrderPaymentRejected),
+    Refunded(OrderRefunded),
+    ItemAdded(OrderItemAdded),
+    ItemChanged(OrderItemChanged),
+    ItemRemoved(OrderItemRemoved),
+}
+
+/// A line was added; the totals after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItemAdded {
+    pub item: LineItem,
+    pub totals: Totals,
+}
+
+/// A line's quantity changed; the totals after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItemChanged {
+    pub item_id: Uuid,
+    pub quantity: Quantity,
+    pub totals: Totals,
+}
+
+/// A line was removed; the totals after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItemRemoved {
+    pub item_id: Uuid,
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCreated {
+    pub order_number: OrderNumber,
+    pub user_id: UserId,
+    pub currency: Currency,
+    pub items: Vec<LineItem>,
+    pub shipping_address: Option<Address>,
+    pub billing_address: Option<Address>,
+    pub shipping_method: Option<String>,
+    pub notes: Option<String>,
+    pub payment_method: Option<String>,
+    /// Absent in orders placed before charges existed (no tax, no shipping).
+    #[serde(default)]
+    pub charges: Charges,
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPaid {
+    pub amount: Money,
+    /// The payment that paid it (absent when an operator marked it paid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<Uuid>,
+}
+
+/// A payment attempt failed; the order stays payable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPaymentFailed {
+    pub payment_id: Option<Uuid>,
+    /// `card_declined`, `insufficient_funds`, `amount_mismatch`, …
+    pub reason: String,
+}
+
+/// A charge succeeded but does not pay the order (it was cancelled or paid
+/// already, or the amount is not its total): the charge is refunded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPaymentRejected {
+    pub payment_id: Uuid,
+    pub amount: Money,
+    /// `order_cancelled`, `order_paid`, … or `amount_mismatch: …`.
+    pub reason: String,
+}
+
+/// A charge of the order was refunded: its payment, or a rejected charge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRefunded {
+    pub payment_id: Uuid,
+    pub amount: Money,
+}
+
+/// Who carries a shipped order, and its tracking number (technical design
+/// 5.2), when the fulfilment gives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipment {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderShipped {
+    #[serde(flatten)]
+    pub shipment: Shipment,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderDelivered {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCancelled {
+    /// The status the order had when it was cancelled.
+    pub from: OrderStatus,
+    pub reason: Option<String>,
+}
+
+/// The kinds of order event. [`EventKind::as_str`] is the one place an
+/// event's name (its CloudEvents type and routing key) is written: encoding
+/// reads it from [`OrderEvent::kind`], decoding parses it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Created,
+    Paid,
+    Shipped,
+    Delivered,
+    Cancelled,
+    PaymentFailed,
+    PaymentRejected,
+    Refunded,
+    ItemAdded,
+    ItemChanged,
+    ItemRemoved,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 11] = [
+        EventKind::Created,
+        EventKind::Paid,
+        EventKind::Shipped,
+        EventKind::Delivered,
+        EventKind::Cancelled,
+        EventKind::PaymentFailed,
+        EventKind::PaymentRejected,
+        EventKind::Refunded,
+        EventKind::ItemAdded,
+        EventKind::ItemChanged,
+        EventKind::ItemRemoved,
+    ];
+
+    /// The public event type (`order.created`, …), also the routing key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Created => "order.created",
+            EventKind::Paid => "order.paid",
+            EventKind::Shipped => "order.shipped",
+            EventKind::Delivered => "order.delivered",
+            EventKind::Cancelled => "order.cancelled",
+            EventKind::PaymentFailed => "order.payment_failed",
+            EventKind::PaymentRejected => "order.payment_rejected",
+            EventKind::Refunded => "order.refunded",
+            EventKind::ItemAdded => "order.item_added",
+            EventKind::ItemChanged => "order.item_changed",
+            EventKind::ItemRemoved => "order.item_removed",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<EventKind> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+impl OrderEvent {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            OrderEvent::Created(_) => EventKind::Created,
+            OrderEvent::Paid(_) => EventKind::Paid,
+            OrderEvent::Shipped(_) => EventKind::Shipped,
+            OrderEvent::Delivered(_) => EventKind::Delivered,
+            OrderEvent::Cancelled(_) => EventKind::Cancelled,
+            OrderEvent::PaymentFailed(_) => EventKind::PaymentFailed,
+            OrderEvent::PaymentRejected(_) => EventKind::PaymentRejected,
+            OrderEvent::Refunded(_) => EventKind::Refunded,
+            OrderEvent::ItemAdded(_) => EventKind::ItemAdded,
+            OrderEvent::ItemChanged(_) => EventKind::ItemChanged,
+            OrderEvent::ItemRemoved(_) => EventKind::ItemRemoved,
+        }
+    }
+
+    /// The public event type (`order.created`, …), also the routing key.
+    pub fn event_type(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// Version of this event's stored payload shape.
+    pub fn event_version(&self) -> u16 {
+        1
+    }
+
+    /// Reads a stored payload back, by its type and version (the upcasting
+    /// point: a new shape of a kind gets its own version arm here).
+    pub fn decode(
+        event_type: &str,
+        version: u16,
+        payload: serde_json::Value,
+    ) -> Result<OrderEvent, DecodeError> {
+        let unknown = || DecodeError::Unknown {
+            event_type: event_type.to_owned(),
+            version,
+        };
+        let kind = EventKind::parse(event_type).ok_or_else(unknown)?;
+        if version != 1 {
+            return Err(unknown());
+        }
+        let event = match kind {
+            EventKind::Created => OrderEvent::Created(Box::new(serde_json::from_value(payload)?)),
+            EventKind::Paid => OrderEvent::Paid(serde_json::from_value(payload)?),
+            EventKind::Shipped => OrderEvent::Shipped(serde_json::from_value(payload)?),
+            EventKind::Delivered => OrderEvent::Delivered(serde_json::from_value(payload)?),
+            EventKind::Cancelled => OrderEvent::Cancelled(serde_json::from_value(payload)?),
+            EventKind::PaymentFailed => OrderEvent::PaymentFailed(serde_json::from_value(payload)?),
+            EventKind::PaymentRejected => {
+                OrderEvent::PaymentRejected(serde_json::from_value(payload)?)
+            }
+            EventKind::Refunded => OrderEvent::Refunded(serde_json::from_value(payload)?),
+            EventKind::ItemAdded => OrderEvent::ItemAdded(serde_json::from_value(payload)?),
+            EventKind::ItemChanged => OrderEvent::ItemChanged(serde_json::from_value(payload)?),
+            EventKind::ItemRemoved => OrderEvent::ItemRemoved(serde_json::from_value(payload)?),
+        };
+        Ok(event)
+    }
+
+    /// Whether it changes the order's lines.
+    pub fn changes_items(&self) -> bool {
+        matches!(
+            self.kind(),
+            EventKind::ItemAdded | EventKind::ItemChanged | EventKind::ItemRemoved
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown event {event_type} v{version}")]
+    Unknown { event_type: String, version: u16 },
+    #[error("undecodable payload: {0}")]
+    Payload(#[from] serde_json::Error),
+}
+
+/// An event as recorded in the order's stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub order_id: OrderId,
+    /// 1 for the first event of an order, then gap-free.
+    pub sequence: u32,
+    pub occurred_at: OffsetDateTime,
+    pub event: OrderEvent,
+}
+

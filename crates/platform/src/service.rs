@@ -1,0 +1,214 @@
+//! Assembling a service: what every service's start-up does, once.
+//!
+//! [`Service::start`] migrates the schema (when configured), declares the
+//! broker topology, builds the pool and starts the outbox relay and the
+//! database watcher. The service then adds its own loops
+//! ([`Service::until_stopped`] for those that finish their work on stop,
+//! [`Service::every`] for periodic sweeps, [`Service::consume`] for its
+//! consumer) and [`Service::serve`]s its routes behind the shared
+//! middleware, operations endpoints and API description.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use actix_web::{App, HttpServer, web};
+use diesel_migrations::EmbeddedMigrations;
+use tokio::task::JoinHandle;
+use tracing_actix_web::TracingLogger;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{
+    amqp::AmqpConfig,
+    auth::{AuthConfig, JwtVerifier},
+    config::{HttpConfig, RelayConfig},
+    db::{self, DatabaseConfig, PgPool},
+    http::{self, Link, Readiness, Running, Stop},
+    json::BodyLimit,
+    rate_limit::RateLimits,
+    relay::{OutboxSource, Relay},
+};
+
+/// The settings every service has.
+#[derive(Clone, Copy)]
+pub struct Common<'a> {
+    /// The service's name: its schema, queue prefix and log name.
+    pub name: &'static str,
+    pub http: &'a HttpConfig,
+    pub database: &'a DatabaseConfig,
+    pub amqp: &'a AmqpConfig,
+    pub relay: &'a RelayConfig,
+    pub auth: &'a AuthConfig,
+}
+
+/// A service being assembled: its pool, and the loops started so far.
+pub struct Service {
+    name: &'static str,
+    http: HttpConfig,
+    amqp: AmqpConfig,
+    pub pool: PgPool,
+    verifier: JwtVerifier,
+    outbox: OutboxSource,
+    broker: Arc<Link>,
+    database: Arc<Link>,
+    stop: tokio::sync::watch::Sender<bool>,
+    stopping: Stop,
+    graceful: Vec<JoinHandle<()>>,
+    others: Vec<JoinHandle<()>>,
+}
+
+impl Service {
+    /// Migrates (when `database.migrate_on_start`), declares the topology,
+    /// builds the pool, and starts the relay of `outbox` and the database
+    /// watcher behind `/ready`.
+    pub async fn start(
+        common: Common<'_>,
+        migrations: EmbeddedMigrations,
+        outbox: OutboxSource,
+    ) -> anyhow::Result<Service> {
+        if common.database.migrate_on_start {
+            let applied =
+                db::run_migrations(&common.database.url, common.name, migrations).await?;
+            tracing::info!(migrations.applied = ?applied, "database schema is up to date");
+        }
+        crate::amqp::declare_topology(common.amqp, common.name).await;
+        let pool = db::build_pool(common.database)?;
+        let verifier = JwtVerifier::from_config(common.auth)?;
+        let (stop, stopping) = http::stop_signal();
+        let relay = Relay {
+            database_url: common.database.url.clone(),
+            amqp_url: common.amqp.url.clone(),
+            exchange: common.amqp.exchange.clone(),
+            source: outbox,
+            batch_size: common.relay.batch_size,
+            poll: Duration::from_millis(common.relay.poll_ms),
+            coalesce: Duration::from_millis(common.relay.coalesce_ms),
+            max_backoff_ms: common.amqp.max_backoff_ms,
+        };
+        let database = Arc::new(Link::default());
+        let watched = pool.clone();
+        http::watch(database.clone(), Duration::from_secs(2), move || {
+            let pool = watched.clone();
+            async move { db::ping(&pool).await }
+        })
+        .await;
+        let mut service = Service {
+            name: common.name,
+            http: common.http.clone(),
+            amqp: common.amqp.clone(),
+            pool,
+            verifier,
+            outbox,
+            broker: Arc::new(Link::default()),
+            database,
+            stop,
+            stopping,
+            graceful: Vec::new(),
+            others: Vec::new(),
+        };
+        service.until_stopped(|stop| relay.run(stop));
+        Ok(service)
+    }
+
+    /// Starts a loop that finishes what it holds when told to stop (within
+    /// `http.shutdown_timeout_seconds` after the server has drained).
+    pub fn until_stopped<F, Fut>(&mut self, run: F)
+    where
+        F: FnOnce(Stop) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.graceful.push(tokio::spawn(run(self.stopping.clone())));
+    }
+
+    /// Consumes the service's queue with `handler`; its broker session is
+    /// the `broker` link of `/ready`.
+    pub fn consume(&mut self, handler: Arc<dyn crate::consumer::Handler>) {
+        let (config, name, link) = (self.amqp.clone(), self.name, self.broker.clone());
+        self.until_stopped(move |stop| crate::consumer::run(config, name, handler, link, stop));
+    }
+
+    /// Runs `task` every `period` (the first run one period after start),
+    /// logging what it did: `Ok(n)` with n > 0 as `done`, errors as `failed`.
+    /// Stopped at once on shutdown (a sweep holds nothing).
+    pub fn every<F, Fut, E>(&mut self, period: Duration, what: &'static str, task: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<usize, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let period = period.max(Duration::from_millis(10));
+        self.others.push(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                match task().await {
+                    Ok(0) => {}
+                    Ok(done) => tracing::info!(done, task = what, "periodic task done"),
+                    Err(error) => {
+                        tracing::warn!(error.message = %error, task = what, "periodic task failed")
+                    }
+                }
+            }
+        }));
+    }
+
+    /// Starts a loop that is simply stopped on shutdown.
+    pub fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.others.push(tokio::spawn(task));
+    }
+
+    /// Binds `http.host:http.port` and serves `routes` (and whatever app
+    /// data they register) behind the shared middleware: request metrics,
+    /// the traced root span, `/metrics`, `/health`, `/ready`, the API
+    /// description at `/openapi.json` and `/docs/`, problem+json for bad
+    /// paths, queries and unknown routes.
+    pub fn serve<F>(
+        self,
+        limits: RateLimits,
+        openapi: utoipa::openapi::OpenApi,
+        routes: F,
+    ) -> anyhow::Result<Running>
+    where
+        F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+    {
+        let metrics = web::Data::new(crate::metrics::Metrics::for_service(
+            self.pool.clone(),
+            self.outbox,
+        ));
+        let readiness = web::Data::new(
+            Readiness::default()
+                .with_link("database", self.database)
+                .with_link("broker", self.broker),
+        );
+        let verifier = web::Data::new(self.verifier);
+        let limits = web::Data::new(limits);
+        let body_limit = BodyLimit(self.http.body_limit_bytes);
+        let (listener, port) = http::bind(&self.http.host, self.http.port)?;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(actix_web::middleware::from_fn(crate::metrics::track_requests))
+                .wrap(TracingLogger::<http::TracedRootSpan>::new())
+                .app_data(metrics.clone())
+                .service(crate::metrics::metrics_endpoint)
+                .app_data(verifier.clone())
+                .app_data(readiness.clone())
+                .app_data(limits.clone())
+                .app_data(body_limit)
+                .configure(http::extractor_config)
+                .configure(http::operations)
+                .configure(routes.clone())
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
+                .default_service(web::to(http::route_not_found))
+        })
+        .shutdown_timeout(self.http.shutdown_timeout_seconds)
+        .listen(listener)?;
+        if self.http.workers > 0 {
+            server = server.workers(self.http.workers);
+        }
+        tracing::info!(http.port = port, "{} is listening", self.name);
+        Ok(Running::new(port, server.run(), self.others).with_graceful(
+            self.stop,
+            self.graceful,
+            Duration::from_secs(self.http.shutdown_timeout_seconds),
+        ))
+    }
+}
