@@ -8,13 +8,15 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
+use platform::{
+    auth::{AuthConfig, ServiceCredentials},
+    client::ServiceClient,
+    resilience::RetryPolicy,
+};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
-
-use crate::dependency::{self, Credentials};
 
 /// `catalog:` section of the orders configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -26,10 +28,24 @@ pub struct CatalogConfig {
     pub timeout_ms: u64,
     /// Extra attempts for idempotent calls (all of them are).
     pub retries: u32,
+    /// Consecutive failed calls that open the circuit…
+    #[serde(default = "default_failure_threshold")]
+    pub failure_threshold: u32,
+    /// …for this long.
+    #[serde(default = "default_open_ms")]
+    pub open_ms: u64,
     /// A token with `catalog.read catalog.write` (audience `catalog`); minted
     /// from `auth.hs256_secret` when unset (development).
     #[serde(default)]
     pub service_token: Option<SecretString>,
+}
+
+fn default_failure_threshold() -> u32 {
+    5
+}
+
+fn default_open_ms() -> u64 {
+    10_000
 }
 
 /// A product as the catalogue describes it.
@@ -74,10 +90,7 @@ pub enum Reservation {
 pub struct Unavailable(pub String);
 
 pub struct Catalog {
-    client: reqwest::Client,
-    base: String,
-    credentials: Credentials,
-    retries: u32,
+    client: ServiceClient,
 }
 
 #[derive(Deserialize)]
@@ -88,53 +101,53 @@ struct ShortageBody {
 impl Catalog {
     pub fn from_config(
         config: &CatalogConfig,
-        secret: Option<&SecretString>,
-        issuer: &str,
+        auth: &AuthConfig,
     ) -> anyhow::Result<Option<Catalog>> {
         let Some(url) = &config.url else {
             return Ok(None);
         };
-        Ok(Some(Catalog {
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_millis(config.timeout_ms))
-                .build()
-                .context("building the Catalog client")?,
-            base: url.trim_end_matches('/').to_owned(),
-            credentials: Credentials::new(
-                config.service_token.as_ref(),
-                secret,
-                issuer,
-                "catalog",
-                &["catalog.read", "catalog.write"],
-            )?,
-            retries: config.retries,
-        }))
+        let credentials = ServiceCredentials::resolve(
+            config.service_token.as_ref(),
+            auth,
+            "catalog",
+            crate::service::SYSTEM,
+            &["catalog.read", "catalog.write"],
+            "catalog.service_token",
+        )?;
+        let retry = RetryPolicy::new(
+            config.retries as usize,
+            Duration::from_millis(50),
+            Duration::from_millis(800),
+        );
+        let client = ServiceClient::new(
+            url,
+            Duration::from_millis(config.timeout_ms),
+            credentials,
+            retry,
+        )?
+        .with_breaker(
+            "catalog",
+            config.failure_threshold,
+            Duration::from_millis(config.open_ms),
+        );
+        Ok(Some(Catalog { client }))
     }
 
-    /// Calls `send` until it gets an answer, retrying transport failures and
-    /// 5xx (every call here is idempotent).
+    fn url(&self, segments: &[&str]) -> Result<reqwest::Url, Unavailable> {
+        self.client
+            .url(segments)
+            .map_err(|error| Unavailable(error.to_string()))
+    }
+
+    /// Every call here is idempotent (a reservation is keyed by its order).
     async fn call(
         &self,
-        send: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder,
+        send: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, Unavailable> {
-        let mut delay = Duration::from_millis(50);
-        let mut last = String::new();
-        for attempt in 0..=self.retries {
-            if attempt > 0 {
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-            let token = self
-                .credentials
-                .token()
-                .map_err(|error| Unavailable(format!("no service token: {error:#}")))?;
-            match send(&self.client, token).send().await {
-                Ok(response) if !response.status().is_server_error() => return Ok(response),
-                Ok(response) => last = format!("answered {}", response.status()),
-                Err(error) => last = format!("unreachable: {error}"),
-            }
-        }
-        Err(Unavailable(last))
+        self.client
+            .send_idempotent(send)
+            .await
+            .map_err(|error| Unavailable(error.to_string()))
     }
 
     /// The product (or its variant: name, SKU and price are the
@@ -145,16 +158,12 @@ impl Catalog {
         variant_id: Option<&str>,
     ) -> Result<Option<Product>, Unavailable> {
         let url = match variant_id {
-            None => dependency::url(&self.base, &["api", "v1", "products", product_id]),
-            Some(variant) => dependency::url(
-                &self.base,
-                &["api", "v1", "products", product_id, "variants", variant],
-            ),
-        }
-        .map_err(|error| Unavailable(error.to_string()))?;
-        let response = self
-            .call(|client, token| client.get(url.clone()).bearer_auth(token))
-            .await?;
+            None => self.url(&["api", "v1", "products", product_id])?,
+            Some(variant) => {
+                self.url(&["api", "v1", "products", product_id, "variants", variant])?
+            }
+        };
+        let response = self.call(|http| http.get(url.clone())).await?;
         match response.status().as_u16() {
             200..=299 => response
                 .json()
@@ -172,15 +181,9 @@ impl Catalog {
         order: Uuid,
         lines: &[ReservedLine<'_>],
     ) -> Result<Reservation, Unavailable> {
-        let url = dependency::url(
-            &self.base,
-            &["api", "v1", "reservations", &order.to_string()],
-        )
-        .map_err(|error| Unavailable(error.to_string()))?;
+        let url = self.url(&["api", "v1", "reservations", &order.to_string()])?;
         let body = json!({ "items": lines });
-        let response = self
-            .call(|client, token| client.put(url.clone()).bearer_auth(token).json(&body))
-            .await?;
+        let response = self.call(|http| http.put(url.clone()).json(&body)).await?;
         match response.status().as_u16() {
             200..=299 => Ok(Reservation::Reserved),
             409 => {
@@ -196,14 +199,8 @@ impl Catalog {
 
     /// Releases `order`'s reservation (a missing one counts as released).
     pub async fn release(&self, order: Uuid) -> Result<(), Unavailable> {
-        let url = dependency::url(
-            &self.base,
-            &["api", "v1", "reservations", &order.to_string()],
-        )
-        .map_err(|error| Unavailable(error.to_string()))?;
-        let response = self
-            .call(|client, token| client.delete(url.clone()).bearer_auth(token))
-            .await?;
+        let url = self.url(&["api", "v1", "reservations", &order.to_string()])?;
+        let response = self.call(|http| http.delete(url.clone())).await?;
         match response.status().as_u16() {
             200..=299 | 404 => Ok(()),
             status => Err(Unavailable(format!("answered {status}"))),

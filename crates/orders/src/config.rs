@@ -3,7 +3,12 @@
 use std::path::Path;
 
 use platform::{
-    amqp::AmqpConfig, auth::AuthConfig, db::DatabaseConfig, jobs::JobsConfig, telemetry::LogConfig,
+    amqp::AmqpConfig,
+    auth::AuthConfig,
+    config::{HttpConfig, IdempotencyConfig, RelayConfig},
+    db::DatabaseConfig,
+    jobs::JobsConfig,
+    telemetry::LogConfig,
 };
 
 use crate::messaging::dispatcher::PaymentsClientConfig;
@@ -40,39 +45,6 @@ pub struct UnpaidConfig {
     pub cancel_after_seconds: i64,
     /// How often to look for them.
     pub sweep_every_ms: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct IdempotencyConfig {
-    /// How long an Idempotency-Key is remembered.
-    pub ttl_seconds: i64,
-    /// A request still in flight after this long is presumed dead (its
-    /// process crashed) and a retry with the same key takes over.
-    pub stale_after_seconds: i64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct RelayConfig {
-    pub batch_size: i64,
-    pub poll_ms: u64,
-    pub coalesce_ms: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct HttpConfig {
-    pub host: String,
-    /// 0 picks a free port (tests).
-    pub port: u16,
-    pub body_limit_bytes: usize,
-    pub workers: usize,
-    /// On SIGTERM: how long in-flight requests, then in-flight messages,
-    /// the relay's batch and running jobs, may take to finish.
-    #[serde(default = "default_shutdown_timeout")]
-    pub shutdown_timeout_seconds: u64,
-}
-
-fn default_shutdown_timeout() -> u64 {
-    20
 }
 
 impl Settings {

@@ -12,7 +12,6 @@ pub mod api;
 pub mod app;
 pub mod catalog;
 pub mod config;
-pub mod dependency;
 pub mod domain;
 pub mod messaging;
 pub mod service;

@@ -73,11 +73,7 @@ pub struct PaymentListResponse {
 
 /// The caller, with the trace context of this request's span.
 fn actor(principal: &Principal) -> Actor {
-    Actor {
-        user_id: principal.subject.clone(),
-        admin: principal.has(ADMIN),
-        traceparent: platform::telemetry::traceparent(&tracing::Span::current()),
-    }
+    Actor::of(principal, &[ADMIN])
 }
 
 impl From<PaymentError> for Problem {
@@ -183,8 +179,6 @@ impl CreatePaymentBody {
     responses(
         (status = 201, description = "The payment, settled (succeeded or failed)", body = PaymentData),
         (status = 400, description = "Invalid request or card data sent", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order of the caller (order_not_found)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Order not payable (order_not_payable), already has a payment (payment_exists), or the same key is in flight (idempotency_in_flight)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Amount or currency is not the order's total (amount_mismatch, with expected_amount and expected_currency), or Idempotency-Key reused with another request", body = Problem, content_type = "application/problem+json"),
@@ -212,8 +206,7 @@ pub async fn create_payment(
         .parse::<CreatePaymentBody>()?
         .into_new_payment(&actor)?;
     let reply = payments.create(&actor, new_payment, key).await?;
-    let mut response =
-        HttpResponse::build(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::CREATED));
+    let mut response = HttpResponse::Created();
     response.insert_header((header::CONTENT_TYPE, "application/json"));
     if reply.replayed {
         response.insert_header((platform::idempotency::REPLAYED_HEADER, "true"));
@@ -245,7 +238,6 @@ pub struct RefundBody {
     responses(
         (status = 200, description = "Already refunded", body = PaymentData),
         (status = 202, description = "The refund is recorded and will be done", body = PaymentData),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such payment", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The payment failed: nothing to refund (not_refundable)", body = Problem, content_type = "application/problem+json"),
@@ -285,8 +277,6 @@ pub async fn refund_payment(
     security(("bearer" = ["payments.read"])),
     responses(
         (status = 200, description = "The payment", body = PaymentData),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such payment (or not yours)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -309,8 +299,6 @@ pub async fn find_payment(
     responses(
         (status = 200, description = "Payments, newest first", body = PaymentListResponse),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/payments")]

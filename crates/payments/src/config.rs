@@ -3,7 +3,12 @@
 use std::path::Path;
 
 use platform::{
-    amqp::AmqpConfig, auth::AuthConfig, db::DatabaseConfig, jobs::JobsConfig, telemetry::LogConfig,
+    amqp::AmqpConfig,
+    auth::AuthConfig,
+    config::{HttpConfig, IdempotencyConfig, RelayConfig},
+    db::DatabaseConfig,
+    jobs::JobsConfig,
+    telemetry::LogConfig,
 };
 
 use crate::orders::OrdersClientConfig;
@@ -60,39 +65,19 @@ pub struct ReconcileConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct HttpConfig {
-    pub host: String,
-    pub port: u16,
-    pub body_limit_bytes: usize,
-    pub workers: usize,
-    /// On SIGTERM: how long in-flight requests, then in-flight messages,
-    /// the relay's batch and running jobs, may take to finish.
-    #[serde(default = "default_shutdown_timeout")]
-    pub shutdown_timeout_seconds: u64,
-}
-
-fn default_shutdown_timeout() -> u64 {
-    20
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct RelayConfig {
-    pub batch_size: i64,
-    pub poll_ms: u64,
-    pub coalesce_ms: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
 pub struct ProviderConfig {
     pub latency_ms: u64,
+    /// Attempts of a charge in all, when the provider fails transiently.
     pub attempts: u32,
+    /// The first wait between two attempts; doubles, jittered.
     pub backoff_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct IdempotencyConfig {
-    pub ttl_seconds: i64,
-    pub stale_after_seconds: i64,
+impl ProviderConfig {
+    pub fn retry(&self) -> platform::resilience::RetryPolicy {
+        let first = std::time::Duration::from_millis(self.backoff_ms);
+        platform::resilience::RetryPolicy::new(self.attempts.max(1) as usize - 1, first, first * 16)
+    }
 }
 
 impl Settings {

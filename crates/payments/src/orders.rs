@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use contracts::money::{Currency, Money};
 use contracts::order::OrderStatus;
-use platform::auth::ServiceCredentials;
+use platform::{auth::ServiceCredentials, client::ServiceClient, resilience::RetryPolicy};
 use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -40,10 +40,7 @@ pub struct OrdersClientConfig {
 pub const SCOPES: &[&str] = &["orders.read", "orders.read_all"];
 
 pub struct OrdersClient {
-    client: reqwest::Client,
-    base: String,
-    credentials: ServiceCredentials,
-    retries: u32,
+    client: ServiceClient,
 }
 
 /// Only what the payability rule needs of an order.
@@ -61,46 +58,30 @@ impl OrdersClient {
         config: &OrdersClientConfig,
         credentials: ServiceCredentials,
     ) -> anyhow::Result<Self> {
+        let retry = RetryPolicy::new(
+            config.retries as usize,
+            Duration::from_millis(20),
+            Duration::from_millis(500),
+        );
         Ok(Self {
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_millis(config.timeout_ms))
-                .build()
-                .context("building the orders client")?,
-            base: config.url.trim_end_matches('/').to_owned(),
-            credentials,
-            retries: config.retries,
+            client: ServiceClient::new(
+                &config.url,
+                Duration::from_millis(config.timeout_ms),
+                credentials,
+                retry,
+            )?,
         })
     }
 
     /// The order, `None` if orders does not have it; an error when orders
-    /// could not be asked.
+    /// could not be asked (an idempotent read, retried).
     pub async fn order(&self, id: Uuid) -> anyhow::Result<Option<OrderFacts>> {
-        let mut last = None;
-        for attempt in 0..=self.retries {
-            if attempt > 0 {
-                tokio::time::sleep(platform::jobs::backoff(
-                    i32::try_from(attempt).unwrap_or(1),
-                    Duration::from_millis(20),
-                    Duration::from_millis(500),
-                ))
-                .await;
-            }
-            match self.fetch(id).await {
-                Ok(found) => return Ok(found),
-                Err(error) => last = Some(error),
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow::anyhow!("orders was not asked")))
-    }
-
-    async fn fetch(&self, id: Uuid) -> anyhow::Result<Option<OrderFacts>> {
+        let url = self.client.url(&["api", "v1", "orders", &id.to_string()])?;
         let response = self
             .client
-            .get(format!("{}/api/v1/orders/{id}", self.base))
-            .bearer_auth(self.credentials.token()?)
-            .send()
+            .send_idempotent(|http| http.get(url.clone()))
             .await
-            .context("orders is unreachable")?;
+            .context("orders could not be asked")?;
         match response.status().as_u16() {
             200 => {}
             404 => return Ok(None),

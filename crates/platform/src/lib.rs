@@ -10,6 +10,7 @@ pub mod actor;
 pub mod amqp;
 pub mod auth;
 pub mod card_data;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod consumer;

@@ -102,7 +102,7 @@ impl Metrics {
     /// expose.
     pub fn for_service(pool: PgPool, source: crate::relay::OutboxSource) -> Self {
         Self::new().with_pool(pool.clone()).with_collector(move || {
-            let (pool, source) = (pool.clone(), source.clone());
+            let (pool, source) = (pool.clone(), source);
             async move { crate::relay::record_backlog(&pool, &source).await }
         })
     }

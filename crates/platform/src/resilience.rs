@@ -128,8 +128,12 @@ pub enum Tripped<E> {
 
 #[derive(Debug, Clone, Copy)]
 enum Circuit {
-    Closed { failures: u32 },
-    Open { until: Instant },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
     /// One trial call is out; everyone else fails fast until it settles.
     Trial,
 }
@@ -265,7 +269,11 @@ mod tests {
             policy,
             || async {
                 let n = calls.fetch_add(1, Ordering::SeqCst);
-                if n < 2 { Err("transient".to_owned()) } else { Ok(n) }
+                if n < 2 {
+                    Err("transient".to_owned())
+                } else {
+                    Ok(n)
+                }
             },
             |_| true,
         )
@@ -283,7 +291,11 @@ mod tests {
         )
         .await;
         assert!(outcome.is_err());
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "a final error is not retried");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "a final error is not retried"
+        );
 
         let calls = AtomicUsize::new(0);
         let _: Result<(), String> = retry(
@@ -295,7 +307,11 @@ mod tests {
             |_| true,
         )
         .await;
-        assert_eq!(calls.load(Ordering::SeqCst), 4, "the first attempt and 3 retries");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            4,
+            "the first attempt and 3 retries"
+        );
     }
 
     #[test]
@@ -335,7 +351,10 @@ mod tests {
         let others = async {
             tokio::task::yield_now().await;
             let second: Result<(), Tripped<&str>> = breaker.call(async { Ok(()) }).await;
-            assert!(matches!(second, Err(Tripped::Open)), "only one trial at a time");
+            assert!(
+                matches!(second, Err(Tripped::Open)),
+                "only one trial at a time"
+            );
             let _ = release.send(());
         };
         let (trial, ()) = tokio::join!(trial, others);
@@ -351,7 +370,10 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(25)).await;
         let _: Result<(), Tripped<&str>> = breaker.call(async { Err("still down") }).await;
         let open: Result<(), Tripped<&str>> = breaker.call(async { Ok(()) }).await;
-        assert!(matches!(open, Err(Tripped::Open)), "a failed trial opens again");
+        assert!(
+            matches!(open, Err(Tripped::Open)),
+            "a failed trial opens again"
+        );
 
         tokio::time::sleep(Duration::from_millis(25)).await;
         {

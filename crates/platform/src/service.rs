@@ -65,8 +65,7 @@ impl Service {
         outbox: OutboxSource,
     ) -> anyhow::Result<Service> {
         if common.database.migrate_on_start {
-            let applied =
-                db::run_migrations(&common.database.url, common.name, migrations).await?;
+            let applied = db::run_migrations(&common.database.url, common.name, migrations).await?;
             tracing::info!(migrations.applied = ?applied, "database schema is up to date");
         }
         crate::amqp::declare_topology(common.amqp, common.name).await;
@@ -185,7 +184,9 @@ impl Service {
         let (listener, port) = http::bind(&self.http.host, self.http.port)?;
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(actix_web::middleware::from_fn(crate::metrics::track_requests))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::metrics::track_requests,
+                ))
                 .wrap(TracingLogger::<http::TracedRootSpan>::new())
                 .app_data(metrics.clone())
                 .service(crate::metrics::metrics_endpoint)

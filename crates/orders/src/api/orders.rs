@@ -19,7 +19,6 @@ use super::bodies::{
     OrderEventResponse, OrderHistoryResponse, OrderListResponse, UpdateItemBody, UpdateOrderBody,
 };
 use crate::domain::{Order, OrderCommand, OrderId, Quantity, Violation};
-use actix_web::http::StatusCode;
 
 use crate::service::{Actor, ItemsChanged, OrderError, Orders, Placed};
 use crate::view::order_data;
@@ -37,19 +36,12 @@ pub const READ_ALL: &str = "orders.read_all";
 /// The caller, with the trace context of this request's span (recorded with
 /// the events the request causes).
 fn actor(principal: &Principal) -> Actor {
-    Actor {
-        user_id: principal.subject.clone(),
-        admin: principal.has(ADMIN),
-        traceparent: platform::telemetry::traceparent(&tracing::Span::current()),
-    }
+    Actor::of(principal, &[ADMIN])
 }
 
 /// The caller of a read: `orders.read_all` sees every order, as an admin.
 fn reader(principal: &Principal) -> Actor {
-    Actor {
-        admin: principal.has(ADMIN) || principal.has(READ_ALL),
-        ..actor(principal)
-    }
+    Actor::of(principal, &[ADMIN, READ_ALL])
 }
 
 /// `If-Match: "3"` → `Some(3)`; absent or `*` → `None`.
@@ -103,7 +95,6 @@ fn order_response(order: &Order) -> HttpResponse {
             headers(("Location" = String, description = "URL of the new order"),
                     ("ETag" = String, description = "The order's version"))),
         (status = 400, description = "Invalid order, or user_not_found", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope, or another user's order without admin scope", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
@@ -144,7 +135,6 @@ pub async fn create_order(
     responses(
         (status = 200, description = "A page of orders", body = OrderListResponse),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope, or another user's orders", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -177,8 +167,6 @@ pub async fn list_orders(
     responses(
         (status = 200, description = "The order", body = OrderData,
             headers(("ETag" = String, description = "The order's version, for If-Match"))),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -208,7 +196,6 @@ pub async fn find_order(
     responses(
         (status = 200, description = "The updated order", body = OrderData),
         (status = 400, description = "Invalid transition or body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope or admin-only transition", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Concurrent changes kept winning; retry", body = Problem, content_type = "application/problem+json"),
@@ -257,8 +244,6 @@ pub async fn update_order(
     responses(
         (status = 200, description = "The cancelled order", body = OrderData),
         (status = 400, description = "The order can no longer be cancelled", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The order is not at the If-Match version", body = Problem, content_type = "application/problem+json"),
     )
@@ -303,8 +288,6 @@ pub async fn cancel_order(
     responses(
         (status = 200, description = "A page of the order's events, oldest first", body = OrderHistoryResponse),
         (status = 400, description = "Invalid query (limit, after)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -404,7 +387,6 @@ pub async fn add_order_item(
 /// the body itself, so a replay answers exactly what the first request did.
 fn stored_response(placed: Placed) -> HttpResponse {
     let Placed {
-        status,
         body,
         replayed,
         order,
@@ -419,8 +401,7 @@ fn stored_response(placed: Placed) -> HttpResponse {
                 stored["version"].as_u64()?,
             ))
         });
-    let mut response =
-        HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED));
+    let mut response = HttpResponse::Created();
     response.content_type("application/json");
     if let Some((id, version)) = order {
         response.insert_header((header::LOCATION, format!("/api/v1/orders/{id}")));

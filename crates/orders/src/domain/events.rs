@@ -270,4 +270,3 @@ pub struct Recorded {
     pub occurred_at: OffsetDateTime,
     pub event: OrderEvent,
 }
-

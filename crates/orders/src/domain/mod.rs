@@ -16,15 +16,15 @@ pub mod values;
 #[cfg(test)]
 mod tests;
 
-pub use money::{Currency, Money, MoneyError};
 pub use aggregate::{
     EXPIRED_REASON, MAX_ITEMS, Order, OrderId, PaymentLedger, ReplayError, RuleViolation,
 };
 pub use commands::{OrderCommand, PlaceOrder};
 pub use events::{EventKind, OrderEvent, Recorded, Shipment};
+pub use money::{Currency, Money, MoneyError};
+pub use promotions::{AppliedCoupon, CouponRefusal, Discount, Promotions, Redemption};
 pub use status::{OrderStatus, PaymentStatus};
 pub use totals::{Charges, LineItem, Totals};
-pub use promotions::{AppliedCoupon, CouponRefusal, Discount, Promotions, Redemption};
 pub use values::{
     Address, AddressInput, OrderNumber, ProductId, Quantity, UserId, VariantId, Violation,
 };

@@ -90,4 +90,3 @@ impl PaymentStatus {
         .find(|status| status.as_str() == value)
     }
 }
-

@@ -9,8 +9,8 @@ use diesel::prelude::*;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::events::{Cause, NewEvent};
 use super::schema::{events, order_addresses, order_items, orders};
-use super::{NewEvent, WriteContext};
 use crate::domain::{
     Address, Charges, Currency, LineItem, Money, Order, OrderId, OrderNumber, OrderStatus,
     PaymentLedger, PaymentStatus, ProductId, Quantity, Recorded, Shipment, Totals, UserId,
@@ -33,7 +33,7 @@ pub(super) struct NewEventRow<'a> {
 }
 
 impl<'a> NewEventRow<'a> {
-    pub(super) fn new(event: &'a NewEvent<'_>, context: WriteContext<'a>) -> anyhow::Result<Self> {
+    pub(super) fn new(event: &'a NewEvent<'_>, cause: Cause<'a>) -> anyhow::Result<Self> {
         let recorded = event.recorded;
         Ok(Self {
             id: event.id,
@@ -44,8 +44,8 @@ impl<'a> NewEventRow<'a> {
                 .context("event version overflow")?,
             payload: serde_json::to_value(&recorded.event).context("serializing an event")?,
             snapshot: &event.snapshot,
-            actor: context.actor,
-            traceparent: context.traceparent,
+            actor: Some(cause.actor),
+            traceparent: cause.traceparent,
             occurred_at: recorded.occurred_at,
         })
     }
@@ -66,7 +66,7 @@ pub(super) struct EventRow {
 
 impl EventRow {
     pub(super) fn into_recorded(self) -> anyhow::Result<Recorded> {
-        let event = super::decode(&self)?;
+        let event = super::events::decode(&self)?;
         Ok(Recorded {
             order_id: OrderId(self.order_id),
             sequence: u32::try_from(self.sequence).context("negative sequence")?,

@@ -2,7 +2,7 @@
 //! fresh state (or gets a conflict); no update is ever lost.
 
 use orders::domain::{Order, OrderCommand, OrderId, Recorded};
-use orders::store::{self, NewEvent, StoreError, WriteContext};
+use orders::store::{self, Cause, NewEvent, StoreError};
 use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
@@ -88,7 +88,10 @@ async fn a_write_decided_on_a_stale_version_is_a_conflict_and_writes_nothing() {
         .to_owned();
     let id = OrderId(Uuid::parse_str(&id).unwrap());
     let mut conn = app.conn().await;
-    let order = store::load_order(&mut conn, id).await.unwrap().unwrap();
+    let order = store::events::load_order(&mut conn, id)
+        .await
+        .unwrap()
+        .unwrap();
 
     // Two writers decide on the same version 1.
     let decide = |command| {
@@ -112,14 +115,11 @@ async fn a_write_decided_on_a_stale_version_is_a_conflict_and_writes_nothing() {
             snapshot: Value::Null,
         }];
         let mut conn = app.conn().await;
-        store::save(
-            &mut conn,
-            next,
-            &new_events,
-            WriteContext::default(),
-            Some(1),
-        )
-        .await
+        let cause = Cause {
+            actor: "test",
+            traceparent: None,
+        };
+        store::events::append(&mut conn, next, &new_events, cause, &[], Some(1)).await
     }
 
     let first = save(&app, &paid, &paid_order).await;
@@ -127,9 +127,15 @@ async fn a_write_decided_on_a_stale_version_is_a_conflict_and_writes_nothing() {
 
     assert!(first.is_ok(), "{first:?}");
     assert!(matches!(second, Err(StoreError::Conflict)), "{second:?}");
-    let stored = store::load_order(&mut conn, id).await.unwrap().unwrap();
+    let stored = store::events::load_order(&mut conn, id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored, paid_order);
-    let projected = store::find_order(&mut conn, id).await.unwrap().unwrap();
+    let projected = store::projections::find_order(&mut conn, id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(projected.status, paid_order.status);
     assert_eq!(projected.version, 2);
 }

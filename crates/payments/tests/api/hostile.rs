@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use test_support::tokens::TokenSpec;
 
-use super::{body, spawn_app, spawn_app_with, token};
+use crate::helpers::{body, spawn_app, spawn_app_with, token};
 
 #[tokio::test]
 async fn a_user_charging_too_often_is_limited_and_the_orders_service_is_not() {

@@ -1,101 +1,19 @@
-//! Persistence of schema `payments`: free async functions over a connection;
-//! the caller owns the transaction.
+//! `payments.payments` (and `payments.cancelled_orders`): a payment's state,
+//! moved by compare-and-set with its event appended to the outbox in the
+//! same statement.
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use contracts::money::{Currency, Money};
 use contracts::payment::PaymentStatus;
-use diesel::{
-    prelude::*,
-    result::{DatabaseErrorKind, Error as DieselError},
-};
+use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::StoreError;
+use super::idempotency::store_response;
+use super::schema::{cancelled_orders, payments};
 use crate::domain::Payment;
-
-pub mod schema {
-    diesel::table! {
-        payments.payments (id) {
-            id -> Uuid,
-            order_id -> Uuid,
-            user_id -> Text,
-            amount_minor -> Int8,
-            currency -> Text,
-            method -> Text,
-            status -> Text,
-            failure_reason -> Nullable<Text>,
-            provider_reference -> Nullable<Text>,
-            refund_reference -> Nullable<Text>,
-            created_at -> Timestamptz,
-            updated_at -> Timestamptz,
-        }
-    }
-
-    diesel::table! {
-        payments.idempotency_keys (owner, key) {
-            owner -> Text,
-            key -> Text,
-            request_hash -> Text,
-            payment_id -> Nullable<Uuid>,
-            response_status -> Nullable<Int2>,
-            response_body -> Nullable<Bytea>,
-            created_at -> Timestamptz,
-        }
-    }
-
-    diesel::table! {
-        payments.outbox (position) {
-            position -> Int8,
-            id -> Uuid,
-            subject -> Text,
-            event_type -> Text,
-            data -> Jsonb,
-            traceparent -> Nullable<Text>,
-            occurred_at -> Timestamptz,
-            published_at -> Nullable<Timestamptz>,
-        }
-    }
-
-    diesel::table! {
-        payments.inbox (event_id) {
-            event_id -> Uuid,
-            event_type -> Text,
-            consumed_at -> Timestamptz,
-        }
-    }
-
-    diesel::table! {
-        payments.cancelled_orders (order_id) {
-            order_id -> Uuid,
-            cancelled_at -> Timestamptz,
-        }
-    }
-}
-
-use schema::{cancelled_orders, idempotency_keys, inbox, payments};
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The order already has a payment in flight or succeeded.
-    #[error("the order already has a live payment")]
-    OrderAlreadyHasPayment,
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
-
-impl From<DieselError> for StoreError {
-    fn from(error: DieselError) -> Self {
-        match &error {
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
-                if info.constraint_name() == Some("payments_one_live_per_order") =>
-            {
-                StoreError::OrderAlreadyHasPayment
-            }
-            _ => StoreError::Unexpected(anyhow::Error::new(error).context("database error")),
-        }
-    }
-}
 
 #[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = payments, treat_none_as_null = true)]
@@ -218,23 +136,6 @@ pub async fn list_payments(
         .collect::<anyhow::Result<_>>()?)
 }
 
-/// Records a consumed event; `false` if it was consumed before.
-pub async fn record_consumed(
-    conn: &mut AsyncPgConnection,
-    event_id: Uuid,
-    event_type: &str,
-) -> Result<bool, StoreError> {
-    let inserted = diesel::insert_into(inbox::table)
-        .values((
-            inbox::event_id.eq(event_id),
-            inbox::event_type.eq(event_type),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
-    Ok(inserted == 1)
-}
-
 pub async fn mark_order_cancelled(
     conn: &mut AsyncPgConnection,
     order_id: Uuid,
@@ -246,101 +147,6 @@ pub async fn mark_order_cancelled(
         .await?;
     Ok(())
 }
-
-/// What an `Idempotency-Key` already holds.
-#[derive(Debug)]
-pub enum KeyState {
-    /// First use: this request owns the key now.
-    New,
-    /// Finished before: replay this response.
-    Done { status: u16, body: Vec<u8> },
-    /// Another request with this key is still running.
-    InFlight,
-    /// The first request seems to have died mid-way; this one takes over the
-    /// payment it started (if it got that far).
-    Abandoned { payment_id: Option<Uuid> },
-    /// The key was used with a different body.
-    Mismatch,
-}
-
-#[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = idempotency_keys)]
-struct KeyRow {
-    request_hash: String,
-    payment_id: Option<Uuid>,
-    response_status: Option<i16>,
-    response_body: Option<Vec<u8>>,
-    created_at: OffsetDateTime,
-}
-
-/// Claims `key` for `owner` (for the payment `payment_id` about to be
-/// created) or reports what it already holds. A key older than `ttl` that the
-/// sweeper has not removed yet counts as new.
-#[allow(clippy::too_many_arguments)]
-pub async fn claim_key(
-    conn: &mut AsyncPgConnection,
-    owner: &str,
-    key: &str,
-    request_hash: &str,
-    payment_id: Uuid,
-    now: OffsetDateTime,
-    ttl: time::Duration,
-    stale_after: time::Duration,
-) -> Result<KeyState, StoreError> {
-    let new_key = (
-        idempotency_keys::owner.eq(owner),
-        idempotency_keys::key.eq(key),
-        idempotency_keys::request_hash.eq(request_hash),
-        idempotency_keys::payment_id.eq(payment_id),
-        idempotency_keys::created_at.eq(now),
-    );
-    let inserted = diesel::insert_into(idempotency_keys::table)
-        .values(new_key)
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
-    if inserted == 1 {
-        return Ok(KeyState::New);
-    }
-    let row: KeyRow = idempotency_keys::table
-        .find((owner, key))
-        .select(KeyRow::as_select())
-        .for_update()
-        .first(conn)
-        .await?;
-    if row.created_at < now - ttl {
-        diesel::delete(idempotency_keys::table.find((owner, key)))
-            .execute(conn)
-            .await?;
-        diesel::insert_into(idempotency_keys::table)
-            .values(new_key)
-            .execute(conn)
-            .await?;
-        return Ok(KeyState::New);
-    }
-    if row.request_hash != request_hash {
-        return Ok(KeyState::Mismatch);
-    }
-    if let (Some(status), Some(body)) = (row.response_status, row.response_body) {
-        return Ok(KeyState::Done {
-            status: u16::try_from(status).context("negative status")?,
-            body,
-        });
-    }
-    if row.created_at < now - stale_after {
-        diesel::update(idempotency_keys::table.find((owner, key)))
-            .set(idempotency_keys::created_at.eq(now))
-            .execute(conn)
-            .await?;
-        return Ok(KeyState::Abandoned {
-            payment_id: row.payment_id,
-        });
-    }
-    Ok(KeyState::InFlight)
-}
-
-/// The jobs table of schema `payments` (see [`platform::jobs`]).
-pub const JOBS: &str = "payments.jobs";
 
 /// Moves a payment from `from` to the state of `next` if, and only if, it is
 /// still in `from` (compare-and-set: a late or repeated outcome never
@@ -398,7 +204,6 @@ pub async fn settle(
     data: &serde_json::Value,
     traceparent: Option<&str>,
     key: Option<(&str, &str)>,
-    status: u16,
     body: &[u8],
 ) -> Result<Settled, StoreError> {
     let conn: &AsyncPgConnection = conn;
@@ -411,7 +216,7 @@ pub async fn settle(
             data,
             traceparent,
         ),
-        store_response(conn, key, status, body),
+        store_response(conn, key, body),
         async {
             Ok(cancelled_orders::table
                 .filter(cancelled_orders::order_id.eq(payment.order_id))
@@ -425,26 +230,6 @@ pub async fn settle(
         won,
         order_cancelled: cancelled > 0,
     })
-}
-
-/// Stores the response of a keyed request (without a key: nothing).
-pub async fn store_response(
-    conn: &AsyncPgConnection,
-    key: Option<(&str, &str)>,
-    status: u16,
-    body: &[u8],
-) -> Result<(), StoreError> {
-    let Some((owner, key)) = key else {
-        return Ok(());
-    };
-    diesel::update(idempotency_keys::table.find((owner, key)))
-        .set((
-            idempotency_keys::response_status.eq(i16::try_from(status).unwrap_or(500)),
-            idempotency_keys::response_body.eq(body),
-        ))
-        .execute(&mut &*conn)
-        .await?;
-    Ok(())
 }
 
 /// Enqueues a reconciliation of every payment `processing` since before
@@ -463,31 +248,4 @@ pub async fn enqueue_stuck(
     .bind::<diesel::sql_types::Timestamptz, _>(stale_before)
     .execute(conn)
     .await?)
-}
-
-/// Points a taken-over key at the payment its new request starts.
-pub async fn set_key_payment(
-    conn: &mut AsyncPgConnection,
-    owner: &str,
-    key: &str,
-    payment_id: Uuid,
-) -> Result<(), StoreError> {
-    diesel::update(idempotency_keys::table.find((owner, key)))
-        .set(idempotency_keys::payment_id.eq(payment_id))
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Deletes keys older than `ttl`; returns how many.
-pub async fn sweep_keys(
-    conn: &mut AsyncPgConnection,
-    now: OffsetDateTime,
-    ttl: time::Duration,
-) -> Result<usize, StoreError> {
-    Ok(
-        diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(now - ttl)))
-            .execute(conn)
-            .await?,
-    )
 }

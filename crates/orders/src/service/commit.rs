@@ -1,0 +1,204 @@
+//! The one way a change of an existing order is written: load, decide,
+//! commit; a lost race is decided again on the fresh state.
+
+use diesel_async::AsyncPgConnection;
+use platform::clock::now;
+use platform::idempotency::IdempotencyKey;
+use platform::jobs::NewJob;
+use uuid::Uuid;
+
+use super::{Actor, OrderError, Orders, jobs, metrics};
+use crate::domain::{Order, OrderEvent, OrderId, Recorded};
+use crate::store::{self, Also, Cause, NewEvent, StoreError, StoredResponse};
+use crate::view;
+
+/// How often a write that lost a race is decided again before answering 409.
+const MAX_ATTEMPTS: usize = 5;
+
+/// What deciding on the current state came to.
+#[derive(Debug)]
+pub(super) enum Decided {
+    /// Events were appended: the order after them.
+    Changed(Order),
+    /// Nothing to do: the order as it stands.
+    Unchanged(Order),
+    /// The consumed event that asked for it had been consumed before.
+    AlreadyConsumed,
+}
+
+/// How a change is written besides its events.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Write<'a> {
+    /// Who asks: only orders it may act for are found.
+    pub actor: &'a Actor,
+    /// The trace the change continues.
+    pub traceparent: Option<&'a str>,
+    /// Store the answer (the order) under the actor's claimed key.
+    pub answer_under: Option<&'a IdempotencyKey>,
+    /// The consumed event (id, type) that asked for it: its inbox entry.
+    pub consumed: Option<(Uuid, &'a str)>,
+}
+
+impl<'a> Write<'a> {
+    /// A change the actor asks for directly.
+    pub fn by(actor: &'a Actor) -> Self {
+        Self {
+            actor,
+            traceparent: actor.traceparent.as_deref(),
+            answer_under: None,
+            consumed: None,
+        }
+    }
+}
+
+impl Orders {
+    /// Loads the order the actor may act for, lets `decide` choose the events
+    /// (or refuse), and commits them with what they decide. A lost race is
+    /// decided again on the fresh state, up to [`MAX_ATTEMPTS`] times.
+    pub(super) async fn retry_on_conflict(
+        &self,
+        conn: &mut AsyncPgConnection,
+        id: OrderId,
+        write: Write<'_>,
+        decide: impl Fn(&Order) -> Result<Vec<OrderEvent>, OrderError>,
+    ) -> Result<Decided, OrderError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let order = store::events::load_order(conn, id)
+                .await?
+                .filter(|order| write.actor.acts_for(order.user_id.as_str()))
+                .ok_or(OrderError::NotFound)?;
+            let events = decide(&order)?;
+            if events.is_empty() {
+                return Ok(Decided::Unchanged(order));
+            }
+            match self.commit(conn, order, events, write).await {
+                Ok(next) => return Ok(Decided::Changed(next)),
+                Err(StoreError::Conflict) => continue,
+                Err(StoreError::Duplicate) if write.consumed.is_some() => {
+                    return Ok(Decided::AlreadyConsumed);
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(OrderError::Conflict)
+    }
+
+    /// Appends `events`, decided on `order`, with the work they decide, and
+    /// returns the order after them. A lost race is [`StoreError::Conflict`].
+    async fn commit(
+        &self,
+        conn: &mut AsyncPgConnection,
+        order: Order,
+        events: Vec<OrderEvent>,
+        write: Write<'_>,
+    ) -> Result<Order, StoreError> {
+        let (before, version, id) = (order.status, order.version, order.id);
+        let follow_up = self.follow_up(id, &events, write.traceparent);
+        let recorded = record(id, version, events);
+        let (next, snapshots) = evolve(Some(order), &recorded)?;
+        let new_events = new_events(&recorded, snapshots);
+        let body = match write.answer_under {
+            Some(_) => serde_json::to_vec(&view::order_data(&next)).map_err(anyhow::Error::from)?,
+            None => Vec::new(),
+        };
+        let mut also: Vec<Also<'_>> = follow_up.iter().map(Also::Job).collect();
+        if let Some(key) = write.answer_under {
+            also.push(Also::Answer(StoredResponse {
+                owner: &write.actor.user_id,
+                key: &key.key,
+                body: &body,
+            }));
+        }
+        if let Some((event_id, event_type)) = write.consumed {
+            also.push(Also::Consumed {
+                event_id,
+                event_type,
+            });
+        }
+        let cause = Cause {
+            actor: &write.actor.user_id,
+            traceparent: write.traceparent,
+        };
+        store::events::append(conn, &next, &new_events, cause, &also, Some(version)).await?;
+        if !follow_up.is_empty() {
+            self.jobs.notify_one();
+        }
+        metrics::record_transition(before, &next);
+        Ok(next)
+    }
+
+    /// The work a change decides besides itself, enqueued in its
+    /// transaction: a cancellation releases the order's stock; a rejected
+    /// charge is refunded.
+    fn follow_up(
+        &self,
+        id: OrderId,
+        events: &[OrderEvent],
+        traceparent: Option<&str>,
+    ) -> Vec<NewJob> {
+        events
+            .iter()
+            .filter_map(|event| match event {
+                OrderEvent::Cancelled(_) if self.catalog.is_some() => {
+                    Some(jobs::release_stock(id.0))
+                }
+                OrderEvent::PaymentRejected(rejected) => {
+                    Some(jobs::refund(id, rejected, traceparent))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Numbers new events after `version`, all stamped now.
+pub(super) fn record(id: OrderId, version: u32, events: Vec<OrderEvent>) -> Vec<Recorded> {
+    let occurred_at = now();
+    (version + 1..)
+        .zip(events)
+        .map(|(sequence, event)| Recorded {
+            order_id: id,
+            sequence,
+            occurred_at,
+            event,
+        })
+        .collect()
+}
+
+/// Applies new events to `before` (`None` for a new order), returning the
+/// resulting order and the public state after each event (the data each will
+/// be published with).
+pub(super) fn evolve(
+    before: Option<Order>,
+    recorded: &[Recorded],
+) -> anyhow::Result<(Order, Vec<serde_json::Value>)> {
+    let mut state = before;
+    let mut snapshots = Vec::with_capacity(recorded.len());
+    for event in recorded {
+        let order = match state.as_mut() {
+            Some(order) => {
+                order.apply(event)?;
+                order
+            }
+            None => state.insert(Order::created(event)?),
+        };
+        snapshots.push(serde_json::to_value(view::order_data(order))?);
+    }
+    let order = state.ok_or_else(|| anyhow::anyhow!("no events to apply"))?;
+    Ok((order, snapshots))
+}
+
+pub(super) fn new_events(
+    recorded: &[Recorded],
+    snapshots: Vec<serde_json::Value>,
+) -> Vec<NewEvent<'_>> {
+    recorded
+        .iter()
+        .zip(snapshots)
+        .map(|(recorded, snapshot)| NewEvent {
+            id: Uuid::now_v7(),
+            recorded,
+            snapshot,
+        })
+        .collect()
+}

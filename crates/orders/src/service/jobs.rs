@@ -1,0 +1,83 @@
+//! The work a change decides and the job worker does later (see
+//! [`crate::messaging::dispatcher`]): each job is written in the transaction
+//! of the change that decides it.
+
+use platform::jobs::NewJob;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::OrderId;
+use crate::domain::events::OrderPaymentRejected;
+
+/// Job kinds of schema `orders`.
+pub const PAY: &str = "pay";
+pub const RELEASE_STOCK: &str = "release_stock";
+pub const REFUND: &str = "refund";
+
+/// Payload of a `pay` job: charge the order through payments.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PayJob {
+    pub order_id: Uuid,
+    pub attempt: i32,
+    pub user_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub method: String,
+    /// The provider token; deleted with the job once payments has it.
+    pub token: String,
+    #[serde(default)]
+    pub traceparent: Option<String>,
+}
+
+/// Payload of a `release_stock` job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseJob {
+    pub reservation_id: Uuid,
+}
+
+/// Payload of a `refund` job: have payments refund a charge the order
+/// rejected.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefundJob {
+    pub payment_id: Uuid,
+    pub order_id: Uuid,
+    pub reason: String,
+    #[serde(default)]
+    pub traceparent: Option<String>,
+}
+
+/// The first charge of a new order.
+pub(super) fn pay(job: PayJob) -> NewJob {
+    NewJob::now(
+        PAY,
+        format!("{}:{}", job.order_id, job.attempt),
+        serde_json::json!(job),
+    )
+}
+
+/// Releasing a reservation (keyed by it, so it is released once).
+pub(super) fn release_stock(reservation_id: Uuid) -> NewJob {
+    NewJob::now(
+        RELEASE_STOCK,
+        reservation_id.to_string(),
+        serde_json::json!(ReleaseJob { reservation_id }),
+    )
+}
+
+/// Refunding a charge the order rejected (keyed by the payment).
+pub(super) fn refund(
+    id: OrderId,
+    rejected: &OrderPaymentRejected,
+    traceparent: Option<&str>,
+) -> NewJob {
+    NewJob::now(
+        REFUND,
+        rejected.payment_id.to_string(),
+        serde_json::json!(RefundJob {
+            payment_id: rejected.payment_id,
+            order_id: id.0,
+            reason: rejected.reason.clone(),
+            traceparent: traceparent.map(str::to_owned),
+        }),
+    )
+}

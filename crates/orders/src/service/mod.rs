@@ -1,0 +1,177 @@
+//! The orders use cases, one per file. Each checks who may do it first, then
+//! loads what it needs, lets the aggregate decide, and saves the result in
+//! one transaction ([`commit`]). Nothing here speaks HTTP: handlers build
+//! the inputs, and `api` turns results and errors into responses.
+//!
+//! - [`place`]: placing an order (`order.created`), once per Idempotency-Key;
+//! - [`change_status`]: fulfilment and cancellation;
+//! - [`items`]: adding, changing and removing lines of a pending order;
+//! - [`payment_events`]: what payments reported (`payment.*`);
+//! - [`expiry`]: cancelling orders left unpaid;
+//! - [`read`]: one order, a page of orders, an order's history;
+//! - [`keys`]: claiming, releasing and sweeping Idempotency-Keys;
+//! - [`stock`]: the catalogue's prices and reservations (a saga step);
+//! - [`jobs`]: the work a change decides, done later by the job worker.
+//!
+//! Writers of the same order are serialized optimistically: a write decided
+//! on a stale version fails with a conflict and is decided again on fresh
+//! state ([`commit`]), so no update is ever lost.
+
+mod change_status;
+mod commit;
+mod expiry;
+mod items;
+pub mod jobs;
+mod keys;
+mod metrics;
+mod payment_events;
+mod place;
+mod read;
+mod stock;
+
+use std::sync::Arc;
+
+use platform::db::PgPool;
+use platform::idempotency::KeyPolicy;
+use tokio::sync::Notify;
+
+use crate::catalog::{Catalog, Shortage};
+use crate::domain::pricing::Pricing;
+use crate::domain::{CouponRefusal, Currency, Promotions, RuleViolation, Violation};
+use crate::store::{OrderNumbers, StoreError};
+use crate::users::UserDirectory;
+
+pub use items::ItemsChanged;
+pub use jobs::{PAY, PayJob, REFUND, RELEASE_STOCK, RefundJob, ReleaseJob};
+pub use payment_events::Consumed;
+pub use place::{OrderDraft, PaymentMethod, Placed};
+pub use platform::actor::Actor;
+pub use read::Page;
+
+/// The subject orders acts under on its own (timers such as the unpaid
+/// sweep).
+pub const SYSTEM: &str = "svc-orders";
+/// The subject payments acts under through its events.
+pub const PAYMENTS: &str = "svc-payments";
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error("the request is invalid")]
+    Invalid(Vec<Violation>),
+    #[error("no such order")]
+    NotFound,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Rule(RuleViolation),
+    #[error("`{0}` is not an order status")]
+    UnknownStatus(String),
+    #[error("the order is at version {current}, not {expected}")]
+    VersionMismatch { expected: u32, current: u32 },
+    #[error("the order is being changed by someone else; try again")]
+    Conflict,
+    #[error("this Idempotency-Key was used for a different request")]
+    KeyMismatch,
+    #[error("a request with this Idempotency-Key is still being processed")]
+    KeyInFlight,
+    #[error("the order has {0} events, the most its items may be edited to")]
+    HistoryFull(u32),
+    #[error("user {0} does not exist")]
+    UserNotFound(String),
+    #[error(transparent)]
+    InvalidCoupon(CouponRefusal),
+    /// Products the catalogue does not have: (field, product id).
+    #[error("unknown products")]
+    ProductsNotFound(Vec<(String, String)>),
+    #[error("not enough stock")]
+    InsufficientStock(Vec<Shortage>),
+    #[error("{0}")]
+    CatalogUnavailable(String),
+    #[error("{0}")]
+    UserServiceUnavailable(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for OrderError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict => OrderError::Conflict,
+            StoreError::Duplicate => OrderError::Unexpected(anyhow::anyhow!("duplicate event")),
+            StoreError::CouponLimit => {
+                OrderError::Unexpected(anyhow::anyhow!("a coupon limit outside order placement"))
+            }
+            StoreError::Unexpected(error) => OrderError::Unexpected(error),
+        }
+    }
+}
+
+/// The orders use cases, shared by all HTTP workers, the consumer and the
+/// job worker.
+pub struct Orders {
+    pool: PgPool,
+    numbers: OrderNumbers,
+    keys: KeyPolicy,
+    /// Validates users before their orders are placed, when configured.
+    users: Option<UserDirectory>,
+    /// Tax and shipping rates.
+    pricing: Pricing,
+    /// Coupons.
+    promotions: Promotions,
+    /// Prices and stock, when configured.
+    catalog: Option<Catalog>,
+    /// Wakes this instance's job worker when work is enqueued.
+    jobs: Arc<Notify>,
+    /// Item edits stop once an order has this many events (payments,
+    /// fulfilment and cancellation are always recorded).
+    max_events: u32,
+    max_history_page: u32,
+}
+
+impl Orders {
+    pub fn new(
+        pool: PgPool,
+        jobs: Arc<Notify>,
+        keys: KeyPolicy,
+        users: Option<UserDirectory>,
+        pricing: Pricing,
+        promotions: Promotions,
+        catalog: Option<Catalog>,
+    ) -> Self {
+        Self {
+            pool,
+            numbers: OrderNumbers::default(),
+            keys,
+            users,
+            pricing,
+            promotions,
+            catalog,
+            jobs,
+            max_events: u32::MAX,
+            max_history_page: 500,
+        }
+    }
+
+    /// Caps the events item edits may add to one order, and the page of
+    /// its history one request reads.
+    pub fn with_history_limits(mut self, max_events: u32, max_page: u32) -> Self {
+        self.max_events = max_events.max(2);
+        self.max_history_page = max_page.max(1);
+        self
+    }
+
+    /// The largest page of an order's history.
+    pub fn max_history_page(&self) -> u32 {
+        self.max_history_page
+    }
+
+    /// Whether prices and stock come from a catalogue.
+    pub fn has_catalog(&self) -> bool {
+        self.catalog.is_some()
+    }
+
+    /// The currency of an order that names none and has no catalogue.
+    pub fn default_currency(&self) -> Currency {
+        self.pricing.default_currency()
+    }
+}

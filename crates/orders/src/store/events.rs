@@ -1,0 +1,282 @@
+//! `orders.events`: the event store, which is also the outbox.
+//!
+//! Writing an order is one transaction: its new events are appended and the
+//! projections (`orders`, `order_items`, `order_addresses`) are brought up to
+//! date, with whatever else the change decides ([`Also`]). The statements
+//! are *pipelined*: sent together and answered together, so the whole write
+//! costs three round trips (BEGIN, the batch, COMMIT) however many rows it
+//! touches.
+
+use anyhow::Context;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures_util::future::{BoxFuture, try_join_all};
+use platform::jobs::NewJob;
+use platform::relay::OutboxSource;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::coupons::{self, CouponUse};
+use super::idempotency::{self, StoredResponse};
+use super::rows::{AddressRow, EventRow, ItemRow, NewEventRow, OrderChangeRow, OrderRow};
+use super::schema::{events, order_addresses, order_items, orders};
+use super::{INBOX, JOBS, StoreError};
+use crate::domain::{Order, OrderEvent, OrderId, Recorded};
+
+/// The outbox the shared relay publishes: the event store itself, each
+/// event with the public order state after it (`snapshot`).
+pub const OUTBOX: OutboxSource = OutboxSource {
+    name: "orders",
+    notify_channel: "orders_outbox",
+    select_unpublished: "SELECT position, id, order_id::text AS subject, sequence, event_type, \
+        snapshot AS data, traceparent, occurred_at FROM orders.events \
+        WHERE published_at IS NULL ORDER BY position LIMIT $1",
+    mark_published: "UPDATE orders.events SET published_at = now() WHERE position = ANY($1)",
+    backlog: "SELECT count(*)::int8 AS backlog, \
+        COALESCE(EXTRACT(EPOCH FROM now() - min(occurred_at)), 0)::float8 AS oldest \
+        FROM orders.events WHERE published_at IS NULL",
+    source: contracts::order::SOURCE,
+    data_schema: schema_of,
+};
+
+fn schema_of(event_type: &str) -> Option<String> {
+    contracts::order::OrderEventType::parse(event_type).map(|t| t.data_schema())
+}
+
+/// An event about to be appended, with what the store records beside it.
+#[derive(Debug)]
+pub struct NewEvent<'a> {
+    pub id: Uuid,
+    pub recorded: &'a Recorded,
+    /// The public order state after this event (the published data).
+    pub snapshot: serde_json::Value,
+}
+
+/// Who caused a write, recorded with its events.
+#[derive(Debug, Clone, Copy)]
+pub struct Cause<'a> {
+    pub actor: &'a str,
+    pub traceparent: Option<&'a str>,
+}
+
+/// What a change commits besides its events, in the same transaction.
+#[derive(Debug, Clone, Copy)]
+pub enum Also<'a> {
+    /// Work the change decides (a charge, a stock release, a refund).
+    Job(&'a NewJob),
+    /// The answer to store under the request's `Idempotency-Key`.
+    Answer(StoredResponse<'a>),
+    /// A new order's coupon use, refused beyond the user's limit
+    /// ([`StoreError::CouponLimit`]).
+    CouponUse(CouponUse<'a>),
+    /// The consumed event that caused the change (the inbox); one consumed
+    /// before is [`StoreError::Duplicate`].
+    Consumed { event_id: Uuid, event_type: &'a str },
+}
+
+/// Appends `new_events` and updates the projections to `order` (the state
+/// after them), atomically. `previous_version` is the version the events were
+/// decided on (`None` for a new order): if another writer got there first the
+/// result is [`StoreError::Conflict`] and nothing is written.
+pub async fn append(
+    conn: &mut AsyncPgConnection,
+    order: &Order,
+    new_events: &[NewEvent<'_>],
+    cause: Cause<'_>,
+    also: &[Also<'_>],
+    previous_version: Option<u32>,
+) -> Result<(), StoreError> {
+    let event_rows = new_events
+        .iter()
+        .map(|event| NewEventRow::new(event, cause))
+        .collect::<Result<Vec<_>, _>>()?;
+    let new_order = previous_version.is_none().then(|| {
+        (
+            OrderRow::from_order(order),
+            ItemRow::from_order(order),
+            AddressRow::from_order(order),
+        )
+    });
+    let change = OrderChangeRow::from_order(order);
+    // Item events rewrite the order's lines (a handful of rows).
+    let items_changed = new_events
+        .iter()
+        .any(|event| event.recorded.event.changes_items());
+    let item_rows =
+        (previous_version.is_some() && items_changed).then(|| ItemRow::from_order(order));
+    let previous_version = previous_version
+        .map(i32::try_from)
+        .transpose()
+        .context("version overflow")?;
+    conn.transaction(async |conn| {
+        let conn: &AsyncPgConnection = conn;
+        // Every statement of the write goes out in one pipelined batch.
+        let mut batch: Vec<BoxFuture<'_, diesel::QueryResult<usize>>> = Vec::with_capacity(8);
+        match (&new_order, previous_version) {
+            (Some((order_row, item_rows, address_rows)), _) => {
+                batch.push(Box::pin(
+                    diesel::insert_into(orders::table)
+                        .values(order_row)
+                        .execute(&mut &*conn),
+                ));
+                batch.push(Box::pin(
+                    diesel::insert_into(order_items::table)
+                        .values(item_rows)
+                        .execute(&mut &*conn),
+                ));
+                batch.push(Box::pin(
+                    diesel::insert_into(order_addresses::table)
+                        .values(address_rows)
+                        .execute(&mut &*conn),
+                ));
+            }
+            (None, Some(previous_version)) => {
+                // Guarded by the version the change was decided on.
+                batch.push(Box::pin(
+                    diesel::update(orders::table)
+                        .filter(orders::id.eq(order.id.0))
+                        .filter(orders::version.eq(previous_version))
+                        .set(&change)
+                        .execute(&mut &*conn),
+                ));
+                if let Some(item_rows) = &item_rows {
+                    batch.push(Box::pin(
+                        diesel::delete(
+                            order_items::table.filter(order_items::order_id.eq(order.id.0)),
+                        )
+                        .execute(&mut &*conn),
+                    ));
+                    batch.push(Box::pin(
+                        diesel::insert_into(order_items::table)
+                            .values(item_rows)
+                            .execute(&mut &*conn),
+                    ));
+                }
+            }
+            (None, None) => return Err(StoreError::Unexpected(anyhow::anyhow!("nothing to save"))),
+        }
+        batch.push(Box::pin(
+            diesel::insert_into(events::table)
+                .values(&event_rows)
+                .execute(&mut &*conn),
+        ));
+        let mut coupon_taken_at = None;
+        for write in also {
+            batch.push(match write {
+                Also::Job(job) => Box::pin(async move {
+                    platform::jobs::enqueue(conn, JOBS, job)
+                        .await
+                        .map(usize::from)
+                }),
+                Also::Answer(stored) => Box::pin(idempotency::store_response(conn, stored)),
+                Also::CouponUse(taken) => {
+                    coupon_taken_at = Some(batch.len());
+                    Box::pin(coupons::take(conn, taken))
+                }
+                Also::Consumed {
+                    event_id,
+                    event_type,
+                } => Box::pin(platform::inbox::insert(conn, INBOX, *event_id, event_type)),
+            });
+        }
+        // A cancelled order gives its coupon use back.
+        if let Some(coupon) = &order.charges.coupon
+            && new_events
+                .iter()
+                .any(|event| matches!(event.recorded.event, OrderEvent::Cancelled(_)))
+        {
+            batch.push(Box::pin(coupons::give_back(
+                conn,
+                coupon.code.as_str(),
+                order.user_id.as_str(),
+            )));
+        }
+        let affected = try_join_all(batch).await?;
+        if previous_version.is_some() && <[usize]>::first(&affected) != Some(&1) {
+            return Err(StoreError::Conflict);
+        }
+        if coupon_taken_at.is_some_and(|at| affected.get(at) == Some(&0)) {
+            return Err(StoreError::CouponLimit);
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// The order's full history, oldest first (empty if there is no such order).
+pub async fn load_history(
+    conn: &mut AsyncPgConnection,
+    id: OrderId,
+) -> Result<Vec<Recorded>, StoreError> {
+    let rows: Vec<EventRow> = events::table
+        .filter(events::order_id.eq(id.0))
+        .order(events::sequence.asc())
+        .select(EventRow::as_select())
+        .load(conn)
+        .await?;
+    rows.into_iter()
+        .map(|row| row.into_recorded().map_err(StoreError::from))
+        .collect()
+}
+
+/// Rebuilds an order from its events, or `None` if it has none.
+pub async fn load_order(
+    conn: &mut AsyncPgConnection,
+    id: OrderId,
+) -> Result<Option<Order>, StoreError> {
+    let history = load_history(conn, id).await?;
+    if history.is_empty() {
+        return Ok(None);
+    }
+    Order::replay(&history)
+        .map(Some)
+        .with_context(|| format!("replaying order {id}"))
+        .map_err(StoreError::from)
+}
+
+/// One entry of an order's audit trail.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub id: Uuid,
+    pub sequence: u32,
+    pub event_type: String,
+    pub occurred_at: OffsetDateTime,
+    pub actor: Option<String>,
+    pub payload: serde_json::Value,
+}
+
+/// The audit trail of an order, oldest first.
+pub async fn history_entries(
+    conn: &mut AsyncPgConnection,
+    id: OrderId,
+    after: u32,
+    limit: u32,
+) -> Result<Vec<HistoryEntry>, StoreError> {
+    let rows: Vec<EventRow> = events::table
+        .filter(events::order_id.eq(id.0))
+        .filter(events::sequence.gt(i32::try_from(after).unwrap_or(i32::MAX)))
+        .order(events::sequence.asc())
+        .limit(i64::from(limit))
+        .select(EventRow::as_select())
+        .load(conn)
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(HistoryEntry {
+                id: row.id,
+                sequence: u32::try_from(row.sequence).context("negative sequence")?,
+                event_type: row.event_type,
+                occurred_at: row.occurred_at,
+                actor: row.actor,
+                payload: row.payload,
+            })
+        })
+        .collect()
+}
+
+/// Decodes a stored event (used by the history and by replay).
+pub(super) fn decode(row: &EventRow) -> anyhow::Result<OrderEvent> {
+    let version = u16::try_from(row.event_version).context("negative event version")?;
+    OrderEvent::decode(&row.event_type, version, row.payload.clone())
+        .with_context(|| format!("decoding event {}", row.id))
+}

@@ -1,0 +1,226 @@
+//! Charging an order (`POST /api/v1/payments`).
+
+use contracts::payment::{PaymentEventType, PaymentStatus};
+use diesel_async::AsyncConnection;
+use platform::clock::now;
+use platform::db;
+use platform::jobs;
+use uuid::Uuid;
+
+use super::jobs::refund_job;
+use super::{
+    Actor, IdempotencyKey, NewPayment, PaymentError, Payments, Reply, payment_data, refusal_kind,
+    render,
+};
+use crate::domain::{ChargeRequest, Payment, check_payable};
+use crate::provider::ProviderError;
+use crate::store::{self, JOBS, idempotency::KeyState};
+
+/// What step 2 decided.
+enum Start {
+    Charge(Payment),
+    Replay(Reply),
+}
+
+impl Payments {
+    /// Charges an order (`POST /api/v1/payments`).
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        request: NewPayment,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Reply, PaymentError> {
+        if request.user_id != actor.user_id && !actor.admin {
+            return Err(PaymentError::Forbidden(
+                "only an admin may pay on another user's behalf".into(),
+            ));
+        }
+        // A read, before anything is reserved; its answer is used only if
+        // the key turns out to be new (a replay answers whatever it says).
+        let order = self.orders.order(request.order_id).await;
+        let mut conn = db::connection(&self.pool).await?;
+        let owner = actor.user_id.clone();
+        let start = {
+            let (request, key, owner, keys, order) = (&request, &key, &owner, &self.keys, &order);
+            conn.transaction(async move |conn| -> Result<Start, PaymentError> {
+                let now = now();
+                let payment_id = Uuid::now_v7();
+                if let Some(key) = key {
+                    match store::idempotency::claim_key(
+                        conn,
+                        owner,
+                        &key.key,
+                        &key.request_hash,
+                        payment_id,
+                        now,
+                        keys.ttl,
+                        keys.stale_after,
+                    )
+                    .await?
+                    {
+                        KeyState::New => {}
+                        KeyState::Abandoned { payment_id: None } => {
+                            store::idempotency::set_key_payment(conn, owner, &key.key, payment_id)
+                                .await?;
+                        }
+                        KeyState::Done { body } => {
+                            return Ok(Start::Replay(Reply {
+                                body,
+                                replayed: true,
+                            }));
+                        }
+                        KeyState::InFlight => return Err(PaymentError::KeyInFlight),
+                        KeyState::Mismatch => return Err(PaymentError::KeyMismatch),
+                        KeyState::Abandoned {
+                            payment_id: Some(id),
+                        } => {
+                            let payment =
+                                store::payments::find_payment(conn, id).await?.ok_or_else(
+                                    || anyhow::anyhow!("key points at missing payment {id}"),
+                                )?;
+                            return Ok(if payment.status == PaymentStatus::Processing {
+                                Start::Charge(payment)
+                            } else {
+                                Start::Replay(Reply {
+                                    body: render(&payment)?,
+                                    replayed: true,
+                                })
+                            });
+                        }
+                    }
+                }
+                let order = order
+                    .as_ref()
+                    .map_err(|error| PaymentError::OrdersUnavailable(format!("{error:#}")))?;
+                check_payable(
+                    order.as_ref(),
+                    ChargeRequest {
+                        caller: &actor.user_id,
+                        admin: actor.admin,
+                        payer: &request.user_id,
+                        amount: request.amount,
+                    },
+                )?;
+                let payment = Payment::start(
+                    payment_id,
+                    request.order_id,
+                    request.user_id.clone(),
+                    request.amount,
+                    request.method.clone(),
+                    now,
+                );
+                store::payments::insert_payment(conn, &payment).await?;
+                Ok(Start::Charge(payment))
+            })
+            .await
+        };
+        let payment = match start {
+            Ok(Start::Replay(reply)) => return Ok(reply),
+            Ok(Start::Charge(payment)) => payment,
+            Err(PaymentError::Refused(refusal)) => {
+                metrics::counter!("payments_refused_total", "reason" => refusal_kind(&refusal))
+                    .increment(1);
+                return Err(PaymentError::Refused(refusal));
+            }
+            Err(other) => return Err(other),
+        };
+        drop(conn);
+
+        let outcome = self.charge(&payment, &request.token).await;
+        let key = key.as_ref().map(|key| (owner.as_str(), key.key.as_str()));
+        let (_, body) = self
+            .record_outcome(payment, outcome, key, actor.traceparent.as_deref())
+            .await?;
+        Ok(Reply {
+            body,
+            replayed: false,
+        })
+    }
+
+    /// Settles a `processing` payment with the provider's outcome (reference
+    /// or failure reason); returns the payment as it now stands and its
+    /// rendering. If another path settled it first, that outcome stands.
+    pub(super) async fn record_outcome(
+        &self,
+        payment: Payment,
+        outcome: Result<String, String>,
+        key: Option<(&str, &str)>,
+        traceparent: Option<&str>,
+    ) -> Result<(Payment, Vec<u8>), PaymentError> {
+        let settled = match outcome {
+            Ok(reference) => payment.succeeded(reference, now()),
+            Err(reason) => payment.failed(reason, now()),
+        }
+        .map_err(anyhow::Error::from)?;
+        let body = render(&settled)?;
+        let event_type = match settled.status {
+            PaymentStatus::Succeeded => PaymentEventType::Successful,
+            _ => PaymentEventType::Failed,
+        };
+        let data = serde_json::to_value(payment_data(&settled)).map_err(anyhow::Error::from)?;
+        let mut conn = db::connection(&self.pool).await?;
+        let (current, body, refund) = {
+            let (settled, body, data) = (&settled, &body, &data);
+            conn.transaction(
+                async move |conn| -> Result<(Payment, Vec<u8>, bool), PaymentError> {
+                    let outcome = store::payments::settle(
+                        conn,
+                        settled,
+                        event_type.as_str(),
+                        data,
+                        traceparent,
+                        key,
+                        body,
+                    )
+                    .await?;
+                    if !outcome.won {
+                        let current = store::payments::find_payment(conn, settled.id)
+                            .await?
+                            .ok_or_else(|| anyhow::anyhow!("payment {} vanished", settled.id))?;
+                        let body = render(&current)?;
+                        store::idempotency::store_response(conn, key, &body).await?;
+                        return Ok((current, body, false));
+                    }
+                    let refund =
+                        settled.status == PaymentStatus::Succeeded && outcome.order_cancelled;
+                    if refund {
+                        // The order was cancelled while it was being charged.
+                        jobs::enqueue(
+                            conn,
+                            JOBS,
+                            &refund_job(settled.id, "order_cancelled", traceparent),
+                        )
+                        .await?;
+                    }
+                    Ok((settled.clone(), body.clone(), refund))
+                },
+            )
+            .await?
+        };
+        if refund {
+            self.jobs.notify_one();
+        }
+        tracing::info!(
+            payment.id = %current.id,
+            order.id = %current.order_id,
+            payment.status = current.status.as_str(),
+            "payment settled"
+        );
+        metrics::counter!("payments_total", "outcome" => current.status.as_str()).increment(1);
+        Ok((current, body))
+    }
+
+    /// Charges through the provider, retrying transient failures; returns the
+    /// charge reference or the failure reason.
+    async fn charge(&self, payment: &Payment, token: &str) -> Result<String, String> {
+        let charged = platform::resilience::retry(
+            self.retry,
+            || self.provider.charge(payment.id, token, payment.amount),
+            |error| matches!(error, ProviderError::Transient(_)),
+        )
+        .await;
+        charged.map_err(|error| match error {
+            ProviderError::Declined(reason) | ProviderError::Transient(reason) => reason,
+        })
+    }
+}

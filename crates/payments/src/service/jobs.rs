@@ -1,0 +1,66 @@
+//! The durable work payments decides (refunds, reconciliations), run by the
+//! shared job layer ([`platform::jobs`]); each job is written in the
+//! transaction that decides it.
+
+use std::sync::Arc;
+
+use platform::jobs::{self, NewJob, Outcome};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Payments;
+
+/// Job kinds of schema `payments`.
+pub const REFUND: &str = "refund";
+pub const RECONCILE: &str = "reconcile";
+
+/// Payload of a refund job.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RefundJob {
+    pub payment_id: Uuid,
+    /// Why: `order_cancelled`, or what orders said when it rejected the charge.
+    pub reason: String,
+    #[serde(default)]
+    pub traceparent: Option<String>,
+}
+
+/// Payload of a reconciliation job.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReconcileJob {
+    pub payment_id: Uuid,
+}
+
+pub(super) fn refund_job(payment_id: Uuid, reason: &str, traceparent: Option<&str>) -> NewJob {
+    NewJob::now(
+        REFUND,
+        payment_id.to_string(),
+        serde_json::json!(RefundJob {
+            payment_id,
+            reason: reason.to_owned(),
+            traceparent: traceparent.map(str::to_owned),
+        }),
+    )
+}
+
+/// Runs `payments.jobs`: refunds and reconciliations.
+pub struct JobHandler {
+    pub payments: Arc<Payments>,
+}
+
+impl jobs::Handler for JobHandler {
+    fn run<'a>(&'a self, job: &'a jobs::Job) -> futures_util::future::BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            match job.kind.as_str() {
+                REFUND => match serde_json::from_value::<RefundJob>(job.payload.clone()) {
+                    Ok(refund) => self.payments.run_refund(refund).await,
+                    Err(error) => Outcome::Park(format!("unreadable refund job: {error}")),
+                },
+                RECONCILE => match serde_json::from_value::<ReconcileJob>(job.payload.clone()) {
+                    Ok(reconcile) => self.payments.run_reconcile(reconcile).await,
+                    Err(error) => Outcome::Park(format!("unreadable reconcile job: {error}")),
+                },
+                other => Outcome::Park(format!("unknown job kind {other}")),
+            }
+        })
+    }
+}

@@ -1,0 +1,123 @@
+//! Persistence of schema `payments`, one module per table, as free async
+//! functions over a connection: the caller owns the transaction.
+//!
+//! - [`payments`]: the payments, each change of state appended to the
+//!   outbox in the same statement;
+//! - [`idempotency`]: `Idempotency-Key`s, the payment each started and the
+//!   answer stored under it;
+//! - the inbox and the jobs table are [`platform::inbox`] and
+//!   [`platform::jobs`] over [`INBOX`] and [`JOBS`].
+
+pub mod idempotency;
+pub mod payments;
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use platform::relay::OutboxSource;
+
+pub mod schema {
+    diesel::table! {
+        payments.payments (id) {
+            id -> Uuid,
+            order_id -> Uuid,
+            user_id -> Text,
+            amount_minor -> Int8,
+            currency -> Text,
+            method -> Text,
+            status -> Text,
+            failure_reason -> Nullable<Text>,
+            provider_reference -> Nullable<Text>,
+            refund_reference -> Nullable<Text>,
+            created_at -> Timestamptz,
+            updated_at -> Timestamptz,
+        }
+    }
+
+    diesel::table! {
+        payments.idempotency_keys (owner, key) {
+            owner -> Text,
+            key -> Text,
+            request_hash -> Text,
+            payment_id -> Nullable<Uuid>,
+            response_status -> Nullable<Int2>,
+            response_body -> Nullable<Bytea>,
+            created_at -> Timestamptz,
+        }
+    }
+
+    diesel::table! {
+        payments.outbox (position) {
+            position -> Int8,
+            id -> Uuid,
+            subject -> Text,
+            event_type -> Text,
+            data -> Jsonb,
+            traceparent -> Nullable<Text>,
+            occurred_at -> Timestamptz,
+            published_at -> Nullable<Timestamptz>,
+        }
+    }
+
+    diesel::table! {
+        payments.inbox (event_id) {
+            event_id -> Uuid,
+            event_type -> Text,
+            consumed_at -> Timestamptz,
+        }
+    }
+
+    diesel::table! {
+        payments.cancelled_orders (order_id) {
+            order_id -> Uuid,
+            cancelled_at -> Timestamptz,
+        }
+    }
+}
+
+/// The jobs table of schema `payments` (see [`platform::jobs`]).
+pub const JOBS: &str = "payments.jobs";
+
+/// The inbox of schema `payments` (see [`platform::inbox`]).
+pub const INBOX: &str = "payments.inbox";
+
+/// Where payments' outbox is.
+pub const OUTBOX: OutboxSource = OutboxSource {
+    name: "payments",
+    notify_channel: "payments_outbox",
+    select_unpublished: "SELECT position, id, subject, NULL::int4 AS sequence, event_type, data, \
+        traceparent, occurred_at FROM payments.outbox WHERE published_at IS NULL \
+        ORDER BY position LIMIT $1",
+    mark_published: "UPDATE payments.outbox SET published_at = now() WHERE position = ANY($1)",
+    backlog: "SELECT count(*)::int8 AS backlog, \
+        COALESCE(EXTRACT(EPOCH FROM now() - min(occurred_at)), 0)::float8 AS oldest \
+        FROM payments.outbox WHERE published_at IS NULL",
+    source: contracts::payment::SOURCE,
+    data_schema: schema_of,
+};
+
+fn schema_of(event_type: &str) -> Option<String> {
+    Some(format!(
+        "https://schemas.orders.example/events/{event_type}.v1.json"
+    ))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The order already has a payment in flight or succeeded.
+    #[error("the order already has a live payment")]
+    OrderAlreadyHasPayment,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<DieselError> for StoreError {
+    fn from(error: DieselError) -> Self {
+        match &error {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
+                if info.constraint_name() == Some("payments_one_live_per_order") =>
+            {
+                StoreError::OrderAlreadyHasPayment
+            }
+            _ => StoreError::Unexpected(anyhow::Error::new(error).context("database error")),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Charges interrupted by a crash: reconciled with what the provider says happened.
+
+use crate::helpers::*;
+
+/// A provider whose charges never come back to the service: as if the
+/// process died after asking (`charged_first`: the provider did charge).
+struct Interrupted {
+    inner: Arc<SimulatedProvider>,
+    charged_first: bool,
+    /// Lets a held charge through (only when not `charged_first`).
+    resume: Arc<tokio::sync::Notify>,
+}
+
+impl PaymentProvider for Interrupted {
+    fn charge<'a>(
+        &'a self,
+        payment_id: Uuid,
+        token: &'a str,
+        amount: contracts::money::Money,
+    ) -> futures_util::future::BoxFuture<'a, Result<String, ProviderError>> {
+        Box::pin(async move {
+            if self.charged_first {
+                let _ = self.inner.charge(payment_id, token, amount).await;
+                std::future::pending::<()>().await;
+            }
+            self.resume.notified().await;
+            self.inner.charge(payment_id, token, amount).await
+        })
+    }
+
+    fn refund<'a>(
+        &'a self,
+        payment_id: Uuid,
+        charge_reference: &'a str,
+        amount: contracts::money::Money,
+    ) -> futures_util::future::BoxFuture<'a, Result<String, ProviderError>> {
+        self.inner.refund(payment_id, charge_reference, amount)
+    }
+
+    fn resolve(
+        &self,
+        payment_id: Uuid,
+    ) -> futures_util::future::BoxFuture<'_, Result<Resolution, ProviderError>> {
+        self.inner.resolve(payment_id)
+    }
+}
+
+fn interrupted(charged_first: bool, resume: Arc<tokio::sync::Notify>) -> Option<WrapProvider> {
+    Some(Box::new(move |inner| {
+        Arc::new(Interrupted {
+            inner,
+            charged_first,
+            resume,
+        }) as Arc<dyn PaymentProvider>
+    }))
+}
+
+#[tokio::test]
+async fn a_charge_interrupted_after_the_provider_took_the_money_is_reconciled_once() {
+    let app = spawn_app_with(|_| {}, interrupted(true, Arc::default())).await;
+    let order = app.pending_order("alice").await;
+    let request = body(order, "tok_visa");
+    // The request never comes back: the service "died" mid-charge.
+    let hung = app
+        .client
+        .post(format!("{}/api/v1/payments", app.address))
+        .bearer_auth(token("alice"))
+        .header("Idempotency-Key", "crash-1")
+        .timeout(Duration::from_millis(500))
+        .json(&request)
+        .send()
+        .await;
+    assert!(hung.is_err(), "the charge never answers");
+    let id = app.first_payment_of(order).await;
+
+    // Reconciliation asks the provider, which did charge: succeeded, once.
+    let settled = app.eventually(&id, |p| p["status"] != "processing").await;
+    assert_eq!(settled["status"], "succeeded");
+    assert!(
+        settled["provider_reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("ch_")
+    );
+    assert_eq!(app.provider.ledger(), (1, 0));
+    assert_eq!(app.event_types().await, ["payment.successful"]);
+}
+
+#[tokio::test]
+async fn a_charge_never_made_is_voided_and_a_late_answer_cannot_overwrite_it() {
+    let resume = Arc::new(tokio::sync::Notify::new());
+    let app = spawn_app_with(|_| {}, interrupted(false, resume.clone())).await;
+    let order = app.pending_order("alice").await;
+    let pay = {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/payments", app.address);
+        let request = body(order, "tok_visa");
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token("alice"))
+                .json(&request)
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    let id = app.first_payment_of(order).await;
+    // Reconciled while the charge is held: the provider never charged, so
+    // it voids the payment and the payment fails.
+    let settled = app.eventually(&id, |p| p["status"] != "processing").await;
+    assert_eq!(settled["status"], "failed");
+    assert_eq!(settled["failure_reason"], "abandoned");
+
+    // The held charge finally reaches the provider: refused, and the
+    // service's late settle does not overwrite the recorded outcome.
+    resume.notify_one();
+    let answer: Value = pay.await.unwrap().json().await.unwrap();
+    assert_eq!(answer["status"], "failed");
+    assert_eq!(app.provider.ledger(), (0, 0));
+    assert_eq!(app.event_types().await, ["payment.failed"]);
+}

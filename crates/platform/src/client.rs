@@ -1,0 +1,124 @@
+//! Calling another service over HTTP: one client shape for every dependency
+//! (the User Service, the catalogue, payments, orders).
+//!
+//! Each call carries a service token and the current trace context; a
+//! transport failure or a `5xx` is retried under a [`RetryPolicy`] (only
+//! idempotent calls are sent through [`ServiceClient::send_idempotent`]);
+//! with a [`CircuitBreaker`], a dead dependency fails fast instead of making
+//! every request wait for its timeouts.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::auth::ServiceCredentials;
+use crate::resilience::{CircuitBreaker, RetryPolicy, Tripped, retry};
+
+/// A dependency's base URL, credentials and failure policy.
+pub struct ServiceClient {
+    http: reqwest::Client,
+    base: String,
+    credentials: ServiceCredentials,
+    retry: RetryPolicy,
+    breaker: Option<CircuitBreaker>,
+}
+
+/// Why a dependency gave no usable answer (transport failure, `5xx`, open
+/// circuit, no token).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreachable(pub String);
+
+impl ServiceClient {
+    pub fn new(
+        base: &str,
+        timeout: Duration,
+        credentials: ServiceCredentials,
+        retry: RetryPolicy,
+    ) -> anyhow::Result<Self> {
+        reqwest::Url::parse(base).with_context(|| format!("{base} is not a URL"))?;
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .context("building an HTTP client")?,
+            base: base.trim_end_matches('/').to_owned(),
+            credentials,
+            retry,
+            breaker: None,
+        })
+    }
+
+    /// Opens a circuit after `threshold` consecutive failed calls (each
+    /// with its retries), for `open_for`.
+    pub fn with_breaker(mut self, name: &'static str, threshold: u32, open_for: Duration) -> Self {
+        self.breaker = Some(CircuitBreaker::new(name, threshold, open_for));
+        self
+    }
+
+    /// `base` + path segments, each percent-encoded.
+    pub fn url(&self, segments: &[&str]) -> Result<reqwest::Url, Unreachable> {
+        let mut url = reqwest::Url::parse(&self.base).map_err(|e| Unreachable(e.to_string()))?;
+        url.path_segments_mut()
+            .map_err(|()| Unreachable(format!("{} cannot have paths", self.base)))?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    /// Sends the request `build` makes, once.
+    pub async fn send(
+        &self,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, Unreachable> {
+        let once = self.attempt(&build);
+        match &self.breaker {
+            Some(breaker) => breaker.call(once).await.map_err(flatten),
+            None => once.await,
+        }
+    }
+
+    /// Sends the request `build` makes (built again for each attempt),
+    /// retrying transport failures and `5xx`: for calls that are safe to
+    /// repeat.
+    pub async fn send_idempotent(
+        &self,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, Unreachable> {
+        let retried = retry(self.retry, || self.attempt(&build), |_| true);
+        match &self.breaker {
+            Some(breaker) => breaker.call(retried).await.map_err(flatten),
+            None => retried.await,
+        }
+    }
+
+    async fn attempt(
+        &self,
+        build: &impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, Unreachable> {
+        let token = self
+            .credentials
+            .token()
+            .map_err(|error| Unreachable(format!("no service token: {error:#}")))?;
+        let mut request = build(&self.http).bearer_auth(token);
+        if let Some(traceparent) = crate::telemetry::traceparent(&tracing::Span::current()) {
+            request = request.header("traceparent", traceparent);
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_server_error() => Err(Unreachable(format!(
+                "answered {}",
+                response.status().as_u16()
+            ))),
+            Ok(response) => Ok(response),
+            Err(error) if error.is_timeout() => Err(Unreachable(format!("timed out: {error}"))),
+            Err(error) => Err(Unreachable(format!("unreachable: {error}"))),
+        }
+    }
+}
+
+fn flatten(tripped: Tripped<Unreachable>) -> Unreachable {
+    match tripped {
+        Tripped::Open => Unreachable("circuit open after repeated failures".to_owned()),
+        Tripped::Failed(error) => error,
+    }
+}
