@@ -27,11 +27,12 @@ use crate::{
     users::UserDirectory,
 };
 
-/// The running service (HTTP server and background tasks).
-pub struct Application(http::Running);
+/// The orders service: [`Application::build`] assembles it and returns it
+/// running ([`http::Running`]: its port, and `run_until_stopped`).
+pub struct Application;
 
 impl Application {
-    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+    pub async fn build(settings: Settings) -> anyhow::Result<http::Running> {
         let mut service = Service::start(
             Common {
                 name: "orders",
@@ -133,17 +134,7 @@ impl Application {
                 routes.app_data(orders.clone()).configure(api::configure);
             },
         )?;
-        Ok(Application(running))
-    }
-
-    pub fn port(&self) -> u16 {
-        self.0.port()
-    }
-
-    /// Serves until SIGINT/SIGTERM, drains in-flight requests, then stops the
-    /// background tasks.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.0.run_until_stopped().await
+        Ok(running)
     }
 }
 

@@ -6,47 +6,17 @@
 //! order's full quantities) and releasing (DELETE; 404 means already released)
 //! are idempotent and safe to retry.
 
-use std::time::Duration;
-
 use platform::{
-    auth::{AuthConfig, ServiceCredentials},
-    client::ServiceClient,
-    resilience::RetryPolicy,
+    auth::AuthConfig,
+    client::{Dependency, DependencyConfig, ServiceClient},
 };
-use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-/// `catalog:` section of the orders configuration.
-#[derive(Debug, Clone, Deserialize)]
-pub struct CatalogConfig {
-    /// Base URL; unset means client-sent prices are accepted and no stock is
-    /// reserved.
-    #[serde(default)]
-    pub url: Option<String>,
-    pub timeout_ms: u64,
-    /// Extra attempts for idempotent calls (all of them are).
-    pub retries: u32,
-    /// Consecutive failed calls that open the circuit…
-    #[serde(default = "default_failure_threshold")]
-    pub failure_threshold: u32,
-    /// …for this long.
-    #[serde(default = "default_open_ms")]
-    pub open_ms: u64,
-    /// A token with `catalog.read catalog.write` (audience `catalog`); minted
-    /// from `auth.hs256_secret` when unset (development).
-    #[serde(default)]
-    pub service_token: Option<SecretString>,
-}
-
-fn default_failure_threshold() -> u32 {
-    5
-}
-
-fn default_open_ms() -> u64 {
-    10_000
-}
+/// `catalog:` section of the orders configuration: unset `url` means
+/// client-sent prices are accepted and no stock is reserved.
+pub type CatalogConfig = DependencyConfig;
 
 /// A product as the catalogue describes it.
 #[derive(Debug, Clone, Deserialize)]
@@ -103,34 +73,18 @@ impl Catalog {
         config: &CatalogConfig,
         auth: &AuthConfig,
     ) -> anyhow::Result<Option<Catalog>> {
-        let Some(url) = &config.url else {
-            return Ok(None);
-        };
-        let credentials = ServiceCredentials::resolve(
-            config.service_token.as_ref(),
+        let client = ServiceClient::for_dependency(
+            config,
             auth,
-            "catalog",
-            crate::service::SYSTEM,
-            &["catalog.read", "catalog.write"],
-            "catalog.service_token",
+            Dependency {
+                name: "catalog",
+                audience: "catalog",
+                subject: crate::service::SYSTEM,
+                scopes: &["catalog.read", "catalog.write"],
+                section: "catalog",
+            },
         )?;
-        let retry = RetryPolicy::new(
-            config.retries as usize,
-            Duration::from_millis(50),
-            Duration::from_millis(800),
-        );
-        let client = ServiceClient::new(
-            url,
-            Duration::from_millis(config.timeout_ms),
-            credentials,
-            retry,
-        )?
-        .with_breaker(
-            "catalog",
-            config.failure_threshold,
-            Duration::from_millis(config.open_ms),
-        );
-        Ok(Some(Catalog { client }))
+        Ok(client.map(|client| Catalog { client }))
     }
 
     fn url(&self, segments: &[&str]) -> Result<reqwest::Url, Unavailable> {

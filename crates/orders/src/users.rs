@@ -8,35 +8,13 @@
 //! - a circuit breaker opens after consecutive failures, so a dead dependency
 //!   fails fast (no waiting for timeouts) until a trial call succeeds.
 
-use std::time::Duration;
-
 use platform::{
-    auth::{AuthConfig, ServiceCredentials},
-    client::ServiceClient,
-    resilience::RetryPolicy,
+    auth::AuthConfig,
+    client::{Dependency, DependencyConfig, ServiceClient},
 };
-use secrecy::SecretString;
-use serde::Deserialize;
 
 /// `user_service:` section of the orders configuration.
-#[derive(Debug, Clone, Deserialize)]
-pub struct UserServiceConfig {
-    /// Base URL; unset turns user validation off.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// Per attempt.
-    pub timeout_ms: u64,
-    /// Extra attempts after a failed one.
-    pub retries: u32,
-    /// Consecutive failures that open the circuit…
-    pub failure_threshold: u32,
-    /// …for this long.
-    pub open_ms: u64,
-    /// A token for the User Service; minted (HS256, `users.read`, audience
-    /// `users`) from `auth.hs256_secret` when unset (development).
-    #[serde(default)]
-    pub service_token: Option<SecretString>,
-}
+pub type UserServiceConfig = DependencyConfig;
 
 /// Whether the user exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,34 +37,18 @@ impl UserDirectory {
         config: &UserServiceConfig,
         auth: &AuthConfig,
     ) -> anyhow::Result<Option<UserDirectory>> {
-        let Some(url) = &config.url else {
-            return Ok(None);
-        };
-        let credentials = ServiceCredentials::resolve(
-            config.service_token.as_ref(),
+        let client = ServiceClient::for_dependency(
+            config,
             auth,
-            "users",
-            crate::service::SYSTEM,
-            &["users.read"],
-            "user_service.service_token",
+            Dependency {
+                name: "user_service",
+                audience: "users",
+                subject: crate::service::SYSTEM,
+                scopes: &["users.read"],
+                section: "user_service",
+            },
         )?;
-        let retry = RetryPolicy::new(
-            config.retries as usize,
-            Duration::from_millis(50),
-            Duration::from_millis(800),
-        );
-        let client = ServiceClient::new(
-            url,
-            Duration::from_millis(config.timeout_ms),
-            credentials,
-            retry,
-        )?
-        .with_breaker(
-            "user_service",
-            config.failure_threshold,
-            Duration::from_millis(config.open_ms),
-        );
-        Ok(Some(UserDirectory { client }))
+        Ok(client.map(|client| UserDirectory { client }))
     }
 
     /// Asks whether `user_id` exists (an idempotent GET, retried).

@@ -22,11 +22,12 @@ use crate::{
     store::{JOBS, OUTBOX},
 };
 
-/// The running service (HTTP server and background tasks).
-pub struct Application(http::Running);
+/// The payments service: [`Application::build`] assembles it and returns it
+/// running ([`http::Running`]: its port, and `run_until_stopped`).
+pub struct Application;
 
 impl Application {
-    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+    pub async fn build(settings: Settings) -> anyhow::Result<http::Running> {
         let provider = Arc::new(SimulatedProvider::new(Duration::from_millis(
             settings.provider.latency_ms,
         )));
@@ -37,7 +38,7 @@ impl Application {
     pub async fn build_with_provider(
         settings: Settings,
         provider: Arc<dyn PaymentProvider>,
-    ) -> anyhow::Result<Application> {
+    ) -> anyhow::Result<http::Running> {
         let mut service = Service::start(
             Common {
                 name: "payments",
@@ -121,17 +122,7 @@ impl Application {
                 routes.app_data(payments.clone()).configure(api::configure);
             },
         )?;
-        Ok(Application(running))
-    }
-
-    pub fn port(&self) -> u16 {
-        self.0.port()
-    }
-
-    /// Serves until SIGINT/SIGTERM, drains in-flight requests, then stops the
-    /// background tasks.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.0.run_until_stopped().await
+        Ok(running)
     }
 }
 

@@ -122,3 +122,86 @@ fn flatten(tripped: Tripped<Unreachable>) -> Unreachable {
         Tripped::Failed(error) => error,
     }
 }
+
+/// The configuration section of an optional dependency (`user_service:`,
+/// `catalog:`): where it is, how long to wait, how often to retry, when to
+/// stop calling it for a while, and the token to call it with.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct DependencyConfig {
+    /// Base URL; unset turns the dependency off.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Per attempt.
+    pub timeout_ms: u64,
+    /// Extra attempts after a failed one (jittered, from 50 ms doubling).
+    pub retries: u32,
+    /// Consecutive failed calls that open the circuit…
+    #[serde(default = "default_failure_threshold")]
+    pub failure_threshold: u32,
+    /// …for this long.
+    #[serde(default = "default_open_ms")]
+    pub open_ms: u64,
+    /// A token for the dependency; minted from `auth.hs256_secret` when
+    /// unset (development only).
+    #[serde(default)]
+    pub service_token: Option<secrecy::SecretString>,
+}
+
+fn default_failure_threshold() -> u32 {
+    5
+}
+
+fn default_open_ms() -> u64 {
+    10_000
+}
+
+/// Who a dependency's client is: the audience and scopes of its tokens,
+/// the caller's subject, and the settings section it is configured in.
+#[derive(Debug, Clone, Copy)]
+pub struct Dependency {
+    pub name: &'static str,
+    pub audience: &'static str,
+    pub subject: &'static str,
+    pub scopes: &'static [&'static str],
+    /// The settings section, for error messages (`user_service`).
+    pub section: &'static str,
+}
+
+impl ServiceClient {
+    /// The client of an optional dependency, or `None` when its URL is not
+    /// configured: retries of idempotent calls and a circuit breaker.
+    pub fn for_dependency(
+        config: &DependencyConfig,
+        auth: &crate::auth::AuthConfig,
+        dependency: Dependency,
+    ) -> anyhow::Result<Option<ServiceClient>> {
+        let Some(url) = &config.url else {
+            return Ok(None);
+        };
+        let credentials = ServiceCredentials::resolve(
+            config.service_token.as_ref(),
+            auth,
+            dependency.audience,
+            dependency.subject,
+            dependency.scopes,
+            &format!("{}.service_token", dependency.section),
+        )?;
+        let retry = RetryPolicy::new(
+            config.retries as usize,
+            Duration::from_millis(50),
+            Duration::from_millis(800),
+        );
+        let client = ServiceClient::new(
+            url,
+            Duration::from_millis(config.timeout_ms),
+            credentials,
+            retry,
+        )?
+        .with_breaker(
+            dependency.name,
+            config.failure_threshold,
+            Duration::from_millis(config.open_ms),
+        );
+        Ok(Some(client))
+    }
+}
