@@ -65,10 +65,7 @@ contracts-check:
 deploy-check:
     deploy/tools/deploy-check.sh
 
-# Measure order creation and reads with wrk against a release build (see BENCHMARKS.md).
-bench:
-    deploy/bench/run.sh
-
-# Measure the full pay flow (orders → payments → RabbitMQ → orders) under load (see BENCHMARKS.md).
-bench-payflow:
-    deploy/bench/payflow.sh
+# One benchmark run against this machine's own baselines (pgbench, RabbitMQ): create, get, list,
+# the full pay flow, RSS and idle CPU, scaling; appends to BENCHMARKS.md. `--quick`: a smoke run.
+bench *ARGS:
+    deploy/bench/run.sh {{ARGS}}

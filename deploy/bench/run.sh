@@ -1,28 +1,172 @@
 #!/usr/bin/env bash
-# `just bench`: load the orders service (release build) with wrk and report
-# throughput and latency. Uses database `shop` like `just up`.
+# `just bench [--quick]`: one run, start to finish, on this machine.
+#
+# 1. Baselines, in the same run: pgbench with a minimal create-order
+#    transaction and with `-S` (primary-key reads), and RabbitMQ's confirmed
+#    publish rate.
+# 2. Release builds of both services on a fresh database, loaded by our own
+#    generator (crates/loadgen): create, get and list at several
+#    concurrencies, create again open-loop at half of its best rate, and the
+#    full pay flow counted at a subscriber of `order.paid` (at saturation and
+#    at half of it); then each service's peak RSS and idle CPU.
+# 3. (full run only) Scaling: create, get and list with 10k and with 1M
+#    orders stored.
+# 4. The report: ratios against the targets, the runs, a chart; a full run
+#    appends it, dated, to BENCHMARKS.md and draws docs/bench/latency-throughput.svg.
+#
+# --quick (CI's smoke test, under 3 minutes) measures each thing briefly,
+# with the debug builds the tests already made (BENCH_PROFILE=release for
+# release builds), and writes its report under the target directory only; it
+# asserts nothing, and its numbers mean nothing.
 source "$(dirname "$0")/../local/lib.sh"
-command -v wrk >/dev/null || die "the benchmark needs wrk (apt-get install wrk)"
-DURATION="${DURATION:-20s}"
-CONNECTIONS="${CONNECTIONS:-32}"
-THREADS="${THREADS:-1}"
-PORT=18080
+QUICK=0
+[[ "${1:-}" == "--quick" ]] && QUICK=1
+if (( QUICK )); then
+    SECONDS_PER_RUN=3; WARMUP=1; PG_SECONDS=4; CONCURRENCIES="4 16"; PAY_CONCURRENCIES="8"; PG_SCALE=2
+else
+    SECONDS_PER_RUN=15; WARMUP=3; PG_SECONDS=20; CONCURRENCIES="1 4 16 64"; PAY_CONCURRENCIES="4 16 64"; PG_SCALE=10
+fi
+DB=shop_bench
+BASE_DB=bench_baseline
+SECRET=bench-secret-bench-secret-bench-secret-000
+ORDERS=http://127.0.0.1:18080
+STAMP="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+OUT="$(target_dir)/bench/$(date -u +%Y%m%dT%H%M%SZ)"
+RESULTS="$OUT/results.jsonl"
+mkdir -p "$OUT"
 
 ensure_postgres
-provision_database
-cargo build --quiet --release --manifest-path "$ROOT/Cargo.toml" -p orders
-bin="$(target_dir)/release/orders"
-"$bin" migrate
-ORDERS_HTTP__PORT=$PORT ORDERS_LOG__LEVEL=warn ORDERS_RATE_LIMIT__ENABLED=false nohup "$bin" serve >"$RUN_DIR/bench-orders.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null' EXIT
-for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$PORT/ready" >/dev/null 2>&1 && break; sleep 0.5; done
+ensure_rabbitmq
+PROFILE="${BENCH_PROFILE:-$( (( QUICK )) && echo dev || echo release)}"
+say "building the binaries ($PROFILE profile)"
+cargo build --quiet --profile "$PROFILE" --manifest-path "$ROOT/Cargo.toml" -p orders -p payments -p loadgen
+rel="$(target_dir)/$([[ $PROFILE == dev ]] && echo debug || echo "$PROFILE")"
+loadgen() { "$rel/loadgen" "$@"; }
 
-export TOKEN="$("$bin" token bench_user --ttl 7200)"
-say "POST /api/v1/orders: $CONNECTIONS connections, $DURATION"
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$ROOT/deploy/bench/create_order.lua" "http://127.0.0.1:$PORT/api/v1/orders"
+# 1. Baselines --------------------------------------------------------------
+psql_super -d postgres -c "DROP DATABASE IF EXISTS $BASE_DB WITH (FORCE)" >/dev/null
+psql_super -d postgres -c "CREATE DATABASE $BASE_DB" >/dev/null
+psql_super -d "$BASE_DB" -f "$ROOT/deploy/bench/baseline.sql" >/dev/null
+pgbench_tps() { sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | tail -1; }
+say "baseline: pgbench, minimal create-order transaction, 16 clients, ${PG_SECONDS}s"
+tps="$(pgbench -n -M prepared -c 16 -j 2 -T "$PG_SECONDS" -h "$PGHOST" -p "$PGPORT" -U "$PGSUPERUSER" \
+    -f "$ROOT/deploy/bench/baseline_create.pgbench" "$BASE_DB" 2>/dev/null | pgbench_tps)"
+echo "{\"kind\":\"baseline\",\"name\":\"pgbench-create-minimal\",\"concurrency\":16,\"throughput\":${tps:-0}}" >>"$RESULTS"
+say "baseline: pgbench -S (primary-key reads), 16 clients, ${PG_SECONDS}s"
+pgbench -i -q -s "$PG_SCALE" -h "$PGHOST" -p "$PGPORT" -U "$PGSUPERUSER" "$BASE_DB" >/dev/null 2>&1
+tps="$(pgbench -n -S -M prepared -c 16 -j 2 -T "$PG_SECONDS" -h "$PGHOST" -p "$PGPORT" -U "$PGSUPERUSER" \
+    "$BASE_DB" 2>/dev/null | pgbench_tps)"
+echo "{\"kind\":\"baseline\",\"name\":\"pgbench-select\",\"concurrency\":16,\"throughput\":${tps:-0}}" >>"$RESULTS"
+psql_super -d postgres -c "DROP DATABASE IF EXISTS $BASE_DB WITH (FORCE)" >/dev/null
+say "baseline: RabbitMQ confirmed publishes to a quorum queue"
+loadgen publish --duration "$PG_SECONDS" --results "$RESULTS" >/dev/null
 
-export ORDER_ID="$(curl -fsS -X POST "http://127.0.0.1:$PORT/api/v1/orders" -H "Authorization: Bearer $TOKEN" \
-    -H 'Content-Type: application/json' -d @<(sed -n 's/^wrk.body = \[\[\(.*\)\]\]$/\1/p' "$ROOT/deploy/bench/create_order.lua") | jq -r .id)"
-say "GET /api/v1/orders/{id}: $CONNECTIONS connections, $DURATION"
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$ROOT/deploy/bench/get_order.lua" "http://127.0.0.1:$PORT"
+# 2. The services -----------------------------------------------------------
+psql_super -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
+psql_super -d postgres -c "CREATE DATABASE $DB" >/dev/null
+psql_super -d "$DB" -f "$ROOT/deploy/postgres/init.sql" >/dev/null
+export ORDERS_HTTP__PORT=18080 PAYMENTS_HTTP__PORT=18081
+export ORDERS_DATABASE__URL="postgres://orders@127.0.0.1:5432/$DB" PAYMENTS_DATABASE__URL="postgres://payments@127.0.0.1:5432/$DB"
+export ORDERS_AUTH__HS256_SECRET=$SECRET PAYMENTS_AUTH__HS256_SECRET=$SECRET
+export ORDERS_LOG__LEVEL=warn ORDERS_RATE_LIMIT__ENABLED=false PAYMENTS_LOG__LEVEL=warn PAYMENTS_RATE_LIMIT__ENABLED=false
+export ORDERS_PAYMENTS__URL=http://127.0.0.1:18081 PAYMENTS_ORDERS__URL=$ORDERS
+export ORDERS_AMQP__EXCHANGE=bench.orders.events PAYMENTS_AMQP__CONSUME__EXCHANGE=bench.orders.events
+export PAYMENTS_AMQP__EXCHANGE=bench.payments.events ORDERS_AMQP__CONSUME__EXCHANGE=bench.payments.events
+export ORDERS_AMQP__CONSUME__QUEUE=bench.orders.payment-events PAYMENTS_AMQP__CONSUME__QUEUE=bench.payments.order-events
+# orders first: payments binds its queue to the exchange orders declares.
+"$rel/orders" serve >"$OUT/orders.log" 2>&1 &
+orders_pid=$!
+for _ in $(seq 1 120); do curl -fsS "$ORDERS/ready" >/dev/null 2>&1 && break; sleep 0.5; done
+"$rel/payments" serve >"$OUT/payments.log" 2>&1 &
+payments_pid=$!
+cleanup() {
+    kill "$orders_pid" "$payments_pid" 2>/dev/null || true
+    for queue in bench.orders.payment-events bench.payments.order-events; do
+        rabbitmqctl -q delete_queue "$queue" >/dev/null 2>&1 || true
+        rabbitmqctl -q delete_queue "$queue.dlq" >/dev/null 2>&1 || true
+    done
+}
+trap cleanup EXIT
+for port in 18080 18081; do
+    for _ in $(seq 1 120); do curl -fsS "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break; sleep 0.5; done
+    curl -fsS "http://127.0.0.1:$port/ready" >/dev/null || die "a service did not become ready (logs in $OUT)"
+done
+export TOKEN="$("$rel/orders" token bench_user --ttl 7200)"
+http_run() { loadgen http --duration "$SECONDS_PER_RUN" --warmup "$WARMUP" --results "$RESULTS" "$@" >/dev/null; }
+best() { # the best closed-loop throughput of a run name
+    python3 -c "import json,sys; print(max((r['throughput'] for r in map(json.loads, open('$RESULTS')) if r.get('name')=='$1' and r.get('kind')=='service' and r.get('rate') is None), default=0))"
+}
+
+for c in $CONCURRENCIES; do
+    say "POST /api/v1/orders, $c connections"
+    http_run --name create --method POST --url "$ORDERS/api/v1/orders" --body "$ROOT/deploy/bench/create_order.json" --expect 201 --concurrency "$c"
+done
+half="$(python3 -c "print(max(1.0, $(best create) / 2))")"
+say "POST /api/v1/orders at half of saturation ($half/s)"
+http_run --name create --method POST --url "$ORDERS/api/v1/orders" --body "$ROOT/deploy/bench/create_order.json" --expect 201 --concurrency 64 --rate "$half"
+
+order_id="$(curl -fsS -X POST "$ORDERS/api/v1/orders" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    --data-binary @"$ROOT/deploy/bench/create_order.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+for c in $CONCURRENCIES; do
+    say "GET /api/v1/orders/{id}, $c connections"
+    http_run --name get --url "$ORDERS/api/v1/orders/$order_id" --concurrency "$c"
+    say "GET /api/v1/orders?limit=20, $c connections"
+    http_run --name list --url "$ORDERS/api/v1/orders?limit=20" --concurrency "$c"
+done
+
+for c in $PAY_CONCURRENCIES; do
+    say "the pay flow, $c connections placing orders with a card"
+    loadgen payflow --url "$ORDERS/api/v1/orders" --body "$ROOT/deploy/bench/pay_order.json" --exchange bench.orders.events \
+        --concurrency "$c" --duration "$SECONDS_PER_RUN" --results "$RESULTS" >/dev/null
+done
+half="$(python3 -c "print(max(1.0, $(best payflow) / 2))")"
+say "the pay flow at half of saturation ($half/s)"
+loadgen payflow --url "$ORDERS/api/v1/orders" --body "$ROOT/deploy/bench/pay_order.json" --exchange bench.orders.events \
+    --concurrency 64 --rate "$half" --duration "$SECONDS_PER_RUN" --results "$RESULTS" >/dev/null
+
+say "resources: peak RSS, and CPU while idle"
+sleep 3
+idle_seconds=$(( QUICK ? 3 : 10 ))
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+declare -A before
+for pid in $orders_pid $payments_pid; do before[$pid]="$(ticks "$pid")"; done
+sleep "$idle_seconds"
+hz="$(getconf CLK_TCK)"
+for entry in "orders:$orders_pid" "payments:$payments_pid"; do
+    name="${entry%%:*}"; pid="${entry##*:}"
+    peak="$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")"
+    rss="$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")"
+    idle="$(python3 -c "print(round(($(ticks "$pid") - ${before[$pid]}) / $hz / $idle_seconds * 100, 3))")"
+    echo "{\"kind\":\"resource\",\"service\":\"$name\",\"peak_rss_kib\":$peak,\"rss_kib\":$rss,\"idle_cpu_percent\":$idle}" >>"$RESULTS"
+done
+
+# 3. Scaling (full run only) ------------------------------------------------
+if (( ! QUICK )); then
+    for stored in 10000 1000000; do
+        say "scaling: filling to $stored orders"
+        psql_super -d "$DB" -v target="$stored" -f "$ROOT/deploy/bench/fill.sql" >/dev/null
+        for name in create get list; do
+            case $name in
+                create) args=(--method POST --url "$ORDERS/api/v1/orders" --body "$ROOT/deploy/bench/create_order.json" --expect 201) ;;
+                get) args=(--url "$ORDERS/api/v1/orders/$order_id") ;;
+                list) args=(--url "$ORDERS/api/v1/orders?limit=20") ;;
+            esac
+            loadgen http --name "$name" --duration "$SECONDS_PER_RUN" --warmup "$WARMUP" --concurrency 16 \
+                --results "$OUT/scale.jsonl" "${args[@]}" >/dev/null
+            tail -1 "$OUT/scale.jsonl" | python3 -c "import json,sys; r=json.load(sys.stdin); r['kind']='scale'; r['stored']=$stored; print(json.dumps(r))" >>"$RESULTS"
+        done
+    done
+fi
+
+# 4. The report ---------------------------------------------------------------
+commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+mode=$([[ $QUICK == 1 ]] && echo "quick" || echo "full")
+if (( QUICK )); then svg="$OUT/latency-throughput.svg"; else svg="$ROOT/docs/bench/latency-throughput.svg"; fi
+loadgen report --results "$RESULTS" --out "$OUT/report.md" --svg "$svg" \
+    --title "$STAMP · commit $commit · just bench ($mode, $PROFILE build) · $(nproc) cores" >/dev/null
+if (( ! QUICK )); then
+    { echo; cat "$OUT/report.md"; } >>"$ROOT/BENCHMARKS.md"
+    say "appended to BENCHMARKS.md; chart in docs/bench/latency-throughput.svg"
+fi
+cat "$OUT/report.md"
+say "results in $OUT"

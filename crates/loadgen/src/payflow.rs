@@ -1,0 +1,204 @@
+//! The full pay flow, counted where a shop would see it: orders are placed
+//! with a card (`POST /api/v1/orders`), and each is done when its
+//! `order.paid` reaches a subscriber of the orders exchange. Latency is from
+//! the moment the order was sent to the moment `order.paid` arrived.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use lapin::{
+    Connection as Broker, ConnectionProperties,
+    options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
+    types::FieldTable,
+};
+use serde_json::json;
+
+use crate::http::{Connection, Pacer, Target, Template};
+use crate::{Output, stats};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// `POST` target, e.g. `http://127.0.0.1:18080/api/v1/orders`.
+    #[arg(long)]
+    pub url: String,
+    /// A file holding an order body with a `payment`.
+    #[arg(long)]
+    pub body: std::path::PathBuf,
+    #[arg(long, env = "TOKEN")]
+    pub token: String,
+    #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    pub amqp: String,
+    /// The exchange orders publishes to.
+    #[arg(long)]
+    pub exchange: String,
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Orders per second in all (open loop); unset: as fast as accepted.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Seconds of placing orders.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// How long to wait for the last orders to be paid.
+    #[arg(long, default_value_t = 60.0)]
+    pub drain: f64,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+type Sent = Arc<Mutex<HashMap<String, Instant>>>;
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    // The subscriber first, so no order.paid is missed.
+    let broker = Broker::connect(&args.amqp, ConnectionProperties::default()).await?;
+    let channel = broker.create_channel().await?;
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            queue.name().clone(),
+            args.exchange.as_str().into(),
+            "order.paid".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let mut deliveries = channel
+        .basic_consume(
+            queue.name().clone(),
+            "loadgen".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+
+    let sent: Sent = Arc::default();
+    let template = Arc::new(Template {
+        method: hyper::Method::POST,
+        target: Target::parse(&args.url)?,
+        bearer: format!("Bearer {}", args.token),
+        body: Bytes::from(std::fs::read(&args.body)?),
+    });
+    let pacer = args.rate.map(Pacer::new);
+    let start = Instant::now();
+    let until = start + Duration::from_secs_f64(args.duration);
+    let placers: Vec<_> = (0..args.concurrency.max(1))
+        .map(|_| {
+            let (template, pacer, sent) = (template.clone(), pacer.clone(), sent.clone());
+            tokio::spawn(async move { place(&template, pacer, until, &sent).await })
+        })
+        .collect();
+
+    let mut latencies = stats::histogram()?;
+    let mut last_paid = start;
+    let mut placed_total = None;
+    let drain_until = until + Duration::from_secs_f64(args.drain);
+    let mut placers = Some(placers);
+    let mut received = 0_u64;
+    loop {
+        if placed_total.is_none() && Instant::now() >= until {
+            let mut total = 0_u64;
+            let mut refused = 0_u64;
+            for placer in placers.take().unwrap_or_default() {
+                let (placed, failed) = placer.await??;
+                total += placed;
+                refused += failed;
+            }
+            if refused > 0 {
+                eprintln!("{refused} orders were refused");
+            }
+            placed_total = Some(total);
+        }
+        if placed_total.is_some_and(|total| latencies.len() >= total)
+            || Instant::now() >= drain_until
+        {
+            break;
+        }
+        let next = tokio::time::timeout(Duration::from_millis(200), deliveries.next()).await;
+        let Ok(Some(Ok(delivery))) = next else {
+            continue;
+        };
+        let arrived = Instant::now();
+        received += 1;
+        let subject = serde_json::from_slice::<serde_json::Value>(&delivery.data)
+            .ok()
+            .and_then(|event| event["subject"].as_str().map(str::to_owned));
+        let Some(subject) = subject else { continue };
+        let started = sent.lock().map_or(None, |mut sent| sent.remove(&subject));
+        if let Some(started) = started {
+            stats::record(&mut latencies, arrived - started);
+            last_paid = arrived;
+        }
+    }
+    let placed = placed_total.unwrap_or_default();
+    eprintln!(
+        "placed {placed}, order.paid received {received}, matched {}",
+        latencies.len()
+    );
+    let seconds = (last_paid - start).as_secs_f64();
+    let summary = stats::with(
+        stats::summary(&latencies, seconds, placed.saturating_sub(latencies.len())),
+        json!({
+            "kind": "service",
+            "name": "payflow",
+            "concurrency": args.concurrency,
+            "rate": args.rate,
+            "placed": placed,
+            "not_paid": placed.saturating_sub(latencies.len()),
+        }),
+    );
+    println!("{summary}");
+    broker.close(200, "done".into()).await.ok();
+    args.output.append(&summary)
+}
+
+/// Places orders until `until`; returns (placed, refused).
+async fn place(
+    template: &Template,
+    pacer: Option<Arc<Pacer>>,
+    until: Instant,
+    sent: &Sent,
+) -> anyhow::Result<(u64, u64)> {
+    let mut connection = Connection::open(&template.target).await?;
+    let (mut placed, mut refused) = (0, 0);
+    while Instant::now() < until {
+        if let Some(pacer) = &pacer {
+            pacer.turn().await;
+        }
+        let started = Instant::now();
+        match connection.send(template.request()?).await {
+            Ok((status, body)) if status.as_u16() == 201 => {
+                let id = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|order| order["id"].as_str().map(str::to_owned));
+                if let (Some(id), Ok(mut sent)) = (id, sent.lock()) {
+                    sent.insert(id, started);
+                    placed += 1;
+                }
+            }
+            Ok(_) => refused += 1,
+            Err(_) => {
+                refused += 1;
+                connection = Connection::open(&template.target).await?;
+            }
+        }
+    }
+    Ok((placed, refused))
+}
