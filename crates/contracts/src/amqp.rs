@@ -50,6 +50,23 @@ pub fn to_message<T: serde::Serialize>(
     })
 }
 
+/// Maps an event whose data is already JSON text (as stored in an outbox)
+/// to its AMQP message, without decoding the data: the envelope's
+/// attributes are written around the stored bytes, so an event is encoded
+/// once, when it is recorded. `data_json` must be one JSON value (a `json`
+/// or `jsonb` column's text is).
+pub fn to_message_raw(meta: &EventMeta, data_json: &str) -> Result<OutgoingMessage, EnvelopeError> {
+    Ok(OutgoingMessage {
+        routing_key: meta.event_type.clone(),
+        body: cloud::structured_json(meta, data_json)?,
+        message_id: meta.id.to_string(),
+        timestamp: u64::try_from(meta.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+        traceparent: meta.traceparent.clone(),
+        content_type: CONTENT_TYPE,
+        persistent: true,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +93,54 @@ mod tests {
         let (parsed, data): (EventMeta, serde_json::Value) = cloud::parse(&message.body).unwrap();
         assert_eq!(parsed, meta);
         assert_eq!(data["amount"], "1.00");
+    }
+
+    #[test]
+    fn the_raw_envelope_says_what_the_sdk_envelope_says() {
+        let meta = EventMeta {
+            id: Uuid::now_v7(),
+            source: SOURCE.to_owned(),
+            event_type: PaymentEventType::Successful.as_str().to_owned(),
+            subject: Uuid::now_v7().to_string(),
+            time: time::macros::datetime!(2026-11-22 10:00:00.123456 UTC),
+            data_schema: Some(
+                "https://schemas.orders.example/events/payment.successful.v1.json".into(),
+            ),
+            sequence: Some(7),
+            traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+        };
+        let data =
+            serde_json::json!({"id": "p1", "amount": "10.00", "nested": {"a": [1, 2, "x\"y"]}});
+        let via_sdk = to_message(&meta, &data).unwrap();
+        let raw = to_message_raw(&meta, &data.to_string()).unwrap();
+        let (a, b): (serde_json::Value, serde_json::Value) = (
+            serde_json::from_slice(&via_sdk.body).unwrap(),
+            serde_json::from_slice(&raw.body).unwrap(),
+        );
+        for field in [
+            "specversion",
+            "id",
+            "source",
+            "type",
+            "subject",
+            "datacontenttype",
+            "dataschema",
+            "sequence",
+            "traceparent",
+            "data",
+        ] {
+            assert_eq!(a[field], b[field], "{field}");
+        }
+        // The same instant, whichever RFC 3339 spelling.
+        let (parsed_a, _): (cloud::EventMeta, serde_json::Value) =
+            cloud::parse(&via_sdk.body).unwrap();
+        let (parsed_b, data_b): (cloud::EventMeta, serde_json::Value) =
+            cloud::parse(&raw.body).unwrap();
+        assert_eq!(parsed_a, parsed_b);
+        assert_eq!(data_b, data);
+        assert_eq!(
+            (raw.routing_key, raw.message_id),
+            (via_sdk.routing_key, via_sdk.message_id)
+        );
     }
 }

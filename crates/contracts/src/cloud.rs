@@ -62,6 +62,50 @@ pub fn build<T: Serialize>(meta: &EventMeta, data: &T) -> Result<Event, Envelope
     builder.build().map_err(invalid)
 }
 
+/// The structured-mode JSON of an event whose data is JSON text: the
+/// attributes serialized, `data` spliced in as it is.
+pub fn structured_json(meta: &EventMeta, data_json: &str) -> Result<Vec<u8>, EnvelopeError> {
+    #[derive(Serialize)]
+    struct Attributes<'a> {
+        specversion: &'static str,
+        id: String,
+        source: &'a str,
+        #[serde(rename = "type")]
+        event_type: &'a str,
+        subject: &'a str,
+        time: String,
+        datacontenttype: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        dataschema: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sequence: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        traceparent: Option<&'a str>,
+    }
+    let attributes = Attributes {
+        specversion: "1.0",
+        id: meta.id.to_string(),
+        source: &meta.source,
+        event_type: &meta.event_type,
+        subject: &meta.subject,
+        time: meta.time.format(&Rfc3339).map_err(invalid)?,
+        datacontenttype: "application/json",
+        dataschema: meta.data_schema.as_deref(),
+        sequence: meta
+            .sequence
+            .map(|sequence| format!("{sequence:0SEQUENCE_WIDTH$}")),
+        traceparent: meta.traceparent.as_deref(),
+    };
+    let mut body = Vec::with_capacity(data_json.len() + 512);
+    serde_json::to_writer(&mut body, &attributes)?;
+    // `{…attributes}` becomes `{…attributes,"data":<data>}`.
+    body.pop();
+    body.extend_from_slice(b",\"data\":");
+    body.extend_from_slice(data_json.trim().as_bytes());
+    body.push(b'}');
+    Ok(body)
+}
+
 /// The structured-mode JSON of `event` (`application/cloudevents+json`).
 pub fn to_json(event: &Event) -> Result<Vec<u8>, EnvelopeError> {
     Ok(serde_json::to_vec(event)?)

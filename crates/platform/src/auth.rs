@@ -11,7 +11,12 @@
 //! never reaches them (401), and [`Principal::require`] turns a missing scope
 //! into a 403.
 
-use std::{collections::BTreeSet, path::PathBuf};
+use std::{
+    collections::BTreeSet,
+    path::PathBuf,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
+};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use anyhow::Context;
@@ -454,8 +459,15 @@ pub enum ServiceCredentials {
         /// The calling service's subject, e.g. `svc-orders`.
         subject: &'static str,
         scopes: &'static [&'static str],
+        /// The last token minted and when: reused for most of its life, so
+        /// a call does not sign a token each time.
+        cache: Arc<Mutex<Option<(String, Instant)>>>,
     },
 }
+
+/// Lifetime of a minted service token, and how long one is reused.
+const MINTED_TTL_SECONDS: i64 = 300;
+const MINTED_REUSE: Duration = Duration::from_secs(240);
 
 impl ServiceCredentials {
     /// `configured` when set, else minted from the development secret, else
@@ -479,6 +491,7 @@ impl ServiceCredentials {
                 audience: audience.to_owned(),
                 subject,
                 scopes,
+                cache: Arc::default(),
             }),
             (None, None) => {
                 anyhow::bail!("{setting} is required when auth.hs256_secret is not set")
@@ -496,14 +509,25 @@ impl ServiceCredentials {
                 audience,
                 subject,
                 scopes,
-            } => mint_hs256(
-                secret,
-                issuer,
-                std::slice::from_ref(audience),
-                subject,
-                scopes,
-                300,
-            ),
+                cache,
+            } => {
+                let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some((token, minted)) = cache.as_ref()
+                    && minted.elapsed() < MINTED_REUSE
+                {
+                    return Ok(token.clone());
+                }
+                let token = mint_hs256(
+                    secret,
+                    issuer,
+                    std::slice::from_ref(audience),
+                    subject,
+                    scopes,
+                    MINTED_TTL_SECONDS,
+                )?;
+                *cache = Some((token.clone(), Instant::now()));
+                Ok(token)
+            }
         }
     }
 }

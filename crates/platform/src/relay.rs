@@ -18,10 +18,10 @@
 use std::{pin::pin, time::Duration};
 
 use anyhow::Context;
-use contracts::{amqp::to_message, cloud::EventMeta};
+use contracts::{amqp::to_message_raw, cloud::EventMeta};
 use diesel::{
     QueryableByName,
-    sql_types::{Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz},
+    sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use futures_util::StreamExt;
@@ -69,8 +69,9 @@ pub struct OutboxRow {
     pub sequence: Option<i32>,
     #[diesel(sql_type = Text)]
     pub event_type: String,
-    #[diesel(sql_type = Jsonb)]
-    pub data: serde_json::Value,
+    /// The event's data as stored: JSON text, published as it is.
+    #[diesel(sql_type = Text)]
+    pub data: String,
     #[diesel(sql_type = Nullable<Text>)]
     pub traceparent: Option<String>,
     #[diesel(sql_type = Timestamptz)]
@@ -254,7 +255,7 @@ impl Relay {
                 sequence: row.sequence.and_then(|s| u64::try_from(s).ok()),
                 traceparent: row.traceparent.clone(),
             };
-            let message = to_message(&meta, &row.data)
+            let message = to_message_raw(&meta, &row.data)
                 .with_context(|| format!("building event {}", row.id))?;
             let confirm = channel
                 .basic_publish(

@@ -29,7 +29,7 @@ pub const OUTBOX: OutboxSource = OutboxSource {
     name: "orders",
     notify_channel: "orders_outbox",
     select_unpublished: "SELECT position, id, order_id::text AS subject, sequence, event_type, \
-        snapshot AS data, traceparent, occurred_at FROM orders.events \
+        snapshot::text AS data, traceparent, occurred_at FROM orders.events \
         WHERE published_at IS NULL ORDER BY position LIMIT $1",
     mark_published: "UPDATE orders.events SET published_at = now() WHERE position = ANY($1)",
     backlog: "SELECT count(*)::int8 AS backlog, \

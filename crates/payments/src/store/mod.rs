@@ -83,7 +83,7 @@ pub const INBOX: &str = "payments.inbox";
 pub const OUTBOX: OutboxSource = OutboxSource {
     name: "payments",
     notify_channel: "payments_outbox",
-    select_unpublished: "SELECT position, id, subject, NULL::int4 AS sequence, event_type, data, \
+    select_unpublished: "SELECT position, id, subject, NULL::int4 AS sequence, event_type, data::text AS data, \
         traceparent, occurred_at FROM payments.outbox WHERE published_at IS NULL \
         ORDER BY position LIMIT $1",
     mark_published: "UPDATE payments.outbox SET published_at = now() WHERE position = ANY($1)",
