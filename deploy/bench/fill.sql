@@ -4,7 +4,7 @@
 -- endpoints can be measured against 10k and 1M stored orders.
 \set ON_ERROR_STOP on
 SELECT count(*) AS have FROM orders.orders \gset
-SELECT id AS template FROM orders.orders ORDER BY created_at LIMIT 1 \gset
+SELECT id AS template FROM orders.orders WHERE version = 1 ORDER BY created_at LIMIT 1 \gset
 SELECT greatest(:target - :have, 0) AS missing \gset
 ALTER TABLE orders.events DISABLE TRIGGER USER;
 BEGIN;
@@ -14,18 +14,24 @@ CREATE TEMP TABLE fill ON COMMIT DROP AS
            'bench_fill_' || (g % 1000) AS user_id,
            now() - make_interval(secs => g) AS at
     FROM generate_series(1, :missing) g;
-INSERT INTO orders.orders
-SELECT (jsonb_populate_record(NULL::orders.orders, to_jsonb(o) || jsonb_build_object(
-        'id', f.id, 'order_number', f.number, 'user_id', f.user_id,
-        'created_at', f.at, 'updated_at', f.at))).*
+INSERT INTO orders.orders (id, order_number, user_id, status, payment_status, currency,
+    subtotal_minor, discount_minor, tax_minor, shipping_minor, total_minor, shipping_method,
+    payment_method, notes, cancellation_reason, version, created_at, updated_at, tax_rate_bp,
+    shipping_fee_minor, coupon, carrier, tracking_number, completed_at, cancelled_at)
+SELECT f.id, f.number, f.user_id, o.status, o.payment_status, o.currency,
+    o.subtotal_minor, o.discount_minor, o.tax_minor, o.shipping_minor, o.total_minor, o.shipping_method,
+    o.payment_method, o.notes, o.cancellation_reason, 1, f.at, f.at, o.tax_rate_bp,
+    o.shipping_fee_minor, o.coupon, o.carrier, o.tracking_number, o.completed_at, o.cancelled_at
 FROM fill f, orders.orders o WHERE o.id = :'template';
-INSERT INTO orders.order_items
-SELECT (jsonb_populate_record(NULL::orders.order_items, to_jsonb(i) || jsonb_build_object(
-        'order_id', f.id) || CASE WHEN to_jsonb(i) ? 'id' THEN jsonb_build_object('id', gen_random_uuid()) ELSE '{}' END)).*
+INSERT INTO orders.order_items (id, order_id, line, product_id, name, sku, quantity,
+    unit_price_minor, subtotal_minor, variant_id)
+SELECT gen_random_uuid(), f.id, i.line, i.product_id, i.name, i.sku, i.quantity,
+    i.unit_price_minor, i.subtotal_minor, i.variant_id
 FROM fill f, orders.order_items i WHERE i.order_id = :'template';
-INSERT INTO orders.order_addresses
-SELECT (jsonb_populate_record(NULL::orders.order_addresses, to_jsonb(a) || jsonb_build_object(
-        'order_id', f.id) || CASE WHEN to_jsonb(a) ? 'id' THEN jsonb_build_object('id', gen_random_uuid()) ELSE '{}' END)).*
+INSERT INTO orders.order_addresses (order_id, kind, first_name, last_name, line1, line2, city,
+    region, postal_code, country, phone, email)
+SELECT f.id, a.kind, a.first_name, a.last_name, a.line1, a.line2, a.city,
+    a.region, a.postal_code, a.country, a.phone, a.email
 FROM fill f, orders.order_addresses a WHERE a.order_id = :'template';
 INSERT INTO orders.events (id, order_id, sequence, event_type, event_version, payload, snapshot,
                            actor, traceparent, occurred_at, published_at)

@@ -124,8 +124,16 @@ say "the pay flow at half of saturation ($half/s)"
 loadgen payflow --url "$ORDERS/api/v1/orders" --body "$ROOT/deploy/bench/pay_order.json" --exchange bench.orders.events \
     --concurrency 64 --rate "$half" --duration "$SECONDS_PER_RUN" --results "$RESULTS" >/dev/null
 
-say "resources: peak RSS, and CPU while idle"
-sleep 3
+say "resources: peak RSS, and CPU while idle (once every event is published and every job done)"
+for _ in $(seq 1 240); do
+    left="$(psql_super -d "$DB" -Atc "SELECT (SELECT count(*) FROM orders.events WHERE published_at IS NULL)
+        + (SELECT count(*) FROM payments.outbox WHERE published_at IS NULL)
+        + (SELECT count(*) FROM orders.jobs WHERE state = 'pending')
+        + (SELECT count(*) FROM payments.jobs WHERE state = 'pending')")"
+    [[ "$left" == 0 ]] && break
+    sleep 0.5
+done
+sleep 5
 idle_seconds=$(( QUICK ? 3 : 10 ))
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 declare -A before

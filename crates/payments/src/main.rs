@@ -25,11 +25,6 @@ enum Command {
     Migrate,
 }
 
-/// mimalloc: fewer cycles per allocation than the system allocator on the
-/// request path (measured in BENCHMARKS.md), and memory returned to the OS.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
