@@ -81,6 +81,7 @@ for _ in $(seq 1 120); do curl -fsS "$ORDERS/ready" >/dev/null 2>&1 && break; sl
 payments_pid=$!
 cleanup() {
     kill "$orders_pid" "$payments_pid" 2>/dev/null || true
+    psql_super -d postgres -c "ALTER SYSTEM RESET log_statement" -c "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
     for queue in bench.orders.payment-events bench.payments.order-events; do
         rabbitmqctl -q delete_queue "$queue" >/dev/null 2>&1 || true
         rabbitmqctl -q delete_queue "$queue.dlq" >/dev/null 2>&1 || true
@@ -92,6 +93,32 @@ for port in 18080 18081; do
     curl -fsS "http://127.0.0.1:$port/ready" >/dev/null || die "a service did not become ready (logs in $OUT)"
 done
 export TOKEN="$("$rel/orders" token bench_user --ttl 7200)"
+create_one() {
+    curl -fsS -X POST "$ORDERS/api/v1/orders" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+        --data-binary @"$ROOT/deploy/bench/create_order.json"
+}
+
+# The exact SQL of one order creation, from PostgreSQL's own log: the
+# statements the service sent, replayed later by pgbench (see capture_sql.py).
+capture_exact_sql() {
+    local log offset
+    log="$(ls -t /var/log/postgresql/*.log 2>/dev/null | head -1)"
+    if [[ ! -r "$log" ]]; then
+        say "no readable PostgreSQL log: no exact-SQL baseline"
+        return
+    fi
+    create_one >/dev/null # a warm creation: order numbers are allocated, connections open
+    offset="$(stat -c %s "$log")"
+    psql_super -d postgres -c "ALTER SYSTEM SET log_statement = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
+    sleep 0.5
+    create_one >/dev/null
+    sleep 0.5
+    psql_super -d postgres -c "ALTER SYSTEM RESET log_statement" -c "SELECT pg_reload_conf()" >/dev/null
+    python3 "$ROOT/deploy/bench/capture_sql.py" "$log" "$offset" "$DB" >"$OUT/create_exact.pgbench" \
+        || rm -f "$OUT/create_exact.pgbench"
+}
+capture_exact_sql
+
 http_run() { loadgen http --duration "$SECONDS_PER_RUN" --warmup "$WARMUP" --results "$RESULTS" "$@" >/dev/null; }
 best() { # the best closed-loop throughput of a run name
     python3 -c "import json,sys; print(max((r['throughput'] for r in map(json.loads, open('$RESULTS')) if r.get('name')=='$1' and r.get('kind')=='service' and r.get('rate') is None), default=0))"
@@ -105,8 +132,7 @@ half="$(python3 -c "print(max(1.0, $(best create) / 2))")"
 say "POST /api/v1/orders at half of saturation ($half/s)"
 http_run --name create --method POST --url "$ORDERS/api/v1/orders" --body "$ROOT/deploy/bench/create_order.json" --expect 201 --concurrency 64 --rate "$half"
 
-order_id="$(curl -fsS -X POST "$ORDERS/api/v1/orders" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    --data-binary @"$ROOT/deploy/bench/create_order.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+order_id="$(create_one | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
 for c in $CONCURRENCIES; do
     say "GET /api/v1/orders/{id}, $c connections"
     http_run --name get --url "$ORDERS/api/v1/orders/$order_id" --concurrency "$c"
@@ -164,6 +190,17 @@ if (( ! QUICK )); then
             tail -1 "$OUT/scale.jsonl" | python3 -c "import json,sys; r=json.load(sys.stdin); r['kind']='scale'; r['stored']=$stored; print(json.dumps(r))" >>"$RESULTS"
         done
     done
+fi
+
+# The exact-SQL baseline, with the services stopped (their relay would
+# otherwise publish what pgbench inserts).
+cleanup
+trap - EXIT
+if [[ -s "$OUT/create_exact.pgbench" ]]; then
+    say "baseline: pgbench replaying the service's own statements of one creation, 16 clients, ${PG_SECONDS}s"
+    tps="$(pgbench -n -M prepared -c 16 -j 2 -T "$PG_SECONDS" -h "$PGHOST" -p "$PGPORT" -U "$PGSUPERUSER" \
+        -f "$OUT/create_exact.pgbench" "$DB" 2>"$OUT/create_exact.err" | pgbench_tps)"
+    [[ -n "$tps" ]] && echo "{\"kind\":\"baseline\",\"name\":\"pgbench-create-exact\",\"concurrency\":16,\"throughput\":$tps}" >>"$RESULTS"
 fi
 
 # 4. The report ---------------------------------------------------------------
