@@ -50,7 +50,7 @@ pub mod schema {
             id -> Uuid,
             subject -> Text,
             event_type -> Text,
-            data -> Jsonb,
+            data -> Json,
             traceparent -> Nullable<Text>,
             occurred_at -> Timestamptz,
             published_at -> Nullable<Timestamptz>,

@@ -160,7 +160,7 @@ pub async fn transition(
     data: &serde_json::Value,
     traceparent: Option<&str>,
 ) -> Result<bool, StoreError> {
-    use diesel::sql_types::{Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+    use diesel::sql_types::{Json, Nullable, Text, Timestamptz, Uuid as SqlUuid};
     let moved = diesel::sql_query(
         "WITH moved AS (UPDATE payments.payments SET status = $2, failure_reason = $3, \
              provider_reference = $4, refund_reference = $5, updated_at = $6 \
@@ -177,7 +177,7 @@ pub async fn transition(
     .bind::<Text, _>(from.as_str())
     .bind::<SqlUuid, _>(Uuid::now_v7())
     .bind::<Text, _>(event_type)
-    .bind::<Jsonb, _>(data)
+    .bind::<Json, _>(data)
     .bind::<Nullable<Text>, _>(traceparent)
     .execute(&mut &*conn)
     .await?;

@@ -1,0 +1,3 @@
+ALTER TABLE orders.events
+    ALTER COLUMN payload TYPE jsonb USING payload::jsonb,
+    ALTER COLUMN snapshot TYPE jsonb USING snapshot::jsonb;

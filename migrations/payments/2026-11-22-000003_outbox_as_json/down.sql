@@ -1,0 +1,1 @@
+ALTER TABLE payments.outbox ALTER COLUMN data TYPE jsonb USING data::jsonb;
