@@ -66,6 +66,9 @@ def main(path, offset, database):
         for sql in batch:
             sql = UUID.sub(uuid_expr, sql)
             sql = NUMBER.sub(lambda _: "('B-' || :client_id || '-' || :n)", sql)
+            # pgbench reads `:name` as a variable, also inside a literal: a
+            # JSON `"key":null` becomes `"key": null`.
+            sql = re.sub(r'":(?=[A-Za-z_])', '": ', sql)
             out.append(sql.replace("\n", " ") + ";")
         out += ["\\endpipeline", "COMMIT;"]
         print("\n".join(out))
