@@ -28,7 +28,6 @@ else
 fi
 DB=shop_bench
 BASE_DB=bench_baseline
-SECRET=bench-secret-bench-secret-bench-secret-000
 ORDERS=http://127.0.0.1:18080
 STAMP="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 OUT="$(target_dir)/bench/$(date -u +%Y%m%dT%H%M%SZ)"
@@ -62,36 +61,14 @@ say "baseline: RabbitMQ confirmed publishes to a quorum queue"
 loadgen publish --duration "$PG_SECONDS" --results "$RESULTS" >/dev/null
 
 # 2. The services -----------------------------------------------------------
-psql_super -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
-psql_super -d postgres -c "CREATE DATABASE $DB" >/dev/null
-psql_super -d "$DB" -f "$ROOT/deploy/postgres/init.sql" >/dev/null
-export ORDERS_HTTP__PORT=18080 PAYMENTS_HTTP__PORT=18081
-export ORDERS_DATABASE__URL="postgres://orders@127.0.0.1:5432/$DB" PAYMENTS_DATABASE__URL="postgres://payments@127.0.0.1:5432/$DB"
-export ORDERS_AUTH__HS256_SECRET=$SECRET PAYMENTS_AUTH__HS256_SECRET=$SECRET
-export ORDERS_LOG__LEVEL=warn ORDERS_RATE_LIMIT__ENABLED=false PAYMENTS_LOG__LEVEL=warn PAYMENTS_RATE_LIMIT__ENABLED=false
-export ORDERS_PAYMENTS__URL=http://127.0.0.1:18081 PAYMENTS_ORDERS__URL=$ORDERS
-export ORDERS_AMQP__EXCHANGE=bench.orders.events PAYMENTS_AMQP__CONSUME__EXCHANGE=bench.orders.events
-export PAYMENTS_AMQP__EXCHANGE=bench.payments.events ORDERS_AMQP__CONSUME__EXCHANGE=bench.payments.events
-export ORDERS_AMQP__CONSUME__QUEUE=bench.orders.payment-events PAYMENTS_AMQP__CONSUME__QUEUE=bench.payments.order-events
-# orders first: payments binds its queue to the exchange orders declares.
-"$rel/orders" serve >"$OUT/orders.log" 2>&1 &
-orders_pid=$!
-for _ in $(seq 1 120); do curl -fsS "$ORDERS/ready" >/dev/null 2>&1 && break; sleep 0.5; done
-"$rel/payments" serve >"$OUT/payments.log" 2>&1 &
-payments_pid=$!
 cleanup() {
-    kill "$orders_pid" "$payments_pid" 2>/dev/null || true
+    stop_isolated_pair bench
     psql_super -d postgres -c "ALTER SYSTEM RESET log_statement" -c "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
-    for queue in bench.orders.payment-events bench.payments.order-events; do
-        rabbitmqctl -q delete_queue "$queue" >/dev/null 2>&1 || true
-        rabbitmqctl -q delete_queue "$queue.dlq" >/dev/null 2>&1 || true
-    done
 }
 trap cleanup EXIT
-for port in 18080 18081; do
-    for _ in $(seq 1 120); do curl -fsS "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break; sleep 0.5; done
-    curl -fsS "http://127.0.0.1:$port/ready" >/dev/null || die "a service did not become ready (logs in $OUT)"
-done
+start_isolated_pair bench "$rel" 18080 "$OUT"
+orders_pid=$PAIR_ORDERS_PID
+payments_pid=$PAIR_PAYMENTS_PID
 export TOKEN="$("$rel/orders" token bench_user --ttl 7200)"
 create_one() {
     curl -fsS -X POST "$ORDERS/api/v1/orders" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \

@@ -122,3 +122,53 @@ stop_service() {
     fi
     rm -f "$RUN_DIR/$name.pid"
 }
+
+# start_isolated_pair NAME BIN_DIR ORDERS_PORT LOG_DIR: both services on a
+# fresh database `shop_NAME` with exchange and queue names of their own
+# (prefix NAME), payments on ORDERS_PORT + 1, rate limits off, logs at warn.
+# orders starts first (payments binds to the exchange orders declares); both
+# are ready on return. stop_isolated_pair NAME stops them and drops the queues.
+start_isolated_pair() {
+    local name="$1" bin="$2" port="$3" logs="$4"
+    local db="shop_$name" secret="$name-secret-$name-secret-$name-secret-0000"
+    psql_super -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+    psql_super -d postgres -c "CREATE DATABASE $db" >/dev/null
+    psql_super -d "$db" -f "$ROOT/deploy/postgres/init.sql" >/dev/null
+    export ORDERS_HTTP__PORT=$port PAYMENTS_HTTP__PORT=$((port + 1))
+    export ORDERS_DATABASE__URL="postgres://orders@127.0.0.1:5432/$db" PAYMENTS_DATABASE__URL="postgres://payments@127.0.0.1:5432/$db"
+    export ORDERS_AUTH__HS256_SECRET=$secret PAYMENTS_AUTH__HS256_SECRET=$secret
+    export ORDERS_LOG__LEVEL=warn PAYMENTS_LOG__LEVEL=warn
+    export ORDERS_RATE_LIMIT__ENABLED=false PAYMENTS_RATE_LIMIT__ENABLED=false
+    export ORDERS_PAYMENTS__URL=http://127.0.0.1:$((port + 1)) PAYMENTS_ORDERS__URL=http://127.0.0.1:$port
+    export ORDERS_AMQP__EXCHANGE=$name.orders.events PAYMENTS_AMQP__CONSUME__EXCHANGE=$name.orders.events
+    export PAYMENTS_AMQP__EXCHANGE=$name.payments.events ORDERS_AMQP__CONSUME__EXCHANGE=$name.payments.events
+    export ORDERS_AMQP__CONSUME__QUEUE=$name.orders.payment-events PAYMENTS_AMQP__CONSUME__QUEUE=$name.payments.order-events
+    "$bin/orders" serve >"$logs/$name-orders.log" 2>&1 &
+    PAIR_ORDERS_PID=$!
+    wait_ready "http://127.0.0.1:$port" "$PAIR_ORDERS_PID" "$logs/$name-orders.log"
+    "$bin/payments" serve >"$logs/$name-payments.log" 2>&1 &
+    PAIR_PAYMENTS_PID=$!
+    wait_ready "http://127.0.0.1:$((port + 1))" "$PAIR_PAYMENTS_PID" "$logs/$name-payments.log"
+}
+
+stop_isolated_pair() {
+    local name="$1" queue
+    kill "${PAIR_ORDERS_PID:-}" "${PAIR_PAYMENTS_PID:-}" 2>/dev/null || true
+    for queue in "$name.orders.payment-events" "$name.payments.order-events"; do
+        rabbitmqctl -q delete_queue "$queue" >/dev/null 2>&1 || true
+        rabbitmqctl -q delete_queue "$queue.dlq" >/dev/null 2>&1 || true
+    done
+}
+
+# wait_ready URL PID LOG: until URL/ready answers; dies with the log's tail
+# if the process exits or a minute passes.
+wait_ready() {
+    local url="$1" pid="$2" log="$3"
+    for _ in $(seq 1 120); do
+        curl -fsS "$url/ready" >/dev/null 2>&1 && return
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.5
+    done
+    tail -n 20 "$log" >&2
+    die "the service at $url did not become ready"
+}

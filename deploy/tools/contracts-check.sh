@@ -48,38 +48,10 @@ PY
 say "schemathesis: both services live"
 ensure_postgres
 ensure_rabbitmq
-DB=shop_contracts
-psql_super -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
-psql_super -d postgres -c "CREATE DATABASE $DB" >/dev/null
-psql_super -d "$DB" -f "$ROOT/deploy/postgres/init.sql" >/dev/null
 cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p orders -p payments
 bin="$(target_dir)/debug"
-SECRET=contracts-check-secret-contracts-check-0001
-export ORDERS_HTTP__PORT=18180 PAYMENTS_HTTP__PORT=18181
-export ORDERS_DATABASE__URL="postgres://orders@127.0.0.1:5432/$DB" PAYMENTS_DATABASE__URL="postgres://payments@127.0.0.1:5432/$DB"
-export ORDERS_AUTH__HS256_SECRET=$SECRET PAYMENTS_AUTH__HS256_SECRET=$SECRET
-export ORDERS_LOG__LEVEL=warn PAYMENTS_LOG__LEVEL=warn
-# The limiter has its own tests; here it would keep the fuzzer from the logic.
-export ORDERS_RATE_LIMIT__ENABLED=false PAYMENTS_RATE_LIMIT__ENABLED=false
-export ORDERS_PAYMENTS__URL=http://127.0.0.1:18181 PAYMENTS_ORDERS__URL=http://127.0.0.1:18180
-export ORDERS_AMQP__EXCHANGE=contracts.orders.events PAYMENTS_AMQP__CONSUME__EXCHANGE=contracts.orders.events
-export PAYMENTS_AMQP__EXCHANGE=contracts.payments.events ORDERS_AMQP__CONSUME__EXCHANGE=contracts.payments.events
-export ORDERS_AMQP__CONSUME__QUEUE=contracts.orders.payment-events PAYMENTS_AMQP__CONSUME__QUEUE=contracts.payments.order-events
-"$bin/payments" serve >"$RUN_DIR/contracts-payments.log" 2>&1 &
-payments_pid=$!
-"$bin/orders" serve >"$RUN_DIR/contracts-orders.log" 2>&1 &
-orders_pid=$!
-cleanup() {
-    kill "$orders_pid" "$payments_pid" 2>/dev/null || true
-    for queue in contracts.orders.payment-events contracts.payments.order-events; do
-        rabbitmqctl -q delete_queue "$queue" >/dev/null 2>&1 || true
-        rabbitmqctl -q delete_queue "$queue.dlq" >/dev/null 2>&1 || true
-    done
-}
-trap cleanup EXIT
-for port in 18180 18181; do
-    for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break; sleep 0.5; done
-done
+trap 'stop_isolated_pair contracts' EXIT
+start_isolated_pair contracts "$bin" 18180 "$RUN_DIR"
 token="$("$bin/orders" token schemathesis --scopes "orders.read orders.write orders.admin payments.read payments.write payments.admin")"
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance
 for service in orders:18180 payments:18181; do

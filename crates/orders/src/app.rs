@@ -106,11 +106,7 @@ impl Application {
                 async move { orders.sweep_keys().await }
             },
         );
-        service.spawn(platform::retention::run(
-            service.pool.clone(),
-            retention_rules(&settings.retention),
-            settings.retention.clone(),
-        ));
+        service.prune(retention_rules(&settings.retention), &settings.retention);
         if settings.unpaid.cancel_after_seconds > 0 {
             let unpaid_for = time::Duration::seconds(settings.unpaid.cancel_after_seconds);
             let expiring = orders.clone();

@@ -89,11 +89,7 @@ impl Application {
         }));
 
         // Sweeps.
-        service.spawn(platform::retention::run(
-            service.pool.clone(),
-            retention_rules(&settings.retention),
-            settings.retention.clone(),
-        ));
+        service.prune(retention_rules(&settings.retention), &settings.retention);
         let stale = time::Duration::seconds(settings.reconcile.stale_after_seconds);
         let reconciler = payments.clone();
         service.every(

@@ -100,11 +100,19 @@ impl ServiceClient {
             .credentials
             .token()
             .map_err(|error| Unreachable(format!("no service token: {error:#}")))?;
-        let mut request = build(&self.http).bearer_auth(token);
-        if let Some(traceparent) = crate::telemetry::traceparent(&tracing::Span::current()) {
-            request = request.header("traceparent", traceparent);
+        let mut request = build(&self.http)
+            .bearer_auth(token)
+            .build()
+            .map_err(|error| Unreachable(format!("unsendable request: {error}")))?;
+        // The current trace, unless the caller continues another (a job
+        // carries the trace of the request that decided it).
+        if !request.headers().contains_key("traceparent")
+            && let Some(traceparent) = crate::telemetry::traceparent(&tracing::Span::current())
+            && let Ok(value) = reqwest::header::HeaderValue::from_str(&traceparent)
+        {
+            request.headers_mut().insert("traceparent", value);
         }
-        match request.send().await {
+        match self.http.execute(request).await {
             Ok(response) if response.status().is_server_error() => Err(Unreachable(format!(
                 "answered {}",
                 response.status().as_u16()

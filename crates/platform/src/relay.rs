@@ -18,7 +18,7 @@
 use std::{pin::pin, time::Duration};
 
 use anyhow::Context;
-use contracts::{amqp::to_message_raw, cloud::EventMeta};
+use contracts::{amqp::to_message, cloud::EventMeta};
 use diesel::{
     QueryableByName,
     sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz},
@@ -255,7 +255,7 @@ impl Relay {
                 sequence: row.sequence.and_then(|s| u64::try_from(s).ok()),
                 traceparent: row.traceparent.clone(),
             };
-            let message = to_message_raw(&meta, &row.data)
+            let message = to_message(&meta, &row.data)
                 .with_context(|| format!("building event {}", row.id))?;
             let confirm = channel
                 .basic_publish(

@@ -150,6 +150,16 @@ impl Service {
         }));
     }
 
+    /// Prunes old rows by `rules` (see [`crate::retention`]).
+    pub fn prune(
+        &mut self,
+        rules: Vec<crate::retention::Rule>,
+        config: &crate::retention::RetentionConfig,
+    ) {
+        let task = crate::retention::run(self.pool.clone(), rules, config.clone());
+        self.spawn(task);
+    }
+
     /// Starts a loop that is simply stopped on shutdown.
     pub fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
         self.others.push(tokio::spawn(task));

@@ -17,10 +17,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use anyhow::Context;
 use futures_util::future::BoxFuture;
-use platform::auth::ServiceCredentials;
 use platform::jobs::{Handler, Job, Outcome};
+use platform::{auth::ServiceCredentials, client::ServiceClient, resilience::RetryPolicy};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
@@ -46,9 +45,8 @@ pub const SCOPES: &[&str] = &["payments.write", "payments.admin"];
 /// Runs orders' jobs.
 pub struct Dispatcher {
     orders: Arc<Orders>,
-    client: reqwest::Client,
-    base: String,
-    credentials: ServiceCredentials,
+    /// Payments, called once per attempt: the job layer retries.
+    payments: ServiceClient,
 }
 
 impl Dispatcher {
@@ -57,16 +55,13 @@ impl Dispatcher {
         config: &PaymentsClientConfig,
         credentials: ServiceCredentials,
     ) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.timeout_ms))
-            .build()
-            .context("building the payments client")?;
-        Ok(Self {
-            orders,
-            client,
-            base: config.url.trim_end_matches('/').to_owned(),
+        let payments = ServiceClient::new(
+            &config.url,
+            Duration::from_millis(config.timeout_ms),
             credentials,
-        })
+            RetryPolicy::none(),
+        )?;
+        Ok(Self { orders, payments })
     }
 
     async fn pay(&self, job: PayJob) -> Outcome {
@@ -85,9 +80,13 @@ impl Dispatcher {
             "user_id": job.user_id,
         });
         let key = format!("order-{}-attempt-{}", job.order_id, job.attempt);
-        let path = "/api/v1/payments".to_owned();
         let (status, kind) = match self
-            .post(&path, Some(&key), &body, job.traceparent.as_deref())
+            .post(
+                &["api", "v1", "payments"],
+                Some(&key),
+                &body,
+                job.traceparent.as_deref(),
+            )
             .await
         {
             Ok(answer) => answer,
@@ -116,10 +115,15 @@ impl Dispatcher {
     }
 
     async fn refund(&self, job: RefundJob) -> Outcome {
-        let path = format!("/api/v1/payments/{}/refund", job.payment_id);
+        let payment = job.payment_id.to_string();
         let body = json!({ "reason": job.reason });
         match self
-            .post(&path, None, &body, job.traceparent.as_deref())
+            .post(
+                &["api", "v1", "payments", &payment, "refund"],
+                None,
+                &body,
+                job.traceparent.as_deref(),
+            )
             .await
         {
             // Recorded (202), done before (200), or a failed charge: nothing
@@ -138,33 +142,29 @@ impl Dispatcher {
     }
 
     /// POSTs to payments; the status and the problem `type`, or why payments
-    /// could not be reached.
+    /// could not be reached (transport failure, 5xx).
     async fn post(
         &self,
-        path: &str,
+        path: &[&str],
         key: Option<&str>,
         body: &serde_json::Value,
         traceparent: Option<&str>,
     ) -> Result<(u16, String), String> {
-        let credentials = self
-            .credentials
-            .token()
-            .map_err(|error| format!("no service token: {error:#}"))?;
-        let mut call = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(credentials)
-            .json(body);
-        if let Some(key) = key {
-            call = call.header("Idempotency-Key", key);
-        }
-        if let Some(traceparent) = traceparent {
-            call = call.header("traceparent", traceparent);
-        }
-        let response = call
-            .send()
+        let url = self.payments.url(path).map_err(|error| error.to_string())?;
+        let response = self
+            .payments
+            .send(|http| {
+                let mut call = http.post(url.clone()).json(body);
+                if let Some(key) = key {
+                    call = call.header("Idempotency-Key", key);
+                }
+                if let Some(traceparent) = traceparent {
+                    call = call.header("traceparent", traceparent);
+                }
+                call
+            })
             .await
-            .map_err(|error| format!("payments unreachable: {error}"))?;
+            .map_err(|error| format!("payments {error}"))?;
         let status = response.status().as_u16();
         if response.status().is_success() {
             return Ok((status, String::new()));

@@ -2,10 +2,10 @@
 
 use platform::db;
 
-use super::commit::{Decided, Write};
+use super::commit::{Write, changed_order, decide_at};
 use super::{Actor, OrderError, Orders};
 use crate::domain::{
-    Order, OrderCommand, OrderEvent, OrderId, OrderStatus, RuleViolation, Shipment, Violation,
+    Order, OrderCommand, OrderId, OrderStatus, RuleViolation, Shipment, Violation,
 };
 
 impl Orders {
@@ -49,34 +49,5 @@ impl Orders {
             })
             .await?;
         changed_order(decided)
-    }
-}
-
-/// Checks `If-Match` against the order's version, then lets the aggregate
-/// decide `command`.
-pub(super) fn decide_at(
-    order: &Order,
-    expected_version: Option<u32>,
-    command: OrderCommand,
-) -> Result<Vec<OrderEvent>, OrderError> {
-    if let Some(expected) = expected_version
-        && expected != order.version
-    {
-        return Err(OrderError::VersionMismatch {
-            expected,
-            current: order.version,
-        });
-    }
-    order.handle(command).map_err(OrderError::Rule)
-}
-
-/// The order a change left (changed, or as it stood when nothing changed).
-pub(super) fn changed_order(decided: Decided) -> Result<Order, OrderError> {
-    match decided {
-        Decided::Changed(order) | Decided::Unchanged(order) => Ok(order),
-        // A change asked for over HTTP consumes no event.
-        Decided::AlreadyConsumed => Err(OrderError::Unexpected(anyhow::anyhow!(
-            "a request's change reported a consumed event"
-        ))),
     }
 }

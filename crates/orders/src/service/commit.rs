@@ -8,7 +8,7 @@ use platform::jobs::NewJob;
 use uuid::Uuid;
 
 use super::{Actor, OrderError, Orders, jobs, metrics};
-use crate::domain::{Order, OrderEvent, OrderId, Recorded};
+use crate::domain::{Order, OrderCommand, OrderEvent, OrderId, Recorded};
 use crate::store::{self, Also, Cause, NewEvent, StoreError, StoredResponse};
 use crate::view;
 
@@ -148,6 +148,35 @@ impl Orders {
                 _ => None,
             })
             .collect()
+    }
+}
+
+/// Checks `If-Match` against the order's version, then lets the aggregate
+/// decide `command`.
+pub(super) fn decide_at(
+    order: &Order,
+    expected_version: Option<u32>,
+    command: OrderCommand,
+) -> Result<Vec<OrderEvent>, OrderError> {
+    if let Some(expected) = expected_version
+        && expected != order.version
+    {
+        return Err(OrderError::VersionMismatch {
+            expected,
+            current: order.version,
+        });
+    }
+    order.handle(command).map_err(OrderError::Rule)
+}
+
+/// The order a change left (changed, or as it stood when nothing changed).
+pub(super) fn changed_order(decided: Decided) -> Result<Order, OrderError> {
+    match decided {
+        Decided::Changed(order) | Decided::Unchanged(order) => Ok(order),
+        // A change asked for over HTTP consumes no event.
+        Decided::AlreadyConsumed => Err(OrderError::Unexpected(anyhow::anyhow!(
+            "a request's change reported a consumed event"
+        ))),
     }
 }
 

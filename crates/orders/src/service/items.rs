@@ -3,8 +3,7 @@
 use platform::db;
 use platform::idempotency::IdempotencyKey;
 
-use super::change_status::{changed_order, decide_at};
-use super::commit::{Write, record};
+use super::commit::{Write, changed_order, decide_at, record};
 use super::{Actor, OrderError, Orders, Placed, stock};
 use crate::domain::{Order, OrderCommand, OrderId};
 
