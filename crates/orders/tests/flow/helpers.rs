@@ -21,7 +21,10 @@ pub struct Names {
 pub struct Platform {
     pub orders: String,
     pub payments: Option<String>,
+    /// Where orders reaches payments: a proxy bound at once, routed to
+    /// payments once it runs.
     pub payments_port: u16,
+    payments_proxy: test_support::proxy::TcpProxy,
     pub names: Names,
     pub broker: TestBroker,
     pub client: reqwest::Client,
@@ -77,13 +80,6 @@ fn quiet_logs() {
     platform::telemetry::init("tests", &config, || CapturedLogs);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
-}
-
 fn orders_settings(
     db: &TestDatabase,
     broker: &TestBroker,
@@ -128,7 +124,11 @@ pub async fn spawn_platform(options: Options) -> Platform {
     let payments_db = TestDatabase::create("payments", "payments", payments::MIGRATIONS)
         .await
         .unwrap();
-    let payments_port = free_port();
+    // Payments' address, bound now (orders needs it before payments starts).
+    let payments_proxy = test_support::proxy::TcpProxy::start_unrouted()
+        .await
+        .unwrap();
+    let payments_port = payments_proxy.port;
 
     let settings = orders_settings(
         &orders_db,
@@ -145,6 +145,7 @@ pub async fn spawn_platform(options: Options) -> Platform {
         orders,
         payments: None,
         payments_port,
+        payments_proxy,
         names,
         broker,
         client: reqwest::Client::new(),
@@ -243,7 +244,7 @@ impl Platform {
 
     pub async fn start_payments(&mut self) {
         let mut settings = payments::config::Settings::defaults().unwrap();
-        settings.http.port = self.payments_port;
+        settings.http.port = 0;
         settings.http.workers = 2;
         settings.database.url = SecretString::from(self.payments_db.url.clone());
         settings.database.migrate_on_start = false;
@@ -264,6 +265,8 @@ impl Platform {
         settings.jobs.max_backoff_ms = 300;
         settings.rate_limit.enabled = false;
         let app = payments::app::Application::build(settings).await.unwrap();
+        self.payments_proxy
+            .route_to(std::net::SocketAddr::from(([127, 0, 0, 1], app.port())));
         self.payments = Some(format!("http://127.0.0.1:{}", app.port()));
         tokio::spawn(app.run_until_stopped());
     }
