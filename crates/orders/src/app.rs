@@ -67,6 +67,7 @@ impl Application {
                 Promotions::from_config(&settings.promotions).map_err(anyhow::Error::msg)?,
                 catalog,
             )
+            .with_outbox(service.outbox_signal())
             .with_history_limits(
                 settings.history.max_events_per_order,
                 settings.history.max_page,

@@ -69,6 +69,7 @@ impl Application {
             settings.provider.retry(),
             settings.idempotency.policy(),
             wake_jobs.clone(),
+            service.outbox_signal(),
         ));
 
         // Refunds and reconciliations.

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use diesel::connection::SimpleConnection;
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::result::QueryResult;
 use diesel_async::{
     AsyncConnection, AsyncPgConnection, RunQueryDsl,
     async_connection_wrapper::AsyncConnectionWrapper,
@@ -64,10 +67,43 @@ pub async fn connection(pool: &PgPool) -> anyhow::Result<PooledConnection> {
         .map_err(|error| anyhow::anyhow!("no database connection available: {error}"))
 }
 
+/// A statement whose SQL text is fixed, prepared once per connection and
+/// reused: `Prepared(query)`.
+///
+/// diesel marks every `sql_query`, every `UPDATE` and every multi-row
+/// `INSERT` as unsafe to cache, because their text *may* vary from call to
+/// call; diesel-async then prepares them anew on every execution (a Parse and
+/// Describe round trip, and PostgreSQL parsing and planning again). Ours do
+/// not vary (or vary in a few bounded shapes, such as the number of an
+/// order's lines), so they are cached like any other query, keyed by their SQL
+/// text and bind types. Never wrap a statement whose text embeds values.
+#[derive(Debug, Clone, Copy)]
+pub struct Prepared<Q>(pub Q);
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Prepared<Q> {
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &Pg) -> QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q> QueryId for Prepared<Q> {
+    type QueryId = ();
+    // Keyed by the SQL text, never by the Rust type.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: Query> Query for Prepared<Q> {
+    type SqlType = Q::SqlType;
+}
+
 /// `SELECT 1` through the pool: what `/ready` asks.
 pub async fn ping(pool: &PgPool) -> anyhow::Result<()> {
     let mut conn = connection(pool).await?;
-    diesel::sql_query("SELECT 1")
+    Prepared(diesel::sql_query("SELECT 1"))
         .execute(&mut conn)
         .await
         .context("pinging the database")?;
@@ -124,4 +160,53 @@ pub async fn connect(url: &str) -> anyhow::Result<AsyncPgConnection> {
     AsyncPgConnection::establish(url)
         .await
         .context("connecting to the database")
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::{QueryableByName, sql_types::BigInt, sql_types::Text};
+
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        count: i64,
+    }
+
+    async fn prepared_copies(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
+        let Count { count } = diesel::sql_query(
+            "SELECT count(*) AS count FROM pg_prepared_statements WHERE statement = $1",
+        )
+        .bind::<Text, _>(sql)
+        .get_result(conn)
+        .await
+        .expect("reading pg_prepared_statements");
+        count
+    }
+
+    /// The wrapped statement is prepared once and kept; the same text
+    /// unwrapped is prepared per execution and closed after it.
+    #[tokio::test]
+    async fn a_prepared_statement_is_parsed_once_per_connection() {
+        let url = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let mut conn = connect(&url).await.expect("connecting");
+        let cached = "SELECT 1 + $1 AS count";
+        let uncached = "SELECT 2 + $1 AS count";
+        for _ in 0..3 {
+            let Count { count } = Prepared(diesel::sql_query(cached).bind::<BigInt, _>(1_i64))
+                .get_result(&mut conn)
+                .await
+                .expect("running the prepared statement");
+            assert_eq!(count, 2);
+            diesel::sql_query(uncached)
+                .bind::<BigInt, _>(1_i64)
+                .execute(&mut conn)
+                .await
+                .expect("running the plain statement");
+        }
+        assert_eq!(prepared_copies(&mut conn, cached).await, 1);
+        assert_eq!(prepared_copies(&mut conn, uncached).await, 0);
+    }
 }

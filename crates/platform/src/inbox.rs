@@ -3,6 +3,7 @@
 //! effect. Every service's inbox table has the same shape
 //! (`event_id uuid primary key, event_type text, consumed_at timestamptz`).
 
+use crate::db::Prepared;
 use diesel::sql_types::{Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
@@ -14,11 +15,13 @@ pub async fn record(
     event_id: Uuid,
     event_type: &str,
 ) -> diesel::QueryResult<bool> {
-    let inserted = diesel::sql_query(format!(
-        "INSERT INTO {table} (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING"
-    ))
-    .bind::<SqlUuid, _>(event_id)
-    .bind::<Text, _>(event_type)
+    let inserted = Prepared(
+        diesel::sql_query(format!(
+            "INSERT INTO {table} (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        ))
+        .bind::<SqlUuid, _>(event_id)
+        .bind::<Text, _>(event_type),
+    )
     .execute(conn)
     .await?;
     Ok(inserted == 1)
@@ -32,11 +35,13 @@ pub async fn insert(
     event_id: Uuid,
     event_type: &str,
 ) -> diesel::QueryResult<usize> {
-    diesel::sql_query(format!(
-        "INSERT INTO {table} (event_id, event_type) VALUES ($1, $2)"
-    ))
-    .bind::<SqlUuid, _>(event_id)
-    .bind::<Text, _>(event_type)
+    Prepared(
+        diesel::sql_query(format!(
+            "INSERT INTO {table} (event_id, event_type) VALUES ($1, $2)"
+        ))
+        .bind::<SqlUuid, _>(event_id)
+        .bind::<Text, _>(event_type),
+    )
     .execute(&mut &*conn)
     .await
 }

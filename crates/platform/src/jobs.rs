@@ -21,6 +21,7 @@
 //!   job can never succeed, it is parked (kept, with its last error, for an
 //!   operator) and counted in `jobs_total{outcome="parked"}`.
 
+use crate::db::Prepared;
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use diesel::{
@@ -116,14 +117,16 @@ pub async fn enqueue(
     table: &'static str,
     job: &NewJob,
 ) -> diesel::QueryResult<bool> {
-    let inserted = diesel::sql_query(format!(
-        "INSERT INTO {table} (kind, key, payload, run_at) \
+    let inserted = Prepared(
+        diesel::sql_query(format!(
+            "INSERT INTO {table} (kind, key, payload, run_at) \
          VALUES ($1, $2, $3, COALESCE($4, now())) ON CONFLICT (kind, key) DO NOTHING"
-    ))
-    .bind::<Text, _>(job.kind)
-    .bind::<Text, _>(&job.key)
-    .bind::<Jsonb, _>(&job.payload)
-    .bind::<Nullable<Timestamptz>, _>(job.run_at)
+        ))
+        .bind::<Text, _>(job.kind)
+        .bind::<Text, _>(&job.key)
+        .bind::<Jsonb, _>(&job.payload)
+        .bind::<Nullable<Timestamptz>, _>(job.run_at),
+    )
     .execute(&mut &*conn)
     .await?;
     Ok(inserted == 1)
@@ -213,7 +216,7 @@ impl Worker {
         let mut conn = crate::db::connection(&self.pool).await?;
         let lease = Duration::from_millis(self.config.lease_ms).as_secs_f64();
         let table = self.table;
-        let claimed: Vec<Job> = diesel::sql_query(format!(
+        let claimed: Vec<Job> = Prepared(diesel::sql_query(format!(
             "UPDATE {table} SET attempts = attempts + 1, run_at = now() + make_interval(secs => $2) \
              WHERE id IN (SELECT id FROM {table} WHERE state = 'pending' AND run_at <= now() \
                  AND kind = ANY($3) ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
@@ -221,7 +224,7 @@ impl Worker {
         ))
         .bind::<BigInt, _>(self.config.batch_size)
         .bind::<Double, _>(lease)
-        .bind::<Array<Text>, _>(&kinds)
+        .bind::<Array<Text>, _>(&kinds))
         .load(&mut conn)
         .await?;
         drop(conn);
@@ -270,13 +273,15 @@ impl Worker {
         let table = self.table;
         let mut conn = crate::db::connection(&self.pool).await?;
         if !done.is_empty() {
-            diesel::sql_query(format!("DELETE FROM {table} WHERE id = ANY($1)"))
-                .bind::<Array<BigInt>, _>(&done)
-                .execute(&mut conn)
-                .await?;
+            Prepared(
+                diesel::sql_query(format!("DELETE FROM {table} WHERE id = ANY($1)"))
+                    .bind::<Array<BigInt>, _>(&done),
+            )
+            .execute(&mut conn)
+            .await?;
         }
         if !ids.is_empty() {
-            let finished: Vec<Finished> = diesel::sql_query(format!(
+            let finished: Vec<Finished> = Prepared(diesel::sql_query(format!(
                 "UPDATE {table} AS j SET run_at = v.run_at, last_error = left(v.error, 2000), \
                      state = CASE WHEN v.park OR j.attempts >= $4 THEN 'parked' ELSE 'pending' END \
                  FROM unnest($1::int8[], $2::timestamptz[], $3::text[], $5::bool[]) AS v(id, run_at, error, park) \
@@ -286,7 +291,7 @@ impl Worker {
             .bind::<Array<Timestamptz>, _>(&run_at)
             .bind::<Array<Text>, _>(&errors)
             .bind::<Integer, _>(self.config.max_attempts)
-            .bind::<Array<diesel::sql_types::Bool>, _>(&park)
+            .bind::<Array<diesel::sql_types::Bool>, _>(&park))
             .load(&mut conn)
             .await?;
             for job in finished {

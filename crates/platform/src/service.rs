@@ -24,7 +24,7 @@ use crate::{
     http::{self, Link, Readiness, Running, Stop},
     json::BodyLimit,
     rate_limit::RateLimits,
-    relay::{OutboxSource, Relay},
+    relay::{OutboxSignal, OutboxSource, Relay},
 };
 
 /// The settings every service has.
@@ -47,6 +47,7 @@ pub struct Service {
     pub pool: PgPool,
     verifier: JwtVerifier,
     outbox: OutboxSource,
+    signal: OutboxSignal,
     broker: Arc<Link>,
     database: Arc<Link>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -72,6 +73,7 @@ impl Service {
         let pool = db::build_pool(common.database)?;
         let verifier = JwtVerifier::from_config(common.auth)?;
         let (stop, stopping) = http::stop_signal();
+        let signal = OutboxSignal::default();
         let relay = Relay {
             database_url: common.database.url.clone(),
             amqp_url: common.amqp.url.clone(),
@@ -81,6 +83,7 @@ impl Service {
             poll: Duration::from_millis(common.relay.poll_ms),
             coalesce: Duration::from_millis(common.relay.coalesce_ms),
             max_backoff_ms: common.amqp.max_backoff_ms,
+            signal: signal.clone(),
         };
         let database = Arc::new(Link::default());
         let watched = pool.clone();
@@ -96,6 +99,7 @@ impl Service {
             pool,
             verifier,
             outbox,
+            signal: signal.clone(),
             broker: Arc::new(Link::default()),
             database,
             stop,
@@ -104,7 +108,19 @@ impl Service {
             others: Vec::new(),
         };
         service.until_stopped(|stop| relay.run(stop));
+        service.spawn(crate::relay::nudge(
+            service.pool.clone(),
+            outbox,
+            signal,
+            Duration::from_millis(common.relay.coalesce_ms),
+        ));
         Ok(service)
+    }
+
+    /// What the service's writers call after committing events
+    /// ([`OutboxSignal::written`]).
+    pub fn outbox_signal(&self) -> OutboxSignal {
+        self.signal.clone()
     }
 
     /// Starts a loop that finishes what it holds when told to stop (within

@@ -120,6 +120,7 @@ impl Orders {
             traceparent: write.traceparent,
         };
         store::events::append(conn, &next, &new_events, cause, &also, Some(version)).await?;
+        self.outbox.written();
         if !follow_up.is_empty() {
             self.jobs.notify_one();
         }

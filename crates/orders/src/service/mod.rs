@@ -33,6 +33,7 @@ use std::sync::Arc;
 
 use platform::db::PgPool;
 use platform::idempotency::KeyPolicy;
+use platform::relay::OutboxSignal;
 use tokio::sync::Notify;
 
 use crate::catalog::{Catalog, Shortage};
@@ -122,6 +123,8 @@ pub struct Orders {
     catalog: Option<Catalog>,
     /// Wakes this instance's job worker when work is enqueued.
     jobs: Arc<Notify>,
+    /// Wakes the outbox relay when events are committed.
+    outbox: OutboxSignal,
     /// Item edits stop once an order has this many events (payments,
     /// fulfilment and cancellation are always recorded).
     max_events: u32,
@@ -147,9 +150,17 @@ impl Orders {
             promotions,
             catalog,
             jobs,
+            outbox: OutboxSignal::default(),
             max_events: u32::MAX,
             max_history_page: 500,
         }
+    }
+
+    /// Wakes `outbox`'s relay after every commit that wrote events (without
+    /// it, events wait for the relay's safety-net poll).
+    pub fn with_outbox(mut self, outbox: OutboxSignal) -> Self {
+        self.outbox = outbox;
+        self
     }
 
     /// Caps the events item edits may add to one order, and the page of

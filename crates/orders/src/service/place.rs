@@ -217,7 +217,7 @@ impl Orders {
             traceparent: actor.traceparent.as_deref(),
         };
         match store::events::append(&mut conn, &order, &new_events, cause, &also, None).await {
-            Ok(()) => {}
+            Ok(()) => self.outbox.written(),
             Err(StoreError::CouponLimit) => {
                 let code = redemption.map(|r| r.coupon.code).unwrap_or_default();
                 return Err(OrderError::InvalidCoupon(CouponRefusal::LimitReached(code)));

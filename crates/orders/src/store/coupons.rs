@@ -2,6 +2,7 @@
 
 use diesel::sql_types::{Integer, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use platform::db::Prepared;
 
 /// One use of a coupon by a user, taken when an order is placed with it.
 #[derive(Debug, Clone, Copy)]
@@ -18,16 +19,18 @@ pub(super) async fn take(
     conn: &AsyncPgConnection,
     taken: &CouponUse<'_>,
 ) -> diesel::QueryResult<usize> {
-    diesel::sql_query(
-        "INSERT INTO orders.coupon_uses AS u (code, user_id, uses) VALUES ($1, $2, 1) \
+    Prepared(
+        diesel::sql_query(
+            "INSERT INTO orders.coupon_uses AS u (code, user_id, uses) VALUES ($1, $2, 1) \
          ON CONFLICT (code, user_id) DO UPDATE SET uses = u.uses + 1 WHERE u.uses < $3",
-    )
-    .bind::<Text, _>(taken.code)
-    .bind::<Text, _>(taken.user_id)
-    .bind::<Integer, _>(
-        taken
-            .limit
-            .map_or(i32::MAX, |limit| i32::try_from(limit).unwrap_or(i32::MAX)),
+        )
+        .bind::<Text, _>(taken.code)
+        .bind::<Text, _>(taken.user_id)
+        .bind::<Integer, _>(
+            taken
+                .limit
+                .map_or(i32::MAX, |limit| i32::try_from(limit).unwrap_or(i32::MAX)),
+        ),
     )
     .execute(&mut &*conn)
     .await
@@ -39,12 +42,14 @@ pub(super) async fn give_back(
     code: &str,
     user_id: &str,
 ) -> diesel::QueryResult<usize> {
-    diesel::sql_query(
-        "UPDATE orders.coupon_uses SET uses = uses - 1 \
+    Prepared(
+        diesel::sql_query(
+            "UPDATE orders.coupon_uses SET uses = uses - 1 \
          WHERE code = $1 AND user_id = $2 AND uses > 0",
+        )
+        .bind::<Text, _>(code)
+        .bind::<Text, _>(user_id),
     )
-    .bind::<Text, _>(code)
-    .bind::<Text, _>(user_id)
     .execute(&mut &*conn)
     .await
 }

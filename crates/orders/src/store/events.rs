@@ -11,6 +11,7 @@ use anyhow::Context;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::future::{BoxFuture, try_join_all};
+use platform::db::Prepared;
 use platform::jobs::NewJob;
 use platform::relay::OutboxSource;
 use time::OffsetDateTime;
@@ -115,29 +116,28 @@ pub async fn append(
         match (&new_order, previous_version) {
             (Some((order_row, item_rows, address_rows)), _) => {
                 batch.push(Box::pin(
-                    diesel::insert_into(orders::table)
-                        .values(order_row)
+                    Prepared(diesel::insert_into(orders::table).values(order_row))
                         .execute(&mut &*conn),
                 ));
                 batch.push(Box::pin(
-                    diesel::insert_into(order_items::table)
-                        .values(item_rows)
+                    Prepared(diesel::insert_into(order_items::table).values(item_rows))
                         .execute(&mut &*conn),
                 ));
                 batch.push(Box::pin(
-                    diesel::insert_into(order_addresses::table)
-                        .values(address_rows)
+                    Prepared(diesel::insert_into(order_addresses::table).values(address_rows))
                         .execute(&mut &*conn),
                 ));
             }
             (None, Some(previous_version)) => {
                 // Guarded by the version the change was decided on.
                 batch.push(Box::pin(
-                    diesel::update(orders::table)
-                        .filter(orders::id.eq(order.id.0))
-                        .filter(orders::version.eq(previous_version))
-                        .set(&change)
-                        .execute(&mut &*conn),
+                    Prepared(
+                        diesel::update(orders::table)
+                            .filter(orders::id.eq(order.id.0))
+                            .filter(orders::version.eq(previous_version))
+                            .set(&change),
+                    )
+                    .execute(&mut &*conn),
                 ));
                 if let Some(item_rows) = &item_rows {
                     batch.push(Box::pin(
@@ -147,8 +147,7 @@ pub async fn append(
                         .execute(&mut &*conn),
                     ));
                     batch.push(Box::pin(
-                        diesel::insert_into(order_items::table)
-                            .values(item_rows)
+                        Prepared(diesel::insert_into(order_items::table).values(item_rows))
                             .execute(&mut &*conn),
                     ));
                 }
@@ -156,9 +155,7 @@ pub async fn append(
             (None, None) => return Err(StoreError::Unexpected(anyhow::anyhow!("nothing to save"))),
         }
         batch.push(Box::pin(
-            diesel::insert_into(events::table)
-                .values(&event_rows)
-                .execute(&mut &*conn),
+            Prepared(diesel::insert_into(events::table).values(&event_rows)).execute(&mut &*conn),
         ));
         let mut coupon_taken_at = None;
         for write in also {

@@ -3,6 +3,7 @@
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use platform::db::Prepared;
 use time::OffsetDateTime;
 
 use super::StoreError;
@@ -99,15 +100,16 @@ pub async fn claim_key(
             return Ok(KeyClaim::Done { body });
         }
         if expired || record.created_at < now - stale_after {
-            diesel::update(idempotency_keys::table.find((owner, key)))
-                .set((
+            Prepared(
+                diesel::update(idempotency_keys::table.find((owner, key))).set((
                     idempotency_keys::request_hash.eq(request_hash),
                     idempotency_keys::response_status.eq(None::<i16>),
                     idempotency_keys::response_body.eq(None::<Vec<u8>>),
                     idempotency_keys::created_at.eq(now),
-                ))
-                .execute(conn)
-                .await?;
+                )),
+            )
+            .execute(conn)
+            .await?;
             return Ok(KeyClaim::New);
         }
         Ok(KeyClaim::InFlight)
@@ -137,11 +139,12 @@ pub(super) async fn store_response(
     conn: &AsyncPgConnection,
     stored: &StoredResponse<'_>,
 ) -> diesel::QueryResult<usize> {
-    diesel::update(idempotency_keys::table.find((stored.owner, stored.key)))
-        .set((
+    Prepared(
+        diesel::update(idempotency_keys::table.find((stored.owner, stored.key))).set((
             idempotency_keys::response_status.eq(CREATED),
             idempotency_keys::response_body.eq(stored.body),
-        ))
-        .execute(&mut &*conn)
-        .await
+        )),
+    )
+    .execute(&mut &*conn)
+    .await
 }

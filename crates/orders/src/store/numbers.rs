@@ -5,6 +5,7 @@
 //! Blocks never overlap, so numbers are unique across instances; a restart
 //! leaves the rest of a block unused, which is harmless.
 
+use platform::db::Prepared;
 use std::sync::Mutex;
 
 use anyhow::Context;
@@ -33,11 +34,12 @@ impl OrderNumbers {
             if let Some(value) = self.take() {
                 return OrderNumber::from_sequence(value).context("order numbers are exhausted");
             }
-            let Block { block } =
-                diesel::sql_query("SELECT nextval('orders.order_number_blocks') AS block")
-                    .get_result::<Block>(conn)
-                    .await
-                    .context("reserving a block of order numbers")?;
+            let Block { block } = Prepared(diesel::sql_query(
+                "SELECT nextval('orders.order_number_blocks') AS block",
+            ))
+            .get_result::<Block>(conn)
+            .await
+            .context("reserving a block of order numbers")?;
             let start = u64::try_from(block - 1).context("negative block")? * BLOCK;
             self.refill(start);
         }

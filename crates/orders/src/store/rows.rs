@@ -18,7 +18,7 @@ use crate::domain::{
 };
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = events)]
+#[diesel(table_name = events, treat_none_as_default_value = false)]
 pub(super) struct NewEventRow<'a> {
     id: Uuid,
     order_id: Uuid,
@@ -77,7 +77,7 @@ impl EventRow {
 }
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
-#[diesel(table_name = orders)]
+#[diesel(table_name = orders, treat_none_as_default_value = false)]
 pub(super) struct OrderRow {
     pub id: Uuid,
     order_number: String,
@@ -184,7 +184,7 @@ impl OrderChangeRow {
 }
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
-#[diesel(table_name = order_items)]
+#[diesel(table_name = order_items, treat_none_as_default_value = false)]
 pub(super) struct ItemRow {
     id: Uuid,
     order_id: Uuid,
@@ -238,7 +238,7 @@ impl ItemRow {
 }
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
-#[diesel(table_name = order_addresses)]
+#[diesel(table_name = order_addresses, treat_none_as_default_value = false)]
 pub(super) struct AddressRow {
     order_id: Uuid,
     kind: String,

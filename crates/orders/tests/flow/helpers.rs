@@ -29,6 +29,7 @@ pub struct Platform {
     pub broker: TestBroker,
     pub client: reqwest::Client,
     provider_latency_ms: u64,
+    relay_poll_ms: u64,
     orders_db: TestDatabase,
     payments_db: TestDatabase,
 }
@@ -41,6 +42,8 @@ pub struct Options {
     pub orders_amqp_url: Option<String>,
     /// How long the simulated provider takes to charge.
     pub provider_latency_ms: u64,
+    /// The relays' safety-net poll (default 500 ms).
+    pub relay_poll_ms: Option<u64>,
 }
 
 /// Every JSON log line the services in this test process wrote.
@@ -130,13 +133,15 @@ pub async fn spawn_platform(options: Options) -> Platform {
         .unwrap();
     let payments_port = payments_proxy.port;
 
-    let settings = orders_settings(
+    let relay_poll_ms = options.relay_poll_ms.unwrap_or(500);
+    let mut settings = orders_settings(
         &orders_db,
         &broker,
         &names,
         payments_port,
         options.orders_amqp_url.clone(),
     );
+    settings.relay.poll_ms = relay_poll_ms;
     let app = orders::app::Application::build(settings).await.unwrap();
     let orders = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -150,6 +155,7 @@ pub async fn spawn_platform(options: Options) -> Platform {
         broker,
         client: reqwest::Client::new(),
         provider_latency_ms: options.provider_latency_ms,
+        relay_poll_ms,
         orders_db,
         payments_db,
     };
@@ -162,13 +168,14 @@ pub async fn spawn_platform(options: Options) -> Platform {
 impl Platform {
     /// A second orders instance on the same database and broker; returns its URL.
     pub async fn start_another_orders(&self) -> String {
-        let settings = orders_settings(
+        let mut settings = orders_settings(
             &self.orders_db,
             &self.broker,
             &self.names,
             self.payments_port,
             None,
         );
+        settings.relay.poll_ms = self.relay_poll_ms;
         let app = orders::app::Application::build(settings).await.unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
@@ -256,7 +263,7 @@ impl Platform {
         settings.amqp.consume.exchange = self.names.orders_exchange.clone();
         settings.amqp.consume.queue = self.names.payments_queue.clone();
         settings.amqp.max_backoff_ms = 300;
-        settings.relay.poll_ms = 500;
+        settings.relay.poll_ms = self.relay_poll_ms;
         settings.provider.backoff_ms = 5;
         settings.provider.latency_ms = self.provider_latency_ms;
         settings.orders.url = self.orders.clone();

@@ -786,3 +786,52 @@ async fn a_charge_of_a_total_changed_meanwhile_is_rejected_refunded_and_the_orde
         .wait_for("petra", id, "paid", |o| o["status"] == "paid")
         .await;
 }
+
+/// Events are published as soon as they are committed, whichever instance
+/// commits them: the one whose relay leads wakes it directly, another one
+/// tells it with a NOTIFY after its commit. The relays' safety-net poll is a
+/// minute here, so an event left for the poll would miss the deadline.
+#[tokio::test]
+async fn events_are_published_at_once_from_every_instance() {
+    let mut platform = spawn_platform(Options {
+        relay_poll_ms: Some(60_000),
+        ..Options::default()
+    })
+    .await;
+    let first = platform.orders.clone();
+    let second = platform.start_another_orders().await;
+    let mut subscriber = platform
+        .broker
+        .subscribe(&[(&platform.names.orders_exchange, "order.*")])
+        .await
+        .unwrap();
+
+    let mut placed = Vec::new();
+    for (round, base) in [&first, &second, &first, &second].into_iter().enumerate() {
+        platform.orders = base.clone();
+        let order = platform
+            .create_order(&format!("user_{round}"), Some("tok_visa"))
+            .await;
+        placed.push(order["id"].as_str().unwrap().to_owned());
+    }
+
+    // Created on either instance, charged by payments (its relay woken the
+    // same way), paid by whichever instance consumed the outcome.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    while tokio::time::Instant::now() < deadline {
+        let Some(body) = subscriber.next(Duration::from_millis(500)).await else {
+            continue;
+        };
+        let (meta, _): (EventMeta, Value) = cloud::parse(&body).unwrap();
+        *seen.entry((meta.subject, meta.event_type)).or_default() += 1;
+        let done = placed.iter().all(|id| {
+            seen.contains_key(&(id.clone(), "order.created".to_owned()))
+                && seen.contains_key(&(id.clone(), "order.paid".to_owned()))
+        });
+        if done {
+            return;
+        }
+    }
+    panic!("not every event arrived within 20 s (the poll is 60 s): {seen:?}");
+}

@@ -159,10 +159,10 @@ impl Payments {
         };
         let data = serde_json::to_value(payment_data(&settled)).map_err(anyhow::Error::from)?;
         let mut conn = db::connection(&self.pool).await?;
-        let (current, body, refund) = {
+        let (current, body, won, refund) = {
             let (settled, body, data) = (&settled, &body, &data);
             conn.transaction(
-                async move |conn| -> Result<(Payment, Vec<u8>, bool), PaymentError> {
+                async move |conn| -> Result<(Payment, Vec<u8>, bool, bool), PaymentError> {
                     let outcome = store::payments::settle(
                         conn,
                         settled,
@@ -179,7 +179,7 @@ impl Payments {
                             .ok_or_else(|| anyhow::anyhow!("payment {} vanished", settled.id))?;
                         let body = render(&current)?;
                         store::idempotency::store_response(conn, key, &body).await?;
-                        return Ok((current, body, false));
+                        return Ok((current, body, false, false));
                     }
                     let refund =
                         settled.status == PaymentStatus::Succeeded && outcome.order_cancelled;
@@ -192,13 +192,17 @@ impl Payments {
                         )
                         .await?;
                     }
-                    Ok((settled.clone(), body.clone(), refund))
+                    Ok((settled.clone(), body.clone(), true, refund))
                 },
             )
             .await?
         };
         if refund {
             self.jobs.notify_one();
+        }
+        if won {
+            // This outcome was recorded, with its event.
+            self.outbox.written();
         }
         tracing::info!(
             payment.id = %current.id,

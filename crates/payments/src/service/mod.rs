@@ -37,6 +37,7 @@ use std::sync::Arc;
 use contracts::money::Money;
 use contracts::payment::PaymentData;
 use platform::db::PgPool;
+use platform::relay::OutboxSignal;
 use platform::resilience::RetryPolicy;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -119,6 +120,8 @@ pub struct Payments {
     keys: KeyPolicy,
     /// Wakes this instance's job worker when work is enqueued.
     jobs: Arc<Notify>,
+    /// Wakes the outbox relay when events are committed.
+    outbox: OutboxSignal,
 }
 
 pub fn payment_data(payment: &Payment) -> PaymentData {
@@ -149,6 +152,7 @@ impl Payments {
         retry: RetryPolicy,
         keys: KeyPolicy,
         jobs: Arc<Notify>,
+        outbox: OutboxSignal,
     ) -> Self {
         Self {
             pool,
@@ -157,6 +161,7 @@ impl Payments {
             retry,
             keys,
             jobs,
+            outbox,
         }
     }
 }

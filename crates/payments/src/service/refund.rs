@@ -157,6 +157,7 @@ impl Payments {
         .await;
         match recorded {
             Ok(true) => {
+                self.outbox.written();
                 tracing::info!(payment.id = %job.payment_id, order.id = %order_id, reason = %job.reason, "payment refunded");
                 metrics::counter!("payments_total", "outcome" => "refunded").increment(1);
                 Outcome::Done

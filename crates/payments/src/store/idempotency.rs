@@ -4,6 +4,7 @@
 
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use platform::db::Prepared;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -92,10 +93,12 @@ pub async fn claim_key(
         return Ok(KeyState::Done { body });
     }
     if row.created_at < now - stale_after {
-        diesel::update(idempotency_keys::table.find((owner, key)))
-            .set(idempotency_keys::created_at.eq(now))
-            .execute(conn)
-            .await?;
+        Prepared(
+            diesel::update(idempotency_keys::table.find((owner, key)))
+                .set(idempotency_keys::created_at.eq(now)),
+        )
+        .execute(conn)
+        .await?;
         return Ok(KeyState::Abandoned {
             payment_id: row.payment_id,
         });
@@ -112,13 +115,14 @@ pub async fn store_response(
     let Some((owner, key)) = key else {
         return Ok(());
     };
-    diesel::update(idempotency_keys::table.find((owner, key)))
-        .set((
+    Prepared(
+        diesel::update(idempotency_keys::table.find((owner, key))).set((
             idempotency_keys::response_status.eq(CREATED),
             idempotency_keys::response_body.eq(body),
-        ))
-        .execute(&mut &*conn)
-        .await?;
+        )),
+    )
+    .execute(&mut &*conn)
+    .await?;
     Ok(())
 }
 
@@ -129,10 +133,12 @@ pub async fn set_key_payment(
     key: &str,
     payment_id: Uuid,
 ) -> Result<(), StoreError> {
-    diesel::update(idempotency_keys::table.find((owner, key)))
-        .set(idempotency_keys::payment_id.eq(payment_id))
-        .execute(conn)
-        .await?;
+    Prepared(
+        diesel::update(idempotency_keys::table.find((owner, key)))
+            .set(idempotency_keys::payment_id.eq(payment_id)),
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

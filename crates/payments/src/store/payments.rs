@@ -7,6 +7,7 @@ use contracts::money::{Currency, Money};
 use contracts::payment::PaymentStatus;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use platform::db::Prepared;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -16,7 +17,7 @@ use super::schema::{cancelled_orders, payments};
 use crate::domain::Payment;
 
 #[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = payments, treat_none_as_null = true)]
+#[diesel(table_name = payments, treat_none_as_null = true, treat_none_as_default_value = false)]
 struct PaymentRow {
     id: Uuid,
     order_id: Uuid,
@@ -161,24 +162,26 @@ pub async fn transition(
     traceparent: Option<&str>,
 ) -> Result<bool, StoreError> {
     use diesel::sql_types::{Json, Nullable, Text, Timestamptz, Uuid as SqlUuid};
-    let moved = diesel::sql_query(
-        "WITH moved AS (UPDATE payments.payments SET status = $2, failure_reason = $3, \
+    let moved = Prepared(
+        diesel::sql_query(
+            "WITH moved AS (UPDATE payments.payments SET status = $2, failure_reason = $3, \
              provider_reference = $4, refund_reference = $5, updated_at = $6 \
              WHERE id = $1 AND status = $7 RETURNING order_id) \
          INSERT INTO payments.outbox (id, subject, event_type, data, traceparent, occurred_at) \
          SELECT $8, order_id::text, $9, $10, $11, $6 FROM moved",
+        )
+        .bind::<SqlUuid, _>(next.id)
+        .bind::<Text, _>(next.status.as_str())
+        .bind::<Nullable<Text>, _>(next.failure_reason.as_deref())
+        .bind::<Nullable<Text>, _>(next.provider_reference.as_deref())
+        .bind::<Nullable<Text>, _>(next.refund_reference.as_deref())
+        .bind::<Timestamptz, _>(next.updated_at)
+        .bind::<Text, _>(from.as_str())
+        .bind::<SqlUuid, _>(Uuid::now_v7())
+        .bind::<Text, _>(event_type)
+        .bind::<Json, _>(data)
+        .bind::<Nullable<Text>, _>(traceparent),
     )
-    .bind::<SqlUuid, _>(next.id)
-    .bind::<Text, _>(next.status.as_str())
-    .bind::<Nullable<Text>, _>(next.failure_reason.as_deref())
-    .bind::<Nullable<Text>, _>(next.provider_reference.as_deref())
-    .bind::<Nullable<Text>, _>(next.refund_reference.as_deref())
-    .bind::<Timestamptz, _>(next.updated_at)
-    .bind::<Text, _>(from.as_str())
-    .bind::<SqlUuid, _>(Uuid::now_v7())
-    .bind::<Text, _>(event_type)
-    .bind::<Json, _>(data)
-    .bind::<Nullable<Text>, _>(traceparent)
     .execute(&mut &*conn)
     .await?;
     Ok(moved == 1)
@@ -239,13 +242,15 @@ pub async fn enqueue_stuck(
     conn: &mut AsyncPgConnection,
     stale_before: OffsetDateTime,
 ) -> Result<usize, StoreError> {
-    Ok(diesel::sql_query(
-        "INSERT INTO payments.jobs (kind, key, payload, run_at) \
+    Ok(Prepared(
+        diesel::sql_query(
+            "INSERT INTO payments.jobs (kind, key, payload, run_at) \
          SELECT 'reconcile', id::text, jsonb_build_object('payment_id', id), now() \
          FROM payments.payments WHERE status = 'processing' AND updated_at < $1 \
          ON CONFLICT (kind, key) DO NOTHING",
+        )
+        .bind::<diesel::sql_types::Timestamptz, _>(stale_before),
     )
-    .bind::<diesel::sql_types::Timestamptz, _>(stale_before)
     .execute(conn)
     .await?)
 }

@@ -1,0 +1,6 @@
+-- The relay is woken by the writer after its commit (in process, or by a
+-- NOTIFY sent outside the writing transaction), no longer by a trigger: a
+-- transaction that notifies takes a cluster-wide lock at commit and holds it
+-- across the WAL flush, so every settled charge queued behind every other.
+DROP TRIGGER outbox_notify ON payments.outbox;
+DROP FUNCTION payments.notify_outbox();
