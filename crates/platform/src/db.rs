@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use diesel::connection::SimpleConnection;
+use diesel::expression::AsExpression;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::result::QueryResult;
+use diesel::serialize::{self, IsNull, Output, ToSql};
+use diesel::sql_types::Json;
 use diesel_async::{
     AsyncConnection, AsyncPgConnection, RunQueryDsl,
     async_connection_wrapper::AsyncConnectionWrapper,
@@ -19,6 +22,7 @@ use diesel_async::{
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use std::io::Write as _;
 
 /// The pool type both services use.
 pub type PgPool = deadpool::Pool<AsyncPgConnection>;
@@ -98,6 +102,28 @@ impl<Q> QueryId for Prepared<Q> {
 
 impl<Q: Query> Query for Prepared<Q> {
     type SqlType = Q::SqlType;
+}
+
+/// JSON already serialised, bound to a `json` column as it is: the text is
+/// written once (by serde, straight from the value's own type) and never
+/// turned into a `serde_json::Value` tree first.
+#[derive(Debug, Clone, PartialEq, Eq, AsExpression)]
+#[diesel(sql_type = Json)]
+pub struct JsonText(pub String);
+
+impl JsonText {
+    /// Serialises `value`.
+    pub fn of(value: &impl serde::Serialize) -> serde_json::Result<Self> {
+        serde_json::to_string(value).map(Self)
+    }
+}
+
+impl ToSql<Json, Pg> for JsonText {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        // `json`'s binary form is its text.
+        out.write_all(self.0.as_bytes())?;
+        Ok(IsNull::No)
+    }
 }
 
 /// `SELECT 1` through the pool: what `/ready` asks.

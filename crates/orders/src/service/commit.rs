@@ -3,6 +3,7 @@
 
 use diesel_async::AsyncPgConnection;
 use platform::clock::now;
+use platform::db::JsonText;
 use platform::idempotency::IdempotencyKey;
 use platform::jobs::NewJob;
 use uuid::Uuid;
@@ -201,7 +202,7 @@ pub(super) fn record(id: OrderId, version: u32, events: Vec<OrderEvent>) -> Vec<
 pub(super) fn evolve(
     before: Option<Order>,
     recorded: &[Recorded],
-) -> anyhow::Result<(Order, Vec<serde_json::Value>)> {
+) -> anyhow::Result<(Order, Vec<JsonText>)> {
     let mut state = before;
     let mut snapshots = Vec::with_capacity(recorded.len());
     for event in recorded {
@@ -212,16 +213,13 @@ pub(super) fn evolve(
             }
             None => state.insert(Order::created(event)?),
         };
-        snapshots.push(serde_json::to_value(view::order_data(order))?);
+        snapshots.push(JsonText::of(&view::order_data(order))?);
     }
     let order = state.ok_or_else(|| anyhow::anyhow!("no events to apply"))?;
     Ok((order, snapshots))
 }
 
-pub(super) fn new_events(
-    recorded: &[Recorded],
-    snapshots: Vec<serde_json::Value>,
-) -> Vec<NewEvent<'_>> {
+pub(super) fn new_events(recorded: &[Recorded], snapshots: Vec<JsonText>) -> Vec<NewEvent<'_>> {
     recorded
         .iter()
         .zip(snapshots)

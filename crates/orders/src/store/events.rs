@@ -11,7 +11,7 @@ use anyhow::Context;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::future::{BoxFuture, try_join_all};
-use platform::db::Prepared;
+use platform::db::{JsonText, Prepared};
 use platform::jobs::NewJob;
 use platform::relay::OutboxSource;
 use time::OffsetDateTime;
@@ -50,7 +50,7 @@ pub struct NewEvent<'a> {
     pub id: Uuid,
     pub recorded: &'a Recorded,
     /// The public order state after this event (the published data).
-    pub snapshot: serde_json::Value,
+    pub snapshot: JsonText,
 }
 
 /// Who caused a write, recorded with its events.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use anyhow::{Context, anyhow};
 use diesel::prelude::*;
+use platform::db::JsonText;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -25,8 +26,8 @@ pub(super) struct NewEventRow<'a> {
     sequence: i32,
     event_type: &'static str,
     event_version: i16,
-    payload: serde_json::Value,
-    snapshot: &'a serde_json::Value,
+    payload: JsonText,
+    snapshot: &'a JsonText,
     actor: Option<&'a str>,
     traceparent: Option<&'a str>,
     occurred_at: OffsetDateTime,
@@ -42,7 +43,7 @@ impl<'a> NewEventRow<'a> {
             event_type: recorded.event.event_type(),
             event_version: i16::try_from(recorded.event.event_version())
                 .context("event version overflow")?,
-            payload: serde_json::to_value(&recorded.event).context("serializing an event")?,
+            payload: JsonText::of(&recorded.event).context("serializing an event")?,
             snapshot: &event.snapshot,
             actor: Some(cause.actor),
             traceparent: cause.traceparent,

@@ -112,7 +112,7 @@ async fn a_write_decided_on_a_stale_version_is_a_conflict_and_writes_nothing() {
         let new_events = [NewEvent {
             id: Uuid::now_v7(),
             recorded,
-            snapshot: Value::Null,
+            snapshot: platform::db::JsonText("null".to_owned()),
         }];
         let mut conn = app.conn().await;
         let cause = Cause {

@@ -3,7 +3,7 @@
 use contracts::payment::{PaymentEventType, PaymentStatus};
 use diesel_async::AsyncConnection;
 use platform::clock::now;
-use platform::db;
+use platform::db::{self, JsonText};
 use platform::jobs;
 use uuid::Uuid;
 
@@ -157,7 +157,7 @@ impl Payments {
             PaymentStatus::Succeeded => PaymentEventType::Successful,
             _ => PaymentEventType::Failed,
         };
-        let data = serde_json::to_value(payment_data(&settled)).map_err(anyhow::Error::from)?;
+        let data = JsonText::of(&payment_data(&settled)).map_err(anyhow::Error::from)?;
         let mut conn = db::connection(&self.pool).await?;
         let (current, body, won, refund) = {
             let (settled, body, data) = (&settled, &body, &data);

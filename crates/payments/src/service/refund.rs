@@ -4,7 +4,7 @@
 use contracts::payment::{PaymentEventType, PaymentStatus};
 use diesel_async::AsyncConnection;
 use platform::clock::now;
-use platform::db;
+use platform::db::{self, JsonText};
 use platform::jobs::{self, Outcome};
 use uuid::Uuid;
 
@@ -140,8 +140,7 @@ impl Payments {
             let refunded = payment
                 .refunded(refund, now())
                 .map_err(anyhow::Error::from)?;
-            let data =
-                serde_json::to_value(payment_data(&refunded)).map_err(anyhow::Error::from)?;
+            let data = JsonText::of(&payment_data(&refunded)).map_err(anyhow::Error::from)?;
             let conn = db::connection(&self.pool).await?;
             let moved = store::payments::transition(
                 &conn,

@@ -7,7 +7,7 @@ use contracts::money::{Currency, Money};
 use contracts::payment::PaymentStatus;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use platform::db::Prepared;
+use platform::db::{JsonText, Prepared};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -158,7 +158,7 @@ pub async fn transition(
     next: &Payment,
     from: PaymentStatus,
     event_type: &str,
-    data: &serde_json::Value,
+    data: &JsonText,
     traceparent: Option<&str>,
 ) -> Result<bool, StoreError> {
     use diesel::sql_types::{Json, Nullable, Text, Timestamptz, Uuid as SqlUuid};
@@ -204,7 +204,7 @@ pub async fn settle(
     conn: &mut AsyncPgConnection,
     payment: &Payment,
     event_type: &str,
-    data: &serde_json::Value,
+    data: &JsonText,
     traceparent: Option<&str>,
     key: Option<(&str, &str)>,
     body: &[u8],
