@@ -139,6 +139,7 @@ start_isolated_pair() {
     export ORDERS_AUTH__HS256_SECRET=$secret PAYMENTS_AUTH__HS256_SECRET=$secret
     export ORDERS_LOG__LEVEL=warn PAYMENTS_LOG__LEVEL=warn
     export ORDERS_RATE_LIMIT__ENABLED=false PAYMENTS_RATE_LIMIT__ENABLED=false
+    export MALLOC_ARENA_MAX=2 # as the container image sets it
     export ORDERS_PAYMENTS__URL=http://127.0.0.1:$((port + 1)) PAYMENTS_ORDERS__URL=http://127.0.0.1:$port
     export ORDERS_AMQP__EXCHANGE=$name.orders.events PAYMENTS_AMQP__CONSUME__EXCHANGE=$name.orders.events
     export PAYMENTS_AMQP__EXCHANGE=$name.payments.events ORDERS_AMQP__CONSUME__EXCHANGE=$name.payments.events
