@@ -55,7 +55,8 @@ use crate::resilience::Reconnect;
 pub struct OutboxSource {
     /// Service name: names the leader lock and the AMQP connection.
     pub name: &'static str,
-    /// The channel the outbox's insert trigger notifies.
+    /// The channel the relay LISTENs on; instances that do not lead it
+    /// `NOTIFY` it there after committing events ([`nudge`]).
     pub notify_channel: &'static str,
     /// Selects unpublished events oldest first, as [`OutboxRow`] columns;
     /// `$1` is the batch size.
@@ -289,21 +290,19 @@ impl Relay {
                 continue;
             }
             let mut notifications = pin!(db.notifications_stream());
-            tokio::select! {
-                () = self.signal.inner.local.notified() => {
-                    tokio::time::sleep(self.coalesce).await;
-                    drain(notifications.as_mut())?;
-                }
+            let woken = tokio::select! {
+                () = self.signal.inner.local.notified() => true,
                 waited = tokio::time::timeout(self.poll, notifications.next()) => match waited {
                     Ok(Some(Err(error))) => return Err(error).context("waiting for notifications"),
                     Ok(None) => anyhow::bail!("the notification stream ended"),
-                    Ok(Some(Ok(_))) => {
-                        tokio::time::sleep(self.coalesce).await;
-                        drain(notifications.as_mut())?;
-                    }
-                    Err(_) => {}
+                    Ok(Some(Ok(_))) => true,
+                    Err(_) => false,
                 },
-                () = crate::http::stopped(stop) => {}
+                () = crate::http::stopped(stop) => false,
+            };
+            if woken {
+                tokio::time::sleep(self.coalesce).await;
+                drain(notifications.as_mut())?;
             }
         }
     }
