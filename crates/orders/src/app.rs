@@ -123,12 +123,13 @@ impl Application {
             tracing::info!("automatic cancellation of unpaid orders is off");
         }
 
-        let orders = web::Data::from(orders);
         let running = service.serve(
             settings.rate_limit.limits()?,
             api::ApiDoc::openapi(),
-            move |routes| {
-                routes.app_data(orders.clone()).configure(api::configure);
+            move |routes, pool| {
+                routes
+                    .app_data(web::Data::new(orders.on_pool(pool.clone())))
+                    .configure(api::configure);
             },
         )?;
         Ok(running)

@@ -4,6 +4,14 @@ use contracts::order::{self as wire, AddressData, AddressType, OrderData, OrderI
 
 use crate::domain::{Address, Order, OrderStatus, PaymentStatus};
 
+/// The shape of [`order_data`]'s JSON, stored beside every event's snapshot
+/// (`events.snapshot_shape`). `GET /api/v1/orders/{id}` serves a stored
+/// snapshot as it is only when its shape is this one, and renders the order
+/// afresh otherwise; so bump it whenever the representation changes (a field
+/// added, renamed, or formatted differently). `view_shape_is_pinned` fails
+/// until you do.
+pub const SHAPE: i16 = 1;
+
 pub fn order_data(order: &Order) -> OrderData {
     OrderData {
         id: order.id.0,
@@ -83,5 +91,29 @@ fn address(address: &Address, address_type: AddressType) -> AddressData {
         country: address.country.clone(),
         phone: address.phone.clone(),
         email: address.email.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// FNV-1a (64 bits): a fingerprint that no Rust release changes.
+    fn fingerprint(bytes: &[u8]) -> u64 {
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+            (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    }
+
+    /// The order's JSON Schema (generated from `OrderData`, checked in, kept
+    /// current by the contracts test) is pinned to [`super::SHAPE`]: a
+    /// change to the representation fails here until the shape is bumped,
+    /// so stored snapshots of the old one are never served as the new.
+    #[test]
+    fn view_shape_is_pinned() {
+        let schema = include_str!("../../../contracts/schemas/order.created.v1.json");
+        assert_eq!(
+            (super::SHAPE, fingerprint(schema.as_bytes())),
+            (1, 0xfc37_fd9f_b4fd_bde8),
+            "the order's representation changed: bump view::SHAPE, then pin the new fingerprint here"
+        );
     }
 }

@@ -111,12 +111,13 @@ impl Application {
             },
         );
 
-        let payments = web::Data::from(payments);
         let running = service.serve(
             settings.rate_limit.limits()?,
             api::ApiDoc::openapi(),
-            move |routes| {
-                routes.app_data(payments.clone()).configure(api::configure);
+            move |routes, pool| {
+                routes
+                    .app_data(web::Data::new(payments.on_pool(pool.clone())))
+                    .configure(api::configure);
             },
         )?;
         Ok(running)

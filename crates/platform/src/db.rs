@@ -34,7 +34,9 @@ pub type PooledConnection = deadpool::Object<AsyncPgConnection>;
 pub struct DatabaseConfig {
     /// `postgres://user:password@host:port/database`; never logged.
     pub url: SecretString,
-    /// Maximum pooled connections.
+    /// Connections of the background tasks' pool (relay, consumer, jobs,
+    /// sweeps); the HTTP workers share as many again, each with a pool of
+    /// `ceil(pool_size / workers)` of its own.
     pub pool_size: usize,
     /// How long a request waits for a free connection before failing.
     pub acquire_timeout_ms: u64,

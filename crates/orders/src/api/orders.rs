@@ -67,7 +67,11 @@ fn expected_version(request: &HttpRequest) -> Result<Option<u32>, Problem> {
 }
 
 fn etag(order: &Order) -> (header::HeaderName, HeaderValue) {
-    let value = HeaderValue::from_str(&format!("\"{}\"", order.version))
+    version_tag(order.version)
+}
+
+fn version_tag(version: u32) -> (header::HeaderName, HeaderValue) {
+    let value = HeaderValue::from_str(&format!("\"{version}\""))
         .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
     (header::ETAG, value)
 }
@@ -177,8 +181,11 @@ pub async fn find_order(
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     principal.require(READ, &[ADMIN])?;
-    let order = orders.find(&reader(&principal), &id).await?;
-    Ok(order_response(&order))
+    let view = orders.view(&reader(&principal), &id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(version_tag(view.version))
+        .content_type(header::ContentType::json())
+        .body(view.json))
 }
 
 /// Change an order's status.

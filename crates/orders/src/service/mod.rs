@@ -47,7 +47,7 @@ pub use jobs::{PAY, PayJob, REFUND, RELEASE_STOCK, RefundJob, ReleaseJob};
 pub use payment_events::Consumed;
 pub use place::{OrderDraft, PaymentMethod, Placed};
 pub use platform::actor::Actor;
-pub use read::Page;
+pub use read::{OrderView, Page};
 
 /// The subject orders acts under on its own (timers such as the unpaid
 /// sweep).
@@ -107,20 +107,21 @@ impl From<StoreError> for OrderError {
     }
 }
 
-/// The orders use cases, shared by all HTTP workers, the consumer and the
-/// job worker.
+/// The orders use cases, used by the HTTP workers (each a clone on its own
+/// pool, [`Orders::on_pool`]), the consumer and the job worker.
+#[derive(Clone)]
 pub struct Orders {
     pool: PgPool,
-    numbers: OrderNumbers,
+    numbers: Arc<OrderNumbers>,
     keys: KeyPolicy,
     /// Validates users before their orders are placed, when configured.
-    users: Option<UserDirectory>,
+    users: Option<Arc<UserDirectory>>,
     /// Tax and shipping rates.
-    pricing: Pricing,
+    pricing: Arc<Pricing>,
     /// Coupons.
-    promotions: Promotions,
+    promotions: Arc<Promotions>,
     /// Prices and stock, when configured.
-    catalog: Option<Catalog>,
+    catalog: Option<Arc<Catalog>>,
     /// Wakes this instance's job worker when work is enqueued.
     jobs: Arc<Notify>,
     /// Wakes the outbox relay when events are committed.
@@ -143,16 +144,25 @@ impl Orders {
     ) -> Self {
         Self {
             pool,
-            numbers: OrderNumbers::default(),
+            numbers: Arc::default(),
             keys,
-            users,
-            pricing,
-            promotions,
-            catalog,
+            users: users.map(Arc::new),
+            pricing: Arc::new(pricing),
+            promotions: Arc::new(promotions),
+            catalog: catalog.map(Arc::new),
             jobs,
             outbox: OutboxSignal::default(),
             max_events: u32::MAX,
             max_history_page: 500,
+        }
+    }
+
+    /// The same use cases on another pool (an HTTP worker's own); order
+    /// numbers, clients and settings stay shared.
+    pub fn on_pool(&self, pool: PgPool) -> Self {
+        Self {
+            pool,
+            ..self.clone()
         }
     }
 

@@ -2,9 +2,11 @@
 //! to date in the transaction of every change (see [`super::events::append`])
 //! and read by the API.
 
+use diesel::sql_types::{Integer, Nullable, SmallInt, Text};
 use diesel::{prelude::*, result::Error as DieselError};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use futures_util::future::try_join;
+use platform::db::Prepared;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -125,4 +127,56 @@ pub async fn list_orders(
     .await?;
     let orders = rows::assemble(page, items, addresses)?;
     Ok((orders, u64::try_from(total).unwrap_or_default()))
+}
+
+/// How a reader names an order.
+#[derive(Debug, Clone)]
+pub enum OrderKey {
+    Id(OrderId),
+    Number(OrderNumber),
+}
+
+/// An order's owner and version, with the public representation stored with
+/// its latest event (absent if that event is missing, which a consistent
+/// store never shows).
+#[derive(Debug, QueryableByName)]
+pub struct StoredView {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub user_id: String,
+    #[diesel(sql_type = Integer)]
+    pub version: i32,
+    #[diesel(sql_type = Nullable<SmallInt>)]
+    pub shape: Option<i16>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub body: Option<String>,
+}
+
+const VIEW_BY_ID: &str = "SELECT o.id, o.user_id, o.version, e.snapshot_shape AS shape, \
+    e.snapshot::text AS body FROM orders.orders o LEFT JOIN orders.events e \
+    ON e.order_id = o.id AND e.sequence = o.version WHERE o.id = $1";
+const VIEW_BY_NUMBER: &str = "SELECT o.id, o.user_id, o.version, e.snapshot_shape AS shape, \
+    e.snapshot::text AS body FROM orders.orders o LEFT JOIN orders.events e \
+    ON e.order_id = o.id AND e.sequence = o.version WHERE o.order_number = $1";
+
+/// The stored public representation of an order: one statement, two
+/// primary-key lookups, the JSON text as it was written.
+pub async fn find_view(
+    conn: &mut AsyncPgConnection,
+    key: &OrderKey,
+) -> Result<Option<StoredView>, StoreError> {
+    let found = match key {
+        OrderKey::Id(id) => {
+            Prepared(diesel::sql_query(VIEW_BY_ID).bind::<diesel::sql_types::Uuid, _>(id.0))
+                .get_result::<StoredView>(conn)
+                .await
+        }
+        OrderKey::Number(number) => {
+            Prepared(diesel::sql_query(VIEW_BY_NUMBER).bind::<Text, _>(number.as_str()))
+                .get_result::<StoredView>(conn)
+                .await
+        }
+    };
+    Ok(found.optional()?)
 }

@@ -15,6 +15,7 @@ diesel::table! {
         event_version -> Int2,
         payload -> Json,
         snapshot -> Json,
+        snapshot_shape -> Int2,
         actor -> Nullable<Text>,
         traceparent -> Nullable<Text>,
         occurred_at -> Timestamptz,

@@ -111,10 +111,11 @@ impl From<diesel::result::Error> for PaymentError {
     }
 }
 
+#[derive(Clone)]
 pub struct Payments {
     pool: PgPool,
     provider: Arc<dyn PaymentProvider>,
-    orders: OrdersClient,
+    orders: Arc<OrdersClient>,
     /// Transient provider failures.
     retry: RetryPolicy,
     keys: KeyPolicy,
@@ -145,6 +146,15 @@ pub(crate) fn render(payment: &Payment) -> anyhow::Result<Vec<u8>> {
 }
 
 impl Payments {
+    /// The same use cases on another pool (an HTTP worker's own); clients
+    /// and settings stay shared.
+    pub fn on_pool(&self, pool: PgPool) -> Self {
+        Self {
+            pool,
+            ..self.clone()
+        }
+    }
+
     pub fn new(
         pool: PgPool,
         provider: Arc<dyn PaymentProvider>,
@@ -157,7 +167,7 @@ impl Payments {
         Self {
             pool,
             provider,
-            orders,
+            orders: Arc::new(orders),
             retry,
             keys,
             jobs,

@@ -1,0 +1,1 @@
+ALTER TABLE orders.events DROP COLUMN snapshot_shape;
