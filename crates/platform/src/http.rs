@@ -159,12 +159,32 @@ pub async fn route_not_found(req: HttpRequest) -> HttpResponse {
 /// few lines it takes with 0.33.)
 pub struct TracedRootSpan;
 
-impl tracing_actix_web::RootSpanBuilder for TracedRootSpan {
-    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+/// The route template a request matched (`/api/v1/orders/{id}`, else
+/// `unmatched`), found once per request by the root span and kept in the
+/// request's extensions for the metrics middleware: matching runs the
+/// router's patterns again, a regex each.
+#[derive(Debug, Clone)]
+pub struct MatchedRoute(pub String);
+
+impl MatchedRoute {
+    /// The request's route template, found now unless it already was.
+    pub fn of(request: &actix_web::dev::ServiceRequest) -> String {
         use actix_web::HttpMessage;
+        if let Some(found) = request.extensions().get::<MatchedRoute>() {
+            return found.0.clone();
+        }
         let route = request
             .match_pattern()
             .unwrap_or_else(|| "unmatched".to_owned());
+        request.extensions_mut().insert(MatchedRoute(route.clone()));
+        route
+    }
+}
+
+impl tracing_actix_web::RootSpanBuilder for TracedRootSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        use actix_web::HttpMessage;
+        let route = MatchedRoute::of(request);
         let request_id = request
             .extensions()
             .get::<tracing_actix_web::RequestId>()

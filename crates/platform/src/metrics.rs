@@ -139,9 +139,7 @@ pub async fn track_requests(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let route = request
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = crate::http::MatchedRoute::of(&request);
     let method = method_label(request.method());
     let response = next.call(request).await;
     let status = match &response {
