@@ -153,12 +153,19 @@ pub struct StoredView {
     pub body: Option<String>,
 }
 
-const VIEW_BY_ID: &str = "SELECT o.id, o.user_id, o.version, e.snapshot_shape AS shape, \
-    e.snapshot::text AS body FROM orders.orders o LEFT JOIN orders.events e \
-    ON e.order_id = o.id AND e.sequence = o.version WHERE o.id = $1";
-const VIEW_BY_NUMBER: &str = "SELECT o.id, o.user_id, o.version, e.snapshot_shape AS shape, \
-    e.snapshot::text AS body FROM orders.orders o LEFT JOIN orders.events e \
-    ON e.order_id = o.id AND e.sequence = o.version WHERE o.order_number = $1";
+/// The view query, selecting the order by `$where`.
+macro_rules! view_where {
+    ($where:literal) => {
+        concat!(
+            "SELECT o.id, o.user_id, o.version, e.snapshot_shape AS shape, ",
+            "e.snapshot::text AS body FROM orders.orders o LEFT JOIN orders.events e ",
+            "ON e.order_id = o.id AND e.sequence = o.version WHERE ",
+            $where
+        )
+    };
+}
+const VIEW_BY_ID: &str = view_where!("o.id = $1");
+const VIEW_BY_NUMBER: &str = view_where!("o.order_number = $1");
 
 /// The stored public representation of an order: one statement, two
 /// primary-key lookups, the JSON text as it was written.
