@@ -19,7 +19,13 @@ diesel::table! {
         actor -> Nullable<Text>,
         traceparent -> Nullable<Text>,
         occurred_at -> Timestamptz,
-        published_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    /// Events the relay has yet to publish (their `position`).
+    orders.unpublished (position) {
+        position -> Int8,
     }
 }
 

@@ -2,7 +2,7 @@
 //! functions over a connection: the caller owns the transaction.
 //!
 //! - [`payments`]: the payments, each change of state appended to the
-//!   outbox in the same statement;
+//!   outbox (and queued for the relay in `unpublished`) in the same statement;
 //! - [`idempotency`]: `Idempotency-Key`s, the payment each started and the
 //!   answer stored under it;
 //! - the inbox and the jobs table are [`platform::inbox`] and
@@ -53,7 +53,13 @@ pub mod schema {
             data -> Json,
             traceparent -> Nullable<Text>,
             occurred_at -> Timestamptz,
-            published_at -> Nullable<Timestamptz>,
+        }
+    }
+
+    diesel::table! {
+        /// Outbox rows the relay has yet to publish (their `position`).
+        payments.unpublished (position) {
+            position -> Int8,
         }
     }
 
@@ -79,17 +85,20 @@ pub const JOBS: &str = "payments.jobs";
 /// The inbox of schema `payments` (see [`platform::inbox`]).
 pub const INBOX: &str = "payments.inbox";
 
-/// Where payments' outbox is.
+/// Where payments' outbox is: `payments.outbox`, with the rows still to
+/// publish listed in `payments.unpublished` (publishing deletes the entry,
+/// never rewrites the row).
 pub const OUTBOX: OutboxSource = OutboxSource {
     name: "payments",
     notify_channel: "payments_outbox",
-    select_unpublished: "SELECT position, id, subject, NULL::int4 AS sequence, event_type, data::text AS data, \
-        traceparent, occurred_at FROM payments.outbox WHERE published_at IS NULL \
-        ORDER BY position LIMIT $1",
-    mark_published: "UPDATE payments.outbox SET published_at = now() WHERE position = ANY($1)",
+    select_unpublished: "SELECT o.position, o.id, o.subject, NULL::int4 AS sequence, o.event_type, \
+        o.data::text AS data, o.traceparent, o.occurred_at \
+        FROM payments.unpublished u JOIN payments.outbox o ON o.position = u.position \
+        ORDER BY u.position LIMIT $1",
+    mark_published: "DELETE FROM payments.unpublished WHERE position = ANY($1)",
     backlog: "SELECT count(*)::int8 AS backlog, \
-        COALESCE(EXTRACT(EPOCH FROM now() - min(occurred_at)), 0)::float8 AS oldest \
-        FROM payments.outbox WHERE published_at IS NULL",
+        COALESCE(EXTRACT(EPOCH FROM now() - min(o.occurred_at)), 0)::float8 AS oldest \
+        FROM payments.unpublished u JOIN payments.outbox o ON o.position = u.position",
     source: contracts::payment::SOURCE,
     data_schema: schema_of,
 };
