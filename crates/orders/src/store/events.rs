@@ -32,14 +32,17 @@ use crate::domain::{Order, OrderEvent, OrderId, Recorded};
 pub const OUTBOX: OutboxSource = OutboxSource {
     name: "orders",
     notify_channel: "orders_outbox",
-    select_unpublished: "SELECT e.position, e.id, e.order_id::text AS subject, e.sequence, \
-        e.event_type, e.snapshot::text AS data, e.traceparent, e.occurred_at \
-        FROM orders.unpublished u JOIN orders.events e ON e.position = u.position \
-        ORDER BY u.position LIMIT $1",
+    // The queue's first entries, then their events by primary key: a
+    // join let the planner merge-join the whole event index from its start.
+    select_unpublished: "SELECT position, id, order_id::text AS subject, sequence, event_type, \
+        snapshot::text AS data, traceparent, occurred_at FROM orders.events \
+        WHERE position = ANY (ARRAY(SELECT position FROM orders.unpublished \
+            ORDER BY position LIMIT $1)) \
+        ORDER BY position",
     mark_published: "DELETE FROM orders.unpublished WHERE position = ANY($1)",
-    backlog: "SELECT count(*)::int8 AS backlog, \
-        COALESCE(EXTRACT(EPOCH FROM now() - min(e.occurred_at)), 0)::float8 AS oldest \
-        FROM orders.unpublished u JOIN orders.events e ON e.position = u.position",
+    backlog: "SELECT (SELECT count(*) FROM orders.unpublished)::int8 AS backlog, \
+        COALESCE(EXTRACT(EPOCH FROM now() - (SELECT occurred_at FROM orders.events \
+            WHERE position = (SELECT min(position) FROM orders.unpublished))), 0)::float8 AS oldest",
     source: contracts::order::SOURCE,
     data_schema: schema_of,
 };

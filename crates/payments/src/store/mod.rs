@@ -91,14 +91,17 @@ pub const INBOX: &str = "payments.inbox";
 pub const OUTBOX: OutboxSource = OutboxSource {
     name: "payments",
     notify_channel: "payments_outbox",
-    select_unpublished: "SELECT o.position, o.id, o.subject, NULL::int4 AS sequence, o.event_type, \
-        o.data::text AS data, o.traceparent, o.occurred_at \
-        FROM payments.unpublished u JOIN payments.outbox o ON o.position = u.position \
-        ORDER BY u.position LIMIT $1",
+    // As orders' (see there): the queue's first entries, then their rows
+    // by primary key.
+    select_unpublished: "SELECT position, id, subject, NULL::int4 AS sequence, event_type, \
+        data::text AS data, traceparent, occurred_at FROM payments.outbox \
+        WHERE position = ANY (ARRAY(SELECT position FROM payments.unpublished \
+            ORDER BY position LIMIT $1)) \
+        ORDER BY position",
     mark_published: "DELETE FROM payments.unpublished WHERE position = ANY($1)",
-    backlog: "SELECT count(*)::int8 AS backlog, \
-        COALESCE(EXTRACT(EPOCH FROM now() - min(o.occurred_at)), 0)::float8 AS oldest \
-        FROM payments.unpublished u JOIN payments.outbox o ON o.position = u.position",
+    backlog: "SELECT (SELECT count(*) FROM payments.unpublished)::int8 AS backlog, \
+        COALESCE(EXTRACT(EPOCH FROM now() - (SELECT occurred_at FROM payments.outbox \
+            WHERE position = (SELECT min(position) FROM payments.unpublished))), 0)::float8 AS oldest",
     source: contracts::payment::SOURCE,
     data_schema: schema_of,
 };
