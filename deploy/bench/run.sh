@@ -120,12 +120,12 @@ done
 for c in $PAY_CONCURRENCIES; do
     say "the pay flow, $c connections placing orders with a card"
     loadgen payflow --url "$ORDERS/api/v1/orders" --body "$ROOT/deploy/bench/pay_order.json" --exchange bench.orders.events \
-        --concurrency "$c" --duration "$SECONDS_PER_RUN" --results "$RESULTS" >/dev/null
+        --concurrency "$c" --duration "$SECONDS_PER_RUN" --warmup "$WARMUP" --results "$RESULTS" >/dev/null
 done
 half="$(python3 -c "print(max(1.0, $(best payflow) / 2))")"
 say "the pay flow at half of saturation ($half/s)"
 loadgen payflow --url "$ORDERS/api/v1/orders" --body "$ROOT/deploy/bench/pay_order.json" --exchange bench.orders.events \
-    --concurrency 64 --rate "$half" --duration "$SECONDS_PER_RUN" --results "$RESULTS" >/dev/null
+    --concurrency 64 --rate "$half" --duration "$SECONDS_PER_RUN" --warmup "$WARMUP" --results "$RESULTS" >/dev/null
 
 say "resources: peak RSS, and CPU while idle (once every event is published and every job done)"
 for _ in $(seq 1 240); do

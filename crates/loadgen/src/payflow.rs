@@ -1,7 +1,9 @@
 //! The full pay flow, counted where a shop would see it: orders are placed
 //! with a card (`POST /api/v1/orders`), and each is done when its
 //! `order.paid` reaches a subscriber of the orders exchange. Latency is from
-//! the moment the order was sent to the moment `order.paid` arrived.
+//! the moment the order was sent to the moment `order.paid` arrived, for
+//! the orders placed after the warm-up; throughput is every order paid after
+//! the warm-up (whenever placed) per second, up to the last one measured.
 
 use std::{
     collections::HashMap,
@@ -44,6 +46,10 @@ pub struct Args {
     /// Seconds of placing orders.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
+    /// Seconds of orders placed before measuring (their `order.paid` is
+    /// not counted): pools and connections open, statements are prepared.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
     /// How long to wait for the last orders to be paid.
     #[arg(long, default_value_t = 60.0)]
     pub drain: f64,
@@ -98,40 +104,52 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     });
     let pacer = args.rate.map(Pacer::new);
     let start = Instant::now();
-    let until = start + Duration::from_secs_f64(args.duration);
+    let measure_from = start + Duration::from_secs_f64(args.warmup);
+    let until = measure_from + Duration::from_secs_f64(args.duration);
     let placers: Vec<_> = (0..args.concurrency.max(1))
         .map(|_| {
             let (template, pacer, sent) = (template.clone(), pacer.clone(), sent.clone());
-            tokio::spawn(async move { place(&template, pacer, until, &sent).await })
+            tokio::spawn(async move { place(&template, pacer, measure_from, until, &sent).await })
         })
         .collect();
 
+    // The placers are awaited beside the subscriber, never before it: an
+    // `order.paid` must be stamped when it arrives, not after the last
+    // placer's paced turn (which put up to concurrency/rate seconds onto the
+    // latency of the run's last orders).
+    let mut placing = tokio::spawn(async move {
+        let (mut total, mut refused) = (0_u64, 0_u64);
+        for placer in placers {
+            let (placed, failed) = placer.await??;
+            total += placed;
+            refused += failed;
+        }
+        Ok::<_, anyhow::Error>((total, refused))
+    });
     let mut latencies = stats::histogram()?;
     let mut last_paid = start;
+    // Orders paid from `measure_from` on, whenever placed: the throughput.
+    let mut completed = 0_u64;
     let mut placed_total = None;
     let drain_until = until + Duration::from_secs_f64(args.drain);
-    let mut placers = Some(placers);
     let mut received = 0_u64;
     loop {
-        if placed_total.is_none() && Instant::now() >= until {
-            let mut total = 0_u64;
-            let mut refused = 0_u64;
-            for placer in placers.take().unwrap_or_default() {
-                let (placed, failed) = placer.await??;
-                total += placed;
-                refused += failed;
-            }
-            if refused > 0 {
-                eprintln!("{refused} orders were refused");
-            }
-            placed_total = Some(total);
-        }
         if placed_total.is_some_and(|total| latencies.len() >= total)
             || Instant::now() >= drain_until
         {
             break;
         }
-        let next = tokio::time::timeout(Duration::from_millis(200), deliveries.next()).await;
+        let next = tokio::select! {
+            placed = &mut placing, if placed_total.is_none() => {
+                let (total, refused) = placed??;
+                if refused > 0 {
+                    eprintln!("{refused} orders were refused");
+                }
+                placed_total = Some(total);
+                continue;
+            }
+            next = tokio::time::timeout(Duration::from_millis(200), deliveries.next()) => next,
+        };
         let Ok(Some(Ok(delivery))) = next else {
             continue;
         };
@@ -141,10 +159,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .ok()
             .and_then(|event| event["subject"].as_str().map(str::to_owned));
         let Some(subject) = subject else { continue };
-        let started = sent.lock().map_or(None, |mut sent| sent.remove(&subject));
-        if let Some(started) = started {
-            stats::record(&mut latencies, arrived - started);
+        let Some(started) = sent.lock().map_or(None, |mut sent| sent.remove(&subject)) else {
+            continue;
+        };
+        if arrived >= measure_from {
+            completed += 1;
             last_paid = arrived;
+        }
+        if started >= measure_from {
+            stats::record(&mut latencies, arrived - started);
         }
     }
     let placed = placed_total.unwrap_or_default();
@@ -152,7 +175,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "placed {placed}, order.paid received {received}, matched {}",
         latencies.len()
     );
-    let seconds = (last_paid - start).as_secs_f64();
+    let seconds = (last_paid.max(measure_from) - measure_from).as_secs_f64();
     let summary = stats::with(
         stats::summary(&latencies, seconds, placed.saturating_sub(latencies.len())),
         json!({
@@ -162,6 +185,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "rate": args.rate,
             "placed": placed,
             "not_paid": placed.saturating_sub(latencies.len()),
+            "throughput": if seconds > 0.0 { (completed as f64 / seconds * 10.0).round() / 10.0 } else { 0.0 },
         }),
     );
     println!("{summary}");
@@ -169,10 +193,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     args.output.append(&summary)
 }
 
-/// Places orders until `until`; returns (placed, refused).
+/// Places orders until `until`; returns how many placed from `measure_from`
+/// on, and how many were refused then.
 async fn place(
     template: &Template,
     pacer: Option<Arc<Pacer>>,
+    measure_from: Instant,
     until: Instant,
     sent: &Sent,
 ) -> anyhow::Result<(u64, u64)> {
@@ -190,12 +216,12 @@ async fn place(
                     .and_then(|order| order["id"].as_str().map(str::to_owned));
                 if let (Some(id), Ok(mut sent)) = (id, sent.lock()) {
                     sent.insert(id, started);
-                    placed += 1;
+                    placed += u64::from(started >= measure_from);
                 }
             }
-            Ok(_) => refused += 1,
+            Ok(_) => refused += u64::from(started >= measure_from),
             Err(_) => {
-                refused += 1;
+                refused += u64::from(started >= measure_from);
                 connection = Connection::open(&template.target).await?;
             }
         }
