@@ -7,8 +7,8 @@ Usage: capture_sql.py LOG OFFSET DATABASE > create_exact.pgbench
 
 From the log, after byte OFFSET, it takes the session that inserted into
 orders.orders, and that session's transaction from BEGIN to COMMIT; each
-statement's parameters are written in as literals; every id (a UUID literal)
-and the order number become expressions of pgbench's client id and a random
+statement's parameters are written in as literals; every id (a UUID literal,
+alone or in an array) and the order number become expressions of pgbench's client id and a random
 number, so that each transaction inserts new rows, as the service does. The
 statements between BEGIN and COMMIT are sent as one pipeline, as the service
 sends them.
@@ -19,6 +19,7 @@ import sys
 LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \w+ \[(\d+)\] (\S*)@(\S*) (LOG|DETAIL):  (.*)$")
 PARAM = re.compile(r"\$(\d+) = (NULL|'(?:[^']|'')*')")
 UUID = re.compile(r"'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'")
+UUID_ARRAY = re.compile(r"'\{([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?:,[0-9a-f-]{36})*)\}'")
 NUMBER = re.compile(r"'ORD-[0-9A-Z]{4}-[0-9A-Z]{4}'")
 
 
@@ -59,11 +60,19 @@ def main(path, offset, database):
         ids = {}
 
         def uuid_expr(match):
-            k = ids.setdefault(match.group(0), len(ids))
+            return uuid_of(match.group(0))
+
+        def uuid_of(quoted):
+            k = ids.setdefault(quoted, len(ids))
             return "md5(:client_id || ':' || :n || ':%d')::uuid" % k
+
+        def uuid_array(match):
+            # An array parameter (`id = ANY($1)`): each of its ids too.
+            return "ARRAY[%s]" % ", ".join(uuid_of("'%s'" % u) for u in match.group(1).split(","))
 
         out = ["\\set n random(1, 9223372036854775806)", "BEGIN;", "\\startpipeline"]
         for sql in batch:
+            sql = UUID_ARRAY.sub(uuid_array, sql)
             sql = UUID.sub(uuid_expr, sql)
             sql = NUMBER.sub(lambda _: "('B-' || :client_id || '-' || :n)", sql)
             # pgbench reads `:name` as a variable, also inside a literal: a

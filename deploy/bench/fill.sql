@@ -37,10 +37,10 @@ FROM fill f, orders.order_addresses a WHERE a.order_id = :'template';
 -- the service writes), so they are marked shape 0: read, they are rendered
 -- afresh, as a snapshot of an older representation would be.
 INSERT INTO orders.events (id, order_id, sequence, event_type, event_version, payload, snapshot,
-                           snapshot_shape, actor, traceparent, occurred_at)
+                           snapshot_shape, actor, traceparent, occurred_at, published_at)
 SELECT gen_random_uuid(), f.id, e.sequence, e.event_type, e.event_version, e.payload,
        (e.snapshot::jsonb || jsonb_build_object('id', f.id, 'order_number', f.number, 'user_id', f.user_id))::json,
-       0, f.user_id, NULL, f.at
+       0, f.user_id, NULL, f.at, f.at
 FROM fill f, orders.events e WHERE e.order_id = :'template' AND e.sequence = 1;
 COMMIT;
 ALTER TABLE orders.events ENABLE TRIGGER USER;

@@ -129,8 +129,8 @@ loadgen payflow --url "$ORDERS/api/v1/orders" --body "$ROOT/deploy/bench/pay_ord
 
 say "resources: peak RSS, and CPU while idle (once every event is published and every job done)"
 for _ in $(seq 1 240); do
-    left="$(psql_super -d "$DB" -Atc "SELECT (SELECT count(*) FROM orders.unpublished)
-        + (SELECT count(*) FROM payments.unpublished)
+    left="$(psql_super -d "$DB" -Atc "SELECT (SELECT count(*) FROM orders.events WHERE published_at IS NULL)
+        + (SELECT count(*) FROM payments.outbox WHERE published_at IS NULL)
         + (SELECT count(*) FROM orders.jobs WHERE state = 'pending')
         + (SELECT count(*) FROM payments.jobs WHERE state = 'pending')")"
     [[ "$left" == 0 ]] && break

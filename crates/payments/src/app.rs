@@ -125,15 +125,14 @@ impl Application {
 }
 
 /// What `retention` prunes in schema `payments`: the standard rules and
-/// outbox rows published (no longer queued) and older than `outbox_days`.
+/// published outbox rows.
 pub fn retention_rules(
     config: &platform::retention::RetentionConfig,
 ) -> Vec<platform::retention::Rule> {
     let mut rules = platform::retention::standard_rules("payments", config);
     rules.push(platform::retention::Rule {
         table: "payments.outbox".to_owned(),
-        older_than: "occurred_at < now() - $1 * interval '1 second' AND NOT EXISTS \
-            (SELECT 1 FROM payments.unpublished u WHERE u.position = payments.outbox.position)",
+        older_than: "published_at IS NOT NULL AND published_at < now() - $1 * interval '1 second'",
         max_age: platform::retention::days(config.outbox_days),
     });
     rules

@@ -1,5 +1,4 @@
-//! `orders.events`: the event store, which is also the outbox (with
-//! `orders.unpublished`, the queue of events the relay has yet to publish).
+//! `orders.events`: the event store, which is also the outbox.
 //!
 //! Writing an order is one transaction: its new events are appended and the
 //! projections (`orders`, `order_items`, `order_addresses`) are brought up to
@@ -26,23 +25,17 @@ use super::{INBOX, JOBS, StoreError};
 use crate::domain::{Order, OrderEvent, OrderId, Recorded};
 
 /// The outbox the shared relay publishes: the event store itself, each
-/// event with the public order state after it (`snapshot`). The events
-/// still to publish are listed in `orders.unpublished`, written with them;
-/// publishing deletes the entry and never rewrites the event.
+/// event with the public order state after it (`snapshot`).
 pub const OUTBOX: OutboxSource = OutboxSource {
     name: "orders",
     notify_channel: "orders_outbox",
-    // The queue's first entries, then their events by primary key: a
-    // join let the planner merge-join the whole event index from its start.
     select_unpublished: "SELECT position, id, order_id::text AS subject, sequence, event_type, \
         snapshot::text AS data, traceparent, occurred_at FROM orders.events \
-        WHERE position = ANY (ARRAY(SELECT position FROM orders.unpublished \
-            ORDER BY position LIMIT $1)) \
-        ORDER BY position",
-    mark_published: "DELETE FROM orders.unpublished WHERE position = ANY($1)",
-    backlog: "SELECT (SELECT count(*) FROM orders.unpublished)::int8 AS backlog, \
-        COALESCE(EXTRACT(EPOCH FROM now() - (SELECT occurred_at FROM orders.events \
-            WHERE position = (SELECT min(position) FROM orders.unpublished))), 0)::float8 AS oldest",
+        WHERE published_at IS NULL ORDER BY position LIMIT $1",
+    mark_published: "UPDATE orders.events SET published_at = now() WHERE position = ANY($1)",
+    backlog: "SELECT count(*)::int8 AS backlog, \
+        COALESCE(EXTRACT(EPOCH FROM now() - min(occurred_at)), 0)::float8 AS oldest \
+        FROM orders.events WHERE published_at IS NULL",
     source: contracts::order::SOURCE,
     data_schema: schema_of,
 };
@@ -98,7 +91,6 @@ pub async fn append(
         .iter()
         .map(|event| NewEventRow::new(event, cause))
         .collect::<Result<Vec<_>, _>>()?;
-    let event_ids: Vec<Uuid> = new_events.iter().map(|event| event.id).collect();
     let new_order = previous_version.is_none().then(|| {
         (
             OrderRow::from_order(order),
@@ -164,18 +156,6 @@ pub async fn append(
         }
         batch.push(Box::pin(
             Prepared(diesel::insert_into(events::table).values(&event_rows)).execute(&mut &*conn),
-        ));
-        // ...and queued for the relay (the statement after the insert sees
-        // its rows: a pipeline runs in order).
-        batch.push(Box::pin(
-            Prepared(
-                diesel::sql_query(
-                    "INSERT INTO orders.unpublished (position) \
-                     SELECT position FROM orders.events WHERE id = ANY($1)",
-                )
-                .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(&event_ids),
-            )
-            .execute(&mut &*conn),
         ));
         let mut coupon_taken_at = None;
         for write in also {

@@ -19,13 +19,7 @@ diesel::table! {
         actor -> Nullable<Text>,
         traceparent -> Nullable<Text>,
         occurred_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    /// Events the relay has yet to publish (their `position`).
-    orders.unpublished (position) {
-        position -> Int8,
+        published_at -> Nullable<Timestamptz>,
     }
 }
 

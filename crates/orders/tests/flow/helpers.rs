@@ -228,39 +228,6 @@ impl Platform {
         (child, format!("http://127.0.0.1:{port}"))
     }
 
-    /// Entries still queued for each relay: (orders, payments).
-    pub async fn queued_for_relay(&self) -> (i64, i64) {
-        (
-            count_rows(&self.orders_db, "orders.unpublished").await,
-            count_rows(&self.payments_db, "payments.unpublished").await,
-        )
-    }
-
-    /// Whether every event of `order_id` is still the row version its
-    /// writing transaction inserted: each row's `xmin` is that of the
-    /// transaction that appended it, never a later one.
-    pub async fn events_unrewritten(&self, order_id: &str) -> bool {
-        use diesel_async::RunQueryDsl;
-        #[derive(diesel::QueryableByName)]
-        struct Verdict {
-            #[diesel(sql_type = diesel::sql_types::Bool)]
-            ok: bool,
-        }
-        let mut conn = self.orders_db.connect().await.unwrap();
-        // The creation's event and the order's lines were inserted by one
-        // transaction, and nothing updates lines on payment.
-        let Verdict { ok } = diesel::sql_query(
-            "SELECT bool_and(e.xmin = (SELECT i.xmin FROM orders.order_items i \
-                 WHERE i.order_id = e.order_id LIMIT 1)) AS ok \
-             FROM orders.events e WHERE e.order_id = $1::uuid AND e.sequence = 1",
-        )
-        .bind::<diesel::sql_types::Text, _>(order_id)
-        .get_result(&mut conn)
-        .await
-        .unwrap();
-        ok
-    }
-
     /// Succeeded charges per order, from payments' own table.
     pub async fn charges_per_order(&self) -> std::collections::HashMap<String, i64> {
         use diesel_async::RunQueryDsl;
@@ -466,19 +433,4 @@ pub fn types(history: &[Value]) -> Vec<String> {
         .iter()
         .map(|e| e["type"].as_str().unwrap().to_owned())
         .collect()
-}
-
-async fn count_rows(db: &TestDatabase, table: &str) -> i64 {
-    use diesel_async::RunQueryDsl;
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let mut conn = db.connect().await.unwrap();
-    let Count { n } = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-        .get_result(&mut conn)
-        .await
-        .unwrap();
-    n
 }

@@ -40,43 +40,6 @@ async fn an_order_created_with_a_good_card_becomes_paid() {
 }
 
 #[tokio::test]
-async fn published_events_leave_the_relays_queues_and_are_never_rewritten() {
-    let platform = spawn_platform(Options::default()).await;
-    let mut subscriber = platform
-        .broker
-        .subscribe(&[(&platform.names.orders_exchange, "order.paid")])
-        .await
-        .unwrap();
-
-    let order = platform.create_order("aoife", Some("tok_visa")).await;
-    let id = order["id"].as_str().unwrap();
-    assert!(
-        subscriber.next(Duration::from_secs(15)).await.is_some(),
-        "order.paid published"
-    );
-
-    // Each relay deletes an entry once the broker has confirmed its event
-    // (just after the subscriber may have seen it).
-    let mut queued = platform.queued_for_relay().await;
-    for _ in 0..50 {
-        if queued == (0, 0) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        queued = platform.queued_for_relay().await;
-    }
-    assert_eq!(
-        queued,
-        (0, 0),
-        "order.created, order.paid, payment.successful"
-    );
-    assert!(
-        platform.events_unrewritten(id).await,
-        "publishing never rewrites an event row"
-    );
-}
-
-#[tokio::test]
 async fn a_declined_order_stays_pending_with_the_failure_and_is_paid_later() {
     let platform = spawn_platform(Options::default()).await;
     let order = platform

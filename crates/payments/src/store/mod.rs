@@ -2,7 +2,7 @@
 //! functions over a connection: the caller owns the transaction.
 //!
 //! - [`payments`]: the payments, each change of state appended to the
-//!   outbox (and queued for the relay in `unpublished`) in the same statement;
+//!   outbox in the same statement;
 //! - [`idempotency`]: `Idempotency-Key`s, the payment each started and the
 //!   answer stored under it;
 //! - the inbox and the jobs table are [`platform::inbox`] and
@@ -53,13 +53,7 @@ pub mod schema {
             data -> Json,
             traceparent -> Nullable<Text>,
             occurred_at -> Timestamptz,
-        }
-    }
-
-    diesel::table! {
-        /// Outbox rows the relay has yet to publish (their `position`).
-        payments.unpublished (position) {
-            position -> Int8,
+            published_at -> Nullable<Timestamptz>,
         }
     }
 
@@ -85,23 +79,17 @@ pub const JOBS: &str = "payments.jobs";
 /// The inbox of schema `payments` (see [`platform::inbox`]).
 pub const INBOX: &str = "payments.inbox";
 
-/// Where payments' outbox is: `payments.outbox`, with the rows still to
-/// publish listed in `payments.unpublished` (publishing deletes the entry,
-/// never rewrites the row).
+/// Where payments' outbox is.
 pub const OUTBOX: OutboxSource = OutboxSource {
     name: "payments",
     notify_channel: "payments_outbox",
-    // As orders' (see there): the queue's first entries, then their rows
-    // by primary key.
-    select_unpublished: "SELECT position, id, subject, NULL::int4 AS sequence, event_type, \
-        data::text AS data, traceparent, occurred_at FROM payments.outbox \
-        WHERE position = ANY (ARRAY(SELECT position FROM payments.unpublished \
-            ORDER BY position LIMIT $1)) \
-        ORDER BY position",
-    mark_published: "DELETE FROM payments.unpublished WHERE position = ANY($1)",
-    backlog: "SELECT (SELECT count(*) FROM payments.unpublished)::int8 AS backlog, \
-        COALESCE(EXTRACT(EPOCH FROM now() - (SELECT occurred_at FROM payments.outbox \
-            WHERE position = (SELECT min(position) FROM payments.unpublished))), 0)::float8 AS oldest",
+    select_unpublished: "SELECT position, id, subject, NULL::int4 AS sequence, event_type, data::text AS data, \
+        traceparent, occurred_at FROM payments.outbox WHERE published_at IS NULL \
+        ORDER BY position LIMIT $1",
+    mark_published: "UPDATE payments.outbox SET published_at = now() WHERE position = ANY($1)",
+    backlog: "SELECT count(*)::int8 AS backlog, \
+        COALESCE(EXTRACT(EPOCH FROM now() - min(occurred_at)), 0)::float8 AS oldest \
+        FROM payments.outbox WHERE published_at IS NULL",
     source: contracts::payment::SOURCE,
     data_schema: schema_of,
 };

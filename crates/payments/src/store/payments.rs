@@ -152,8 +152,7 @@ pub async fn mark_order_cancelled(
 /// Moves a payment from `from` to the state of `next` if, and only if, it is
 /// still in `from` (compare-and-set: a late or repeated outcome never
 /// overwrites one already recorded), appending `event_type` with `data` to the
-/// outbox (and queueing it for the relay) in the same statement. Returns
-/// whether it moved.
+/// outbox in the same statement. Returns whether it moved.
 pub async fn transition(
     conn: &AsyncPgConnection,
     next: &Payment,
@@ -167,11 +166,9 @@ pub async fn transition(
         diesel::sql_query(
             "WITH moved AS (UPDATE payments.payments SET status = $2, failure_reason = $3, \
              provider_reference = $4, refund_reference = $5, updated_at = $6 \
-             WHERE id = $1 AND status = $7 RETURNING order_id), \
-         appended AS (INSERT INTO payments.outbox \
-             (id, subject, event_type, data, traceparent, occurred_at) \
-             SELECT $8, order_id::text, $9, $10, $11, $6 FROM moved RETURNING position) \
-         INSERT INTO payments.unpublished (position) SELECT position FROM appended",
+             WHERE id = $1 AND status = $7 RETURNING order_id) \
+         INSERT INTO payments.outbox (id, subject, event_type, data, traceparent, occurred_at) \
+         SELECT $8, order_id::text, $9, $10, $11, $6 FROM moved",
         )
         .bind::<SqlUuid, _>(next.id)
         .bind::<Text, _>(next.status.as_str())
