@@ -36,6 +36,23 @@ mkdir -p "$OUT"
 
 ensure_postgres
 ensure_rabbitmq
+# PostgreSQL as production runs it: with autovacuum. Some machines switch it
+# off (their tests only create and drop databases); without it, every UPDATE
+# and DELETE of a run stays behind as a dead tuple that later queries step
+# over (the outbox's partial index, the jobs queue), and each stage of the
+# run degrades the next. Switched on for the run if it was off; restored at
+# the end.
+restore_autovacuum() {
+    if [[ -n "${AUTOVACUUM_RESTORE:-}" ]]; then
+        psql_super -d postgres -c "ALTER SYSTEM RESET autovacuum" -c "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
+    fi
+}
+if [[ "$(psql_super -d postgres -Atc "SHOW autovacuum")" == off ]]; then
+    say "autovacuum is off on this server: on for this run"
+    AUTOVACUUM_RESTORE=1
+    psql_super -d postgres -c "ALTER SYSTEM SET autovacuum = on" -c "SELECT pg_reload_conf()" >/dev/null
+fi
+trap restore_autovacuum EXIT
 PROFILE="${BENCH_PROFILE:-$( (( QUICK )) && echo dev || echo release)}"
 say "building the binaries ($PROFILE profile)"
 cargo build --quiet --profile "$PROFILE" --manifest-path "$ROOT/Cargo.toml" -p orders -p payments -p loadgen
@@ -65,7 +82,7 @@ cleanup() {
     stop_isolated_pair bench
     psql_super -d postgres -c "ALTER SYSTEM RESET log_statement" -c "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
 }
-trap cleanup EXIT
+trap 'cleanup; restore_autovacuum' EXIT
 start_isolated_pair bench "$rel" 18080 "$OUT"
 orders_pid=$PAIR_ORDERS_PID
 payments_pid=$PAIR_PAYMENTS_PID
@@ -172,7 +189,7 @@ fi
 # The exact-SQL baseline, with the services stopped (their relay would
 # otherwise publish what pgbench inserts).
 cleanup
-trap - EXIT
+trap restore_autovacuum EXIT
 if [[ -s "$OUT/create_exact.pgbench" ]]; then
     say "baseline: pgbench replaying the service's own statements of one creation, 16 clients, ${PG_SECONDS}s"
     tps="$(pgbench -n -M prepared -c 16 -j 2 -T "$PG_SECONDS" -h "$PGHOST" -p "$PGPORT" -U "$PGSUPERUSER" \
