@@ -8,8 +8,9 @@ Usage: capture_sql.py LOG OFFSET DATABASE > create_exact.pgbench
 From the log, after byte OFFSET, it takes the session that inserted into
 orders.orders, and that session's transaction from BEGIN to COMMIT; each
 statement's parameters are written in as literals; every id (a UUID literal,
-alone or in an array) and the order number become expressions of pgbench's client id and a random
-number, so that each transaction inserts new rows, as the service does. The
+alone or in an array) and the order number become expressions of pgbench's
+client id and a random number, so that each transaction inserts new rows, as
+the service does. The
 statements between BEGIN and COMMIT are sent as one pipeline, as the service
 sends them.
 """
@@ -59,9 +60,6 @@ def main(path, offset, database):
         batch = sqls[begin + 1 : commit]
         ids = {}
 
-        def uuid_expr(match):
-            return uuid_of(match.group(0))
-
         def uuid_of(quoted):
             k = ids.setdefault(quoted, len(ids))
             return "md5(:client_id || ':' || :n || ':%d')::uuid" % k
@@ -73,7 +71,7 @@ def main(path, offset, database):
         out = ["\\set n random(1, 9223372036854775806)", "BEGIN;", "\\startpipeline"]
         for sql in batch:
             sql = UUID_ARRAY.sub(uuid_array, sql)
-            sql = UUID.sub(uuid_expr, sql)
+            sql = UUID.sub(lambda match: uuid_of(match.group(0)), sql)
             sql = NUMBER.sub(lambda _: "('B-' || :client_id || '-' || :n)", sql)
             # pgbench reads `:name` as a variable, also inside a literal: a
             # JSON `"key":null` becomes `"key": null`.

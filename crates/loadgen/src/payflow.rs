@@ -185,7 +185,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "rate": args.rate,
             "placed": placed,
             "not_paid": placed.saturating_sub(latencies.len()),
-            "throughput": if seconds > 0.0 { (completed as f64 / seconds * 10.0).round() / 10.0 } else { 0.0 },
+            "throughput": stats::per_second(completed, seconds),
         }),
     );
     println!("{summary}");

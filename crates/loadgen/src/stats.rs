@@ -26,12 +26,21 @@ pub fn summary(histogram: &Histogram<u64>, seconds: f64, errors: u64) -> serde_j
         "requests": count,
         "errors": errors,
         "seconds": (seconds * 100.0).round() / 100.0,
-        "throughput": if seconds > 0.0 { (count as f64 / seconds * 10.0).round() / 10.0 } else { 0.0 },
+        "throughput": per_second(count, seconds),
         "p50_ms": ms(histogram.value_at_quantile(0.50)),
         "p90_ms": ms(histogram.value_at_quantile(0.90)),
         "p99_ms": ms(histogram.value_at_quantile(0.99)),
         "max_ms": ms(histogram.max()),
     })
+}
+
+/// `count` per second over `seconds`, to a tenth (0 for no time).
+pub fn per_second(count: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        (count as f64 / seconds * 10.0).round() / 10.0
+    } else {
+        0.0
+    }
 }
 
 /// Merges `extra` fields into a summary.
