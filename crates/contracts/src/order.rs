@@ -122,6 +122,9 @@ pub enum PaymentStatus {
     Pending,
     Failed,
     Paid,
+    /// Part of what was paid was given back (a line refunded, a return).
+    PartiallyRefunded,
+    /// Everything paid was given back: the order is not shipped.
     Refunded,
 }
 

@@ -47,8 +47,12 @@ impl PaymentEventType {
 pub enum PaymentStatus {
     Pending,
     Processing,
+    /// Captured (in full or in part): the money is taken.
     Succeeded,
     Failed,
+    /// Part of what was captured was given back; the rest is kept.
+    PartiallyRefunded,
+    /// Everything captured was given back.
     Refunded,
 }
 
@@ -59,6 +63,7 @@ impl PaymentStatus {
             PaymentStatus::Processing => "processing",
             PaymentStatus::Succeeded => "succeeded",
             PaymentStatus::Failed => "failed",
+            PaymentStatus::PartiallyRefunded => "partially_refunded",
             PaymentStatus::Refunded => "refunded",
         }
     }
@@ -69,6 +74,7 @@ impl PaymentStatus {
             PaymentStatus::Processing,
             PaymentStatus::Succeeded,
             PaymentStatus::Failed,
+            PaymentStatus::PartiallyRefunded,
             PaymentStatus::Refunded,
         ]
         .into_iter()
@@ -100,6 +106,88 @@ pub struct PaymentData {
     /// The provider's reference of the charge.
     #[serde(default)]
     pub provider_reference: Option<String>,
+    /// What was captured (taken), a decimal string in `currency`; absent in
+    /// events written before amounts were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "59.98")]
+    pub captured_amount: Option<String>,
+    /// What was given back so far (refunds accepted, done or in progress).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "0.00")]
+    pub refunded_amount: Option<String>,
+    /// On `payment.refunded` only: the refund this event reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund: Option<RefundData>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Where a refund stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    /// Accepted (its amount is reserved); the provider has not refunded yet.
+    Pending,
+    /// The provider refunded it.
+    Succeeded,
+    /// The provider refused it for good; its amount is refundable again.
+    Failed,
+}
+
+impl RefundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundStatus::Pending => "pending",
+            RefundStatus::Succeeded => "succeeded",
+            RefundStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            RefundStatus::Pending,
+            RefundStatus::Succeeded,
+            RefundStatus::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+}
+
+/// An order line a refund is for (a return, a goodwill refund of one line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundLine {
+    /// The order line's id.
+    pub item_id: Uuid,
+    #[schema(minimum = 1)]
+    pub quantity: u32,
+}
+
+/// A refund of (part of) a payment: what `GET /api/v1/payments/{id}/refunds`
+/// lists and what `payment.refunded` carries in `refund`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RefundData {
+    pub id: Uuid,
+    pub payment_id: Uuid,
+    /// Decimal string in `currency`.
+    #[schema(example = "12.50")]
+    pub amount: String,
+    #[schema(example = "USD")]
+    pub currency: String,
+    pub status: RefundStatus,
+    #[schema(example = "damaged")]
+    pub reason: String,
+    /// The order lines it is for, when given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<RefundLine>,
+    /// The provider's reference of the refund, once made.
+    #[serde(default)]
+    pub provider_reference: Option<String>,
+    #[serde(default)]
+    pub failure_reason: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

@@ -2,19 +2,22 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, http::header, post, web};
 use contracts::money::{Amount, Currency};
-use contracts::payment::PaymentData;
+use contracts::payment::{PaymentData, RefundData, RefundLine};
 use platform::openapi::StandardResponses;
 use platform::{
     FieldError, Problem,
     auth::{Authenticated, Principal},
-    json::{ApiJson, RawJson},
+    json::{OptionalJson, RawJson},
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::domain::Refusal;
-use crate::service::{Actor, NewPayment, PaymentError, Payments, RefundRequested, refusal_kind};
+use crate::domain::{RefundRefusal, Refusal};
+use crate::service::{
+    Actor, NewPayment, PaymentError, Payments, RefundAsk, RefundRequested, refund_data,
+    refund_refusal_kind, refusal_kind,
+};
 
 pub const READ: &str = "payments.read";
 pub const WRITE: &str = "payments.write";
@@ -101,8 +104,21 @@ impl From<PaymentError> for Problem {
                     .with_detail("the order could not be checked with the orders service; nothing was charged, retry later")
                     .with_retry_after(1)
             }
-            PaymentError::NotRefundable => Problem::new(StatusCode::CONFLICT, "not_refundable", "Nothing to refund")
-                .with_detail("the payment failed; no money was taken"),
+            PaymentError::RefundRefused(refusal) => {
+                let kind = refund_refusal_kind(&refusal);
+                match refusal {
+                    RefundRefusal::NotRefundable(status) => Problem::new(StatusCode::CONFLICT, kind, "Nothing to refund")
+                        .with_detail(format!("the payment is {}; no money was taken, nothing was refunded", status.as_str()))
+                        .with_extension("payment_status", status.as_str()),
+                    RefundRefusal::ExceedsCaptured { refundable } => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, kind, "Refund exceeds what was captured")
+                        .with_detail(format!("at most {refundable} {} can still be refunded; nothing was refunded", refundable.currency()))
+                        .with_extension("refundable_amount", refundable.to_string())
+                        .with_extension("currency", refundable.currency().code()),
+                    RefundRefusal::CurrencyMismatch { expected } => Problem::validation(vec![FieldError::new("currency", format!("the payment is in {expected}"))]),
+                    RefundRefusal::Zero => Problem::validation(vec![FieldError::new("amount", "must be greater than zero")]),
+                    RefundRefusal::InvalidAmount(message) => Problem::validation(vec![FieldError::new("amount", message)]),
+                }
+            }
             PaymentError::OrderAlreadyHasPayment => Problem::new(StatusCode::CONFLICT, "payment_exists", "Order already paid")
                 .with_detail("the order already has a payment in progress or completed; it is never charged twice"),
             PaymentError::KeyInFlight => platform::idempotency::in_flight(),
@@ -214,7 +230,8 @@ pub async fn create_payment(
     Ok(response.body(reply.body))
 }
 
-/// Why a refund is asked for.
+/// Why a refund is asked for (`POST /api/v1/payments/{id}/refund`, all that
+/// remains).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
@@ -224,12 +241,166 @@ pub struct RefundBody {
     pub reason: Option<String>,
 }
 
-/// Refund a payment (admins and the orders service).
+/// A refund of (part of) a payment.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRefundBody {
+    /// How much to give back, in the payment's currency (a decimal string or
+    /// a JSON number read exactly); all that remains when absent.
+    #[serde(default)]
+    pub amount: Option<Amount>,
+    /// The payment's currency, if the client names it.
+    #[serde(default)]
+    #[schema(example = "USD", pattern = "^[A-Z]{3}$")]
+    pub currency: Option<String>,
+    /// Recorded with the refund (`damaged`, `goodwill`, …).
+    #[serde(default)]
+    #[schema(example = "damaged", max_length = 200)]
+    pub reason: Option<String>,
+    /// The order lines it is for, when it is for lines.
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    pub items: Option<Vec<RefundLine>>,
+}
+
+/// A payment's refunds, oldest first.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct RefundListResponse {
+    pub data: Vec<RefundData>,
+}
+
+/// A refund's reason: printable text of at most 200 characters.
+fn reason(reason: Option<String>, errors: &mut Vec<FieldError>) -> String {
+    let Some(reason) = reason else {
+        return "requested".to_owned();
+    };
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            "reason",
+            "must be 1 to 200 characters without control characters",
+        ));
+    }
+    reason.to_owned()
+}
+
+impl CreateRefundBody {
+    fn into_ask(self) -> Result<RefundAsk, Problem> {
+        let mut errors = Vec::new();
+        let currency = self.currency.as_deref().and_then(|code| {
+            Currency::parse(code)
+                .map_err(|e| errors.push(FieldError::new("currency", e.to_string())))
+                .ok()
+        });
+        let reason = reason(self.reason, &mut errors);
+        let items = self.items.unwrap_or_default();
+        if items.len() > 100 {
+            errors.push(FieldError::new("items", "at most 100 lines"));
+        }
+        for (index, line) in items.iter().enumerate() {
+            if line.quantity == 0 {
+                errors.push(FieldError::new(
+                    format!("items[{index}].quantity"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Problem::validation(errors));
+        }
+        Ok(RefundAsk {
+            amount: self.amount,
+            currency,
+            reason,
+            items,
+        })
+    }
+}
+
+/// Refund a payment, in full or in part (admins and the orders service).
 ///
-/// The refund is durable work: recorded now, done by a worker that retries
-/// until the provider has refunded it, once, with a `payment.refunded`
-/// event. Asking again changes nothing. `202` with the payment as it stands
-/// when the refund is recorded, `200` when it was refunded before.
+/// A refund is a resource: accepted at once with its own id (its amount
+/// reserved on the payment, so refunds never add up to more than was
+/// captured, however many run at once), then done by durable work that
+/// retries until the provider has refunded it, once, with a
+/// `payment.refunded` event carrying the refund. `amount` defaults to all
+/// that remains. Honours `Idempotency-Key`. A body is never ignored: a
+/// wrong media type is a 415, malformed JSON or an unknown field a 400.
+#[utoipa::path(
+    post, path = "/api/v1/payments/{id}/refunds", tag = "payments",
+    params(
+        ("id" = Uuid, Path, description = "Payment id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe; scoped to the caller"),
+    ),
+    request_body(content = Option<CreateRefundBody>),
+    security(("bearer" = ["payments.admin"])),
+    responses(
+        (status = 201, description = "The refund, accepted (pending)", body = RefundData),
+        (status = 400, description = "Invalid body, malformed JSON, an unknown field, or card data (validation_error, malformed_body, card_data_refused)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such payment", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Nothing was taken (not_refundable), or the same key is in flight (idempotency_in_flight)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON (unsupported_media_type)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "More than remains of what was captured (refund_exceeds_captured, with refundable_amount), or Idempotency-Key reused with another request", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/payments/{id}/refunds")]
+pub async fn create_refund(
+    Authenticated(principal): Authenticated,
+    request: HttpRequest,
+    payments: web::Data<Payments>,
+    limits: web::Data<platform::rate_limit::RateLimits>,
+    id: web::Path<Uuid>,
+    body: OptionalJson,
+) -> Result<HttpResponse, Problem> {
+    principal.require(ADMIN, &[])?;
+    limits.check(REFUND_LIMIT, &principal.subject)?;
+    let fingerprint = match &body.0 {
+        Some(raw) => raw.parse::<serde_json::Value>()?,
+        None => serde_json::Value::Null,
+    };
+    let key = platform::idempotency::from_request(&request, &fingerprint)?;
+    let ask = body.parse_or_default::<CreateRefundBody>()?.into_ask()?;
+    let reply = payments
+        .create_refund(&actor(&principal), *id, ask, key)
+        .await?;
+    let mut response = HttpResponse::Created();
+    response.insert_header((header::CONTENT_TYPE, "application/json"));
+    if reply.replayed {
+        response.insert_header((platform::idempotency::REPLAYED_HEADER, "true"));
+    }
+    Ok(response.body(reply.body))
+}
+
+/// A payment's refunds, oldest first (its owner or an admin).
+#[utoipa::path(
+    get, path = "/api/v1/payments/{id}/refunds", tag = "payments",
+    params(("id" = Uuid, Path, description = "Payment id")),
+    security(("bearer" = ["payments.read"])),
+    responses(
+        (status = 200, description = "The payment's refunds", body = RefundListResponse),
+        (status = 404, description = "No such payment (or not yours)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/payments/{id}/refunds")]
+pub async fn list_refunds(
+    Authenticated(principal): Authenticated,
+    payments: web::Data<Payments>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, Problem> {
+    principal.require(READ, &[ADMIN])?;
+    let refunds = payments.refunds_of(&actor(&principal), *id).await?;
+    Ok(HttpResponse::Ok().json(RefundListResponse {
+        data: refunds.iter().map(refund_data).collect(),
+    }))
+}
+
+/// Refund all that remains of a payment (admins and the orders service).
+///
+/// The shorthand of `POST /api/v1/payments/{id}/refunds` without an amount:
+/// recorded now, done by durable work, once. Asking again changes nothing.
+/// `202` with the payment as it stands when the refund is recorded (or is
+/// still being done), `200` when it was refunded in full before.
 #[utoipa::path(
     post, path = "/api/v1/payments/{id}/refund", tag = "payments",
     params(("id" = Uuid, Path, description = "Payment id")),
@@ -238,9 +409,11 @@ pub struct RefundBody {
     responses(
         (status = 200, description = "Already refunded", body = PaymentData),
         (status = 202, description = "The refund is recorded and will be done", body = PaymentData),
+        (status = 400, description = "Invalid body, malformed JSON, an unknown field, or card data", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such payment", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The payment failed: nothing to refund (not_refundable)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Nothing was taken: the payment failed or is still processing (not_refundable)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON (unsupported_media_type)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/payments/{id}/refund")]
@@ -249,14 +422,15 @@ pub async fn refund_payment(
     payments: web::Data<Payments>,
     limits: web::Data<platform::rate_limit::RateLimits>,
     id: web::Path<Uuid>,
-    body: Option<ApiJson<RefundBody>>,
+    body: OptionalJson,
 ) -> Result<HttpResponse, Problem> {
     principal.require(ADMIN, &[])?;
     limits.check(REFUND_LIMIT, &principal.subject)?;
-    let reason = body
-        .and_then(|ApiJson(body)| body.reason)
-        .map(|reason| reason.chars().take(200).collect::<String>())
-        .unwrap_or_else(|| "requested".to_owned());
+    let mut errors = Vec::new();
+    let reason = reason(body.parse_or_default::<RefundBody>()?.reason, &mut errors);
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
     let requested = payments
         .request_refund(&actor(&principal), *id, &reason)
         .await?;
@@ -331,6 +505,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .service(create_payment)
             .service(refund_payment)
+            .service(create_refund)
+            .service(list_refunds)
             .service(list_payments)
             .service(find_payment),
     );
@@ -344,8 +520,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Every error is application/problem+json (RFC 9457). Money is a decimal string with an ISO 4217 currency.",
         license(name = "Apache-2.0"),
     ),
-    paths(create_payment, refund_payment, find_payment, list_payments, platform::http::health, platform::http::ready, platform::metrics::metrics_endpoint),
-    components(schemas(Problem, FieldError, PaymentData, RefundBody)),
+    paths(create_payment, create_refund, list_refunds, refund_payment, find_payment, list_payments, platform::http::health, platform::http::ready, platform::metrics::metrics_endpoint),
+    components(schemas(Problem, FieldError, PaymentData, RefundBody, CreateRefundBody, RefundData, RefundListResponse)),
     modifiers(&BearerAuth, &StandardResponses),
     tags((name = "payments", description = "Payments"), (name = "operations", description = "Liveness and readiness"))
 )]

@@ -3,7 +3,7 @@
 
 use contracts::money::Money;
 use contracts::order::OrderStatus;
-use contracts::payment::PaymentStatus;
+use contracts::payment::{PaymentStatus, RefundLine, RefundStatus};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -19,8 +19,52 @@ pub struct Payment {
     pub failure_reason: Option<String>,
     pub provider_reference: Option<String>,
     pub refund_reference: Option<String>,
+    /// What was taken (0 until the charge succeeds).
+    pub captured: Money,
+    /// What the provider gave back (refunds done).
+    pub refunded: Money,
+    /// What accepted refunds not done yet will give back (reserved: it
+    /// cannot be refunded twice).
+    pub refund_pending: Money,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+/// A refund of (part of) a payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub id: Uuid,
+    pub payment_id: Uuid,
+    pub amount: Money,
+    pub status: RefundStatus,
+    pub reason: String,
+    pub items: Vec<RefundLine>,
+    /// Who asked (a subject).
+    pub requested_by: String,
+    pub provider_reference: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// Why a refund may not be taken as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefundRefusal {
+    /// Nothing was taken (failed, still processing): nothing to give back.
+    #[error("the payment is {} and has nothing to refund", .0.as_str())]
+    NotRefundable(PaymentStatus),
+    /// More than what remains of what was captured.
+    #[error("at most {refundable} {} can still be refunded", refundable.currency())]
+    ExceedsCaptured { refundable: Money },
+    #[error("the payment is in {expected}")]
+    CurrencyMismatch {
+        expected: contracts::money::Currency,
+    },
+    #[error("a refund must be greater than zero")]
+    Zero,
+    /// The amount cannot be read in the payment's currency.
+    #[error("{0}")]
+    InvalidAmount(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,8 +151,59 @@ impl Payment {
             failure_reason: None,
             provider_reference: None,
             refund_reference: None,
+            captured: Money::zero(amount.currency()),
+            refunded: Money::zero(amount.currency()),
+            refund_pending: Money::zero(amount.currency()),
             created_at: now,
             updated_at: now,
+        }
+    }
+
+    /// What may still be refunded: captured, less what was refunded or is
+    /// being refunded.
+    pub fn refundable(&self) -> Money {
+        let minor = self.captured.minor() - self.refunded.minor() - self.refund_pending.minor();
+        Money::from_minor(minor.max(0), self.amount.currency())
+            .unwrap_or_else(|_| Money::zero(self.amount.currency()))
+    }
+
+    /// Decides a refund of `amount` (all that remains when `None`): the
+    /// amount to reserve, or why not. Only money taken can be given back,
+    /// and never more than remains of it.
+    pub fn refund_amount(&self, amount: Option<Money>) -> Result<Money, RefundRefusal> {
+        use PaymentStatus::*;
+        match self.status {
+            Succeeded | PartiallyRefunded | Refunded => {}
+            Pending | Processing | Failed => return Err(RefundRefusal::NotRefundable(self.status)),
+        }
+        let refundable = self.refundable();
+        let amount = amount.unwrap_or(refundable);
+        if amount.currency() != self.amount.currency() {
+            return Err(RefundRefusal::CurrencyMismatch {
+                expected: self.amount.currency(),
+            });
+        }
+        if amount.minor() > refundable.minor() {
+            return Err(RefundRefusal::ExceedsCaptured { refundable });
+        }
+        if amount.minor() <= 0 {
+            return Err(if refundable.minor() == 0 {
+                RefundRefusal::ExceedsCaptured { refundable }
+            } else {
+                RefundRefusal::Zero
+            });
+        }
+        Ok(amount)
+    }
+
+    /// The status once refunds done add up to `refunded`.
+    pub fn status_after_refunds(&self) -> PaymentStatus {
+        if self.refunded.minor() <= 0 {
+            self.status
+        } else if self.refunded.minor() >= self.captured.minor() {
+            PaymentStatus::Refunded
+        } else {
+            PaymentStatus::PartiallyRefunded
         }
     }
 
@@ -118,7 +213,7 @@ impl Payment {
             (self.status, to),
             (Pending, Processing)
                 | (Pending | Processing, Succeeded | Failed)
-                | (Succeeded, Refunded)
+                | (Succeeded | PartiallyRefunded, PartiallyRefunded | Refunded)
         )
     }
 
@@ -145,6 +240,7 @@ impl Payment {
     ) -> Result<Payment, InvalidTransition> {
         let mut payment = self.moved(PaymentStatus::Succeeded, now)?;
         payment.provider_reference = Some(reference);
+        payment.captured = payment.amount;
         Ok(payment)
     }
 
@@ -154,14 +250,36 @@ impl Payment {
         Ok(payment)
     }
 
-    pub fn refunded(
+    /// A refund of `amount` was done by the provider (`reference`): it
+    /// leaves the pending refunds for the refunded ones.
+    pub fn refund_done(
         self,
+        amount: Money,
         reference: String,
         now: OffsetDateTime,
     ) -> Result<Payment, InvalidTransition> {
-        let mut payment = self.moved(PaymentStatus::Refunded, now)?;
-        payment.refund_reference = Some(reference);
-        Ok(payment)
+        let mut next = self.clone();
+        next.refund_pending = Money::from_minor(
+            (self.refund_pending.minor() - amount.minor()).max(0),
+            amount.currency(),
+        )
+        .unwrap_or(self.refund_pending);
+        next.refunded = self
+            .refunded
+            .checked_add(amount)
+            .map_err(|_| InvalidTransition {
+                from: self.status,
+                to: PaymentStatus::Refunded,
+            })?;
+        let to = next.status_after_refunds();
+        let mut next = if to == self.status {
+            next
+        } else {
+            next.moved(to, now)?
+        };
+        next.refund_reference = Some(reference);
+        next.updated_at = now;
+        Ok(next)
     }
 }
 
@@ -263,10 +381,34 @@ mod tests {
         );
         let failed = payment.clone().failed("card_declined".into(), now).unwrap();
         assert!(failed.clone().succeeded("x".into(), now).is_err());
-        assert!(failed.refunded("x".into(), now).is_err());
+        assert!(matches!(
+            failed.refund_amount(None),
+            Err(RefundRefusal::NotRefundable(PaymentStatus::Failed))
+        ));
         let succeeded = payment.succeeded("ch_1".into(), now).unwrap();
-        let refunded = succeeded.refunded("re_1".into(), now).unwrap();
+        let cents = |minor| Money::from_minor(minor, usd).unwrap();
+        assert_eq!(succeeded.refund_amount(Some(cents(40))), Ok(cents(40)));
+        let mut reserved = succeeded.clone();
+        reserved.refund_pending = cents(40);
+        let partly = reserved.refund_done(cents(40), "re_1".into(), now).unwrap();
+        assert_eq!(partly.status, PaymentStatus::PartiallyRefunded);
+        assert_eq!(
+            partly.refund_amount(Some(cents(61))),
+            Err(RefundRefusal::ExceedsCaptured {
+                refundable: cents(60)
+            })
+        );
+        assert_eq!(partly.refund_amount(None), Ok(cents(60)));
+        let mut rest = partly.clone();
+        rest.refund_pending = cents(60);
+        let refunded = rest.refund_done(cents(60), "re_2".into(), now).unwrap();
         assert_eq!(refunded.status, PaymentStatus::Refunded);
-        assert!(refunded.refunded("re_2".into(), now).is_err());
+        assert_eq!(
+            refunded.refund_amount(None),
+            Err(RefundRefusal::ExceedsCaptured {
+                refundable: cents(0)
+            })
+        );
+        assert!(refunded.succeeded("x".into(), now).is_err());
     }
 }

@@ -38,9 +38,13 @@ pub trait PaymentProvider: Send + Sync + 'static {
         amount: Money,
     ) -> BoxFuture<'a, Result<String, ProviderError>>;
 
-    /// Refunds a charge in full; returns the refund reference.
+    /// Refunds `amount` of a charge, once per `refund_id` (asking again
+    /// returns the first refund's reference); returns the refund reference.
+    /// A provider refuses ([`ProviderError::Declined`]) to give back more than
+    /// it took.
     fn refund<'a>(
         &'a self,
+        refund_id: Uuid,
         payment_id: Uuid,
         charge_reference: &'a str,
         amount: Money,
@@ -77,7 +81,9 @@ pub enum Resolution {
 pub struct SimulatedProvider {
     latency: Duration,
     charges: Mutex<Charges>,
-    refunds: Mutex<HashMap<Uuid, String>>,
+    /// Refunds by refund id: the payment, the amount (minor units) and the
+    /// reference.
+    refunds: Mutex<HashMap<Uuid, (Uuid, i64, String)>>,
 }
 
 /// The simulated provider's memory of charges, per payment id.
@@ -85,6 +91,8 @@ pub struct SimulatedProvider {
 struct Charges {
     outcomes: HashMap<Uuid, Result<String, ProviderError>>,
     voided: HashSet<Uuid>,
+    /// What each successful charge took (minor units).
+    amounts: HashMap<Uuid, i64>,
     /// Charges that actually moved money (for tests: never twice).
     succeeded: u64,
 }
@@ -122,7 +130,7 @@ impl PaymentProvider for SimulatedProvider {
         &'a self,
         payment_id: Uuid,
         token: &'a str,
-        _amount: Money,
+        amount: Money,
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
         Box::pin(async move {
             if !self.latency.is_zero() {
@@ -138,6 +146,7 @@ impl PaymentProvider for SimulatedProvider {
             let outcome = Self::outcome(token, payment_id);
             if outcome.is_ok() {
                 charges.succeeded += 1;
+                charges.amounts.insert(payment_id, amount.minor());
             }
             charges.outcomes.insert(payment_id, outcome.clone());
             outcome
@@ -160,19 +169,42 @@ impl PaymentProvider for SimulatedProvider {
 
     fn refund<'a>(
         &'a self,
+        refund_id: Uuid,
         payment_id: Uuid,
         _charge_reference: &'a str,
-        _amount: Money,
+        amount: Money,
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
         Box::pin(async move {
             if !self.latency.is_zero() {
                 tokio::time::sleep(self.latency).await;
             }
+            let charged = self
+                .charges
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .amounts
+                .get(&payment_id)
+                .copied();
             let mut refunds = self.refunds.lock().unwrap_or_else(|p| p.into_inner());
-            Ok(refunds
-                .entry(payment_id)
-                .or_insert_with(|| format!("re_{}", payment_id.simple()))
-                .clone())
+            if let Some((_, _, reference)) = refunds.get(&refund_id) {
+                return Ok(reference.clone());
+            }
+            // A charge this process made is never refunded beyond what it
+            // took. (One it does not know, made before a restart, is taken
+            // at its word.)
+            if let Some(charged) = charged {
+                let refunded: i64 = refunds
+                    .values()
+                    .filter(|(payment, _, _)| *payment == payment_id)
+                    .map(|(_, minor, _)| minor)
+                    .sum();
+                if refunded + amount.minor() > charged {
+                    return Err(ProviderError::Declined("refund_exceeds_charge".into()));
+                }
+            }
+            let reference = format!("re_{}", refund_id.simple());
+            refunds.insert(refund_id, (payment_id, amount.minor(), reference.clone()));
+            Ok(reference)
         })
     }
 }
@@ -216,10 +248,24 @@ mod tests {
         let first = provider.charge(id, "tok_visa", one_dollar()).await.unwrap();
         let second = provider.charge(id, "tok_visa", one_dollar()).await.unwrap();
         assert_eq!(first, second);
-        let refund = provider.refund(id, &first, one_dollar()).await.unwrap();
+        let refund_id = Uuid::now_v7();
+        let refund = provider
+            .refund(refund_id, id, &first, one_dollar())
+            .await
+            .unwrap();
         assert_eq!(
-            provider.refund(id, &first, one_dollar()).await.unwrap(),
+            provider
+                .refund(refund_id, id, &first, one_dollar())
+                .await
+                .unwrap(),
             refund
+        );
+        // Never more than was taken.
+        assert_eq!(
+            provider
+                .refund(Uuid::now_v7(), id, &first, one_dollar())
+                .await,
+            Err(ProviderError::Declined("refund_exceeds_charge".into()))
         );
         assert_eq!(provider.ledger(), (1, 1));
     }

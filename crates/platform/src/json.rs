@@ -66,6 +66,58 @@ impl FromRequest for RawJson {
 /// Reads a JSON body under the app's size limit, after checking its media
 /// type, and refuses it if it carries card data ([`crate::card_data`]): in
 /// both services, before anything parses, stores or logs it.
+/// A JSON body that may be absent: no body at all (no `Content-Length`,
+/// or `0`, and no chunked transfer) is `None`. A body that is sent is read
+/// exactly as [`RawJson`] reads one, so it is never silently ignored: a
+/// wrong media type is a `415`, card data a `400 card_data_refused`, and
+/// [`OptionalJson::parse`] answers malformed JSON or unknown fields with a
+/// `400`.
+#[derive(Debug)]
+pub struct OptionalJson(pub Option<RawJson>);
+
+impl OptionalJson {
+    /// The body parsed as `T`, or `T::default()` when none was sent.
+    pub fn parse_or_default<T: DeserializeOwned + Default>(&self) -> Result<T, Problem> {
+        match &self.0 {
+            Some(body) => body.parse(),
+            None => Ok(T::default()),
+        }
+    }
+
+    /// The body as sent (empty when none was): what an `Idempotency-Key`
+    /// fingerprints.
+    pub fn raw(&self) -> RawJson {
+        RawJson(
+            self.0
+                .as_ref()
+                .map(|body| body.0.clone())
+                .unwrap_or_default(),
+        )
+    }
+}
+
+impl FromRequest for OptionalJson {
+    type Error = Problem;
+    type Future = LocalBoxFuture<'static, Result<Self, Problem>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let headers = req.headers();
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<usize>().ok());
+        let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+        if !chunked && declared.unwrap_or(0) == 0 {
+            return Box::pin(async { Ok(OptionalJson(None)) });
+        }
+        let body = read_body(req, payload);
+        Box::pin(async move {
+            let body = body.await?;
+            Ok(OptionalJson((!body.is_empty()).then_some(RawJson(body))))
+        })
+    }
+}
+
 fn read_body(
     req: &HttpRequest,
     payload: &mut Payload,

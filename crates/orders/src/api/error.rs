@@ -129,5 +129,9 @@ fn rule_problem(rule: RuleViolation) -> Problem {
         .with_detail(rule.to_string())
         .with_extension("current_status", status.as_str()),
         RuleViolation::UnknownItem(_) => Problem::not_found(rule.to_string()),
+        RuleViolation::PaymentRefunded => {
+            Problem::new(StatusCode::CONFLICT, "payment_refunded", "Payment refunded")
+                .with_detail(rule.to_string())
+        }
     }
 }

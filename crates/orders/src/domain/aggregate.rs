@@ -71,8 +71,15 @@ pub struct PaymentLedger {
     pub paid_by: Option<Uuid>,
     /// Successful charges the order did not accept (to be refunded).
     pub rejected: Vec<Uuid>,
-    /// Charges refunded.
+    /// Charges refunded (in full or in part).
     pub refunded: Vec<Uuid>,
+    /// Refunds recorded, by refund id (or, for a refund without one, its
+    /// payment's id).
+    pub refunds: Vec<Uuid>,
+    /// What the paying payment took.
+    pub paid: Option<Money>,
+    /// What was given back of it, in minor units.
+    pub paid_refunded_minor: i64,
 }
 
 impl PaymentLedger {
@@ -104,6 +111,9 @@ pub enum RuleViolation {
     ItemsFrozen { status: OrderStatus },
     #[error("the order has no item {0}")]
     UnknownItem(Uuid),
+    /// Everything paid for the order was given back: it is not shipped.
+    #[error("the order's payment was refunded in full; it cannot be shipped")]
+    PaymentRefunded,
 }
 
 /// A history that cannot be an order's: corrupt or out-of-order storage.
@@ -172,9 +182,16 @@ impl Order {
                     payment_id: None,
                 })
             }),
-            OrderCommand::Ship(shipment) => self.transition(OrderStatus::Shipped, || {
-                OrderEvent::Shipped(OrderShipped { shipment })
-            }),
+            OrderCommand::Ship(shipment) => {
+                if self.status == OrderStatus::Paid
+                    && self.payment_status == PaymentStatus::Refunded
+                {
+                    return Err(RuleViolation::PaymentRefunded);
+                }
+                self.transition(OrderStatus::Shipped, || {
+                    OrderEvent::Shipped(OrderShipped { shipment })
+                })
+            }
             OrderCommand::Deliver => self.transition(OrderStatus::Delivered, || {
                 OrderEvent::Delivered(OrderDelivered {})
             }),
@@ -197,13 +214,25 @@ impl Order {
                 _ => Vec::new(),
             }),
             // Every refund is recorded once, whichever charge it returns.
-            OrderCommand::RecordRefund { payment_id, amount } => {
-                Ok(if self.ledger.refunded.contains(&payment_id) {
+            OrderCommand::RecordRefund {
+                payment_id,
+                refund_id,
+                amount,
+            } => Ok(
+                if self
+                    .ledger
+                    .refunds
+                    .contains(&refund_id.unwrap_or(payment_id))
+                {
                     Vec::new()
                 } else {
-                    vec![OrderEvent::Refunded(OrderRefunded { payment_id, amount })]
-                })
-            }
+                    vec![OrderEvent::Refunded(OrderRefunded {
+                        payment_id,
+                        amount,
+                        refund_id,
+                    })]
+                },
+            ),
             OrderCommand::Expire => Ok(match self.status {
                 OrderStatus::Pending => vec![OrderEvent::Cancelled(OrderCancelled {
                     from: OrderStatus::Pending,
@@ -398,6 +427,38 @@ impl Order {
         })
     }
 
+    /// A refund of one of the order's charges. Of the paying charge, it
+    /// makes the order `partially_refunded` or, once everything it took is
+    /// back, `refunded`; a cancelled order's only charge given back (one
+    /// that completed after the cancellation) makes it `refunded`.
+    fn apply_refund(&mut self, refunded: &OrderRefunded) {
+        let ledger = &mut self.ledger;
+        ledger
+            .refunds
+            .push(refunded.refund_id.unwrap_or(refunded.payment_id));
+        if !ledger.refunded.contains(&refunded.payment_id) {
+            ledger.refunded.push(refunded.payment_id);
+        }
+        if ledger.paid_by == Some(refunded.payment_id) {
+            ledger.paid_refunded_minor += refunded.amount.minor();
+            let paid = ledger.paid.map_or(0, |paid| paid.minor());
+            // Refunds recorded before they had ids refunded in full.
+            self.payment_status =
+                if refunded.refund_id.is_none() || ledger.paid_refunded_minor >= paid {
+                    PaymentStatus::Refunded
+                } else {
+                    PaymentStatus::PartiallyRefunded
+                };
+        } else if self.status == OrderStatus::Cancelled
+            && matches!(
+                self.payment_status,
+                PaymentStatus::Pending | PaymentStatus::Failed
+            )
+        {
+            self.payment_status = PaymentStatus::Refunded;
+        }
+    }
+
     /// Evolves the state by one event that follows the current version.
     pub fn apply(&mut self, recorded: &Recorded) -> Result<(), ReplayError> {
         let expected = self.version + 1;
@@ -413,6 +474,7 @@ impl Order {
                 self.status = OrderStatus::Paid;
                 self.payment_status = PaymentStatus::Paid;
                 self.ledger.paid_by = paid.payment_id;
+                self.ledger.paid = Some(paid.amount);
             }
             OrderEvent::Shipped(shipped) => {
                 self.status = OrderStatus::Shipped;
@@ -434,12 +496,7 @@ impl Order {
                     self.payment_status = PaymentStatus::Failed;
                 }
             }
-            OrderEvent::Refunded(refunded) => {
-                self.ledger.refunded.push(refunded.payment_id);
-                if self.ledger.paid_by == Some(refunded.payment_id) {
-                    self.payment_status = PaymentStatus::Refunded;
-                }
-            }
+            OrderEvent::Refunded(refunded) => self.apply_refund(refunded),
             OrderEvent::ItemAdded(added) => {
                 self.items.push(added.item.clone());
                 self.totals = added.totals;

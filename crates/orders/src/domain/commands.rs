@@ -47,9 +47,11 @@ pub enum OrderCommand {
         payment_id: Option<Uuid>,
         reason: String,
     },
-    /// The order's payment was refunded.
+    /// A charge of the order was refunded, in full or in part.
     RecordRefund {
         payment_id: Uuid,
+        /// The refund (absent: the payment's only refund, in full).
+        refund_id: Option<Uuid>,
         amount: Money,
     },
     /// The order stayed unpaid too long: cancel it, but only if it is still

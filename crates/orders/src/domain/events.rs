@@ -96,11 +96,17 @@ pub struct OrderPaymentRejected {
     pub reason: String,
 }
 
-/// A charge of the order was refunded: its payment, or a rejected charge.
+/// A charge of the order was refunded, in full or in part: its payment, or a
+/// rejected charge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRefunded {
     pub payment_id: Uuid,
+    /// What this refund gave back.
     pub amount: Money,
+    /// The refund (absent in events recorded before refunds had ids: each
+    /// of those refunded its payment in full).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<Uuid>,
 }
 
 /// Who carries a shipped order, and its tracking number (technical design

@@ -65,7 +65,9 @@ pub enum PaymentStatus {
     /// The last attempt failed; the order is still payable.
     Failed,
     Paid,
-    /// The payment was refunded (after a cancellation).
+    /// Part of what was paid was given back.
+    PartiallyRefunded,
+    /// Everything paid was given back (a cancellation, a refund in full).
     Refunded,
 }
 
@@ -75,6 +77,7 @@ impl PaymentStatus {
             PaymentStatus::Pending => "pending",
             PaymentStatus::Failed => "failed",
             PaymentStatus::Paid => "paid",
+            PaymentStatus::PartiallyRefunded => "partially_refunded",
             PaymentStatus::Refunded => "refunded",
         }
     }
@@ -84,6 +87,7 @@ impl PaymentStatus {
             PaymentStatus::Pending,
             PaymentStatus::Failed,
             PaymentStatus::Paid,
+            PaymentStatus::PartiallyRefunded,
             PaymentStatus::Refunded,
         ]
         .into_iter()

@@ -101,6 +101,10 @@ impl Given {
     }
 }
 
+fn ship() -> OrderCommand {
+    OrderCommand::Ship(Shipment::default())
+}
+
 fn cancel() -> OrderCommand {
     OrderCommand::Cancel {
         reason: Some("changed my mind".into()),
@@ -385,6 +389,7 @@ fn a_charge_reaching_a_cancelled_or_paid_order_is_rejected_once_then_refunded() 
         assert_eq!(rejected.when(confirm.clone()), Ok(vec![]));
         let refund = OrderCommand::RecordRefund {
             payment_id,
+            refund_id: None,
             amount: money("59.98"),
         };
         let refunded = rejected.then(refund.clone());
@@ -402,10 +407,58 @@ fn a_charge_reaching_a_cancelled_or_paid_order_is_rejected_once_then_refunded() 
 }
 
 #[test]
+fn partial_refunds_add_up_and_an_order_refunded_in_full_cannot_ship() {
+    let payment_id = Uuid::now_v7();
+    let refund = |refund_id: Uuid, amount: &str| OrderCommand::RecordRefund {
+        payment_id,
+        refund_id: Some(refund_id),
+        amount: money(amount),
+    };
+    let paid = Given::placed().then(OrderCommand::ConfirmPayment {
+        payment_id,
+        amount: money("59.98"),
+    });
+    let first = Uuid::now_v7();
+    let partly = paid.then(refund(first, "29.99"));
+    assert_eq!(partly.order().status, OrderStatus::Paid);
+    assert_eq!(
+        partly.order().payment_status,
+        PaymentStatus::PartiallyRefunded
+    );
+    // The same refund again (a redelivery) changes nothing.
+    assert_eq!(partly.when(refund(first, "29.99")), Ok(vec![]));
+    // Partly refunded: it still ships.
+    assert!(partly.when(ship()).is_ok());
+    let whole = partly.then(refund(Uuid::now_v7(), "29.99"));
+    assert_eq!(whole.order().payment_status, PaymentStatus::Refunded);
+    assert_eq!(whole.when(ship()), Err(RuleViolation::PaymentRefunded));
+    // It can still be cancelled.
+    assert!(whole.when(cancel()).is_ok());
+}
+
+#[test]
+fn a_cancelled_orders_late_charge_once_refunded_shows_refunded() {
+    let payment_id = Uuid::now_v7();
+    let charge = OrderCommand::ConfirmPayment {
+        payment_id,
+        amount: money("59.98"),
+    };
+    let rejected = Given::placed().then(cancel()).then(charge);
+    assert_eq!(rejected.order().payment_status, PaymentStatus::Pending);
+    let refunded = rejected.then(OrderCommand::RecordRefund {
+        payment_id,
+        refund_id: Some(Uuid::now_v7()),
+        amount: money("59.98"),
+    });
+    assert_eq!(refunded.order().payment_status, PaymentStatus::Refunded);
+}
+
+#[test]
 fn a_refund_is_recorded_once_on_a_paid_order() {
     let payment_id = Uuid::now_v7();
     let refund = || OrderCommand::RecordRefund {
         payment_id,
+        refund_id: None,
         amount: money("59.98"),
     };
     let given = Given::placed()
@@ -418,7 +471,8 @@ fn a_refund_is_recorded_once_on_a_paid_order() {
         given.when(refund()).unwrap(),
         vec![OrderEvent::Refunded(OrderRefunded {
             payment_id,
-            amount: money("59.98")
+            amount: money("59.98"),
+            refund_id: None,
         })]
     );
     let refunded = given.then(refund());
@@ -499,6 +553,7 @@ fn any_command() -> impl Strategy<Value = OrderCommand> {
         }),
         Just(OrderCommand::RecordRefund {
             payment_id: Uuid::nil(),
+            refund_id: None,
             amount: Money::zero(usd())
         }),
         Just(OrderCommand::Expire),
@@ -829,7 +884,7 @@ proptest! {
                         ),
                         Message::Refunded(payment_id, amount) => orders_handle(
                             given,
-                            OrderCommand::RecordRefund { payment_id, amount },
+                            OrderCommand::RecordRefund { payment_id, refund_id: None, amount },
                             to_payments,
                         ),
                         Message::Cancelled => {

@@ -116,7 +116,14 @@ impl Dispatcher {
 
     async fn refund(&self, job: RefundJob) -> Outcome {
         let payment = job.payment_id.to_string();
-        let body = json!({ "reason": job.reason });
+        // Payments takes a reason of at most 200 printable characters.
+        let reason: String = job
+            .reason
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        let body = json!({ "reason": reason });
         match self
             .post(
                 &["api", "v1", "payments", &payment, "refund"],

@@ -59,9 +59,28 @@ impl Handler for PaymentEvents {
                         .failure_reason
                         .unwrap_or_else(|| "unknown".to_owned()),
                 },
-                PaymentEventType::Refunded => OrderCommand::RecordRefund {
-                    payment_id: payment.id,
-                    amount,
+                PaymentEventType::Refunded => match &payment.refund {
+                    Some(refund) => match Money::parse(&refund.amount, amount.currency()) {
+                        Ok(refunded) if refund.payment_id == payment.id => {
+                            OrderCommand::RecordRefund {
+                                payment_id: payment.id,
+                                refund_id: Some(refund.id),
+                                amount: refunded,
+                            }
+                        }
+                        Ok(_) => {
+                            return Outcome::DeadLetter("a refund of another payment".to_owned());
+                        }
+                        Err(error) => {
+                            return Outcome::DeadLetter(format!("invalid refund amount: {error}"));
+                        }
+                    },
+                    // Written before refunds had ids: the payment in full.
+                    None => OrderCommand::RecordRefund {
+                        payment_id: payment.id,
+                        refund_id: None,
+                        amount,
+                    },
                 },
             };
             // The events this causes continue the trace of this message's span.

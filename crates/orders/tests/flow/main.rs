@@ -115,6 +115,62 @@ async fn cancelling_a_paid_order_refunds_it() {
 }
 
 #[tokio::test]
+async fn a_partial_refund_shows_on_the_order_and_one_in_full_stops_its_shipment() {
+    let platform = spawn_platform(Options::default()).await;
+    let order = platform.create_order("rita", Some("tok_visa")).await;
+    let id = order["id"].as_str().unwrap();
+    platform
+        .wait_for("rita", id, "paid", |o| o["status"] == "paid")
+        .await;
+    let payment = platform.payments_of("rita", id).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // One unit's worth back: the order is still paid, and says so.
+    let (status, refund) = platform.refund(&payment, Some("1.00")).await;
+    assert_eq!(status, 201, "{refund}");
+    let partly = platform
+        .wait_for("rita", id, "the partial refund", |o| {
+            o["payment_status"] == "partially_refunded"
+        })
+        .await;
+    assert_eq!(partly["status"], "paid");
+    let history = platform.history("rita", id).await;
+    let recorded = history.last().unwrap();
+    assert_eq!(recorded["type"], "order.refunded");
+    assert_eq!(recorded["data"]["amount"]["amount"], "1.00");
+    assert_eq!(recorded["data"]["refund_id"], refund["id"]);
+
+    // The rest back: nothing is shipped for money given back.
+    let (status, _) = platform.refund(&payment, None).await;
+    assert_eq!(status, 201);
+    platform
+        .wait_for("rita", id, "the full refund", |o| {
+            o["payment_status"] == "refunded"
+        })
+        .await;
+    assert_eq!(platform.patch(id, "shipped").await, 409);
+    let order = platform.order("rita", id).await;
+    assert_eq!(order["status"], "paid");
+    assert_eq!(
+        types(&platform.history("rita", id).await),
+        [
+            "order.created",
+            "order.paid",
+            "order.refunded",
+            "order.refunded"
+        ]
+    );
+    // It can still be cancelled; nothing more is refunded.
+    assert_eq!(platform.cancel("rita", id).await["status"], "cancelled");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let payments = platform.payments_of("rita", id).await;
+    assert_eq!(payments[0]["status"], "refunded");
+    assert_eq!(payments[0]["refunded_amount"], order["total"]);
+}
+
+#[tokio::test]
 async fn a_subscriber_sees_every_event_as_valid_cloudevents_in_order() {
     let platform = spawn_platform(Options::default()).await;
     let mut subscriber = platform
@@ -273,6 +329,9 @@ fn payment_event(
         status: contracts::payment::PaymentStatus::Failed,
         failure_reason: reason.map(str::to_owned),
         provider_reference: None,
+        captured_amount: None,
+        refunded_amount: None,
+        refund: None,
         created_at: now,
         updated_at: now,
     };
@@ -728,6 +787,8 @@ async fn a_charge_completing_after_cancellation_is_refunded_once() {
     assert_eq!(history[..2], ["order.created", "order.cancelled"]);
     let order = platform.order("oscar", id).await;
     assert_eq!(order["status"], "cancelled");
+    // The order tells the truth about its money: it was given back.
+    assert_eq!(order["payment_status"], "refunded");
 }
 
 #[tokio::test]

@@ -4,21 +4,19 @@ use contracts::payment::{PaymentEventType, PaymentStatus};
 use diesel_async::AsyncConnection;
 use platform::clock::now;
 use platform::db::{self, JsonText};
-use platform::jobs;
 use uuid::Uuid;
 
-use super::jobs::refund_job;
 use super::{
     Actor, IdempotencyKey, NewPayment, PaymentError, Payments, Reply, payment_data, refusal_kind,
     render,
 };
 use crate::domain::{ChargeRequest, Payment, check_payable};
 use crate::provider::ProviderError;
-use crate::store::{self, JOBS, idempotency::KeyState};
+use crate::store::{self, idempotency::KeyState};
 
 /// What step 2 decided.
 enum Start {
-    Charge(Payment),
+    Charge(Box<Payment>),
     Replay(Reply),
 }
 
@@ -79,7 +77,7 @@ impl Payments {
                                     || anyhow::anyhow!("key points at missing payment {id}"),
                                 )?;
                             return Ok(if payment.status == PaymentStatus::Processing {
-                                Start::Charge(payment)
+                                Start::Charge(Box::new(payment))
                             } else {
                                 Start::Replay(Reply {
                                     body: render(&payment)?,
@@ -110,13 +108,13 @@ impl Payments {
                     now,
                 );
                 store::payments::insert_payment(conn, &payment).await?;
-                Ok(Start::Charge(payment))
+                Ok(Start::Charge(Box::new(payment)))
             })
             .await
         };
         let payment = match start {
             Ok(Start::Replay(reply)) => return Ok(reply),
-            Ok(Start::Charge(payment)) => payment,
+            Ok(Start::Charge(payment)) => *payment,
             Err(PaymentError::Refused(refusal)) => {
                 metrics::counter!("payments_refused_total", "reason" => refusal_kind(&refusal))
                     .increment(1);
@@ -185,12 +183,7 @@ impl Payments {
                         settled.status == PaymentStatus::Succeeded && outcome.order_cancelled;
                     if refund {
                         // The order was cancelled while it was being charged.
-                        jobs::enqueue(
-                            conn,
-                            JOBS,
-                            &refund_job(settled.id, "order_cancelled", traceparent),
-                        )
-                        .await?;
+                        super::refund::refund_settled(conn, settled, traceparent).await?;
                     }
                     Ok((settled.clone(), body.clone(), true, refund))
                 },

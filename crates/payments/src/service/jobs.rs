@@ -14,12 +14,17 @@ use super::Payments;
 pub const REFUND: &str = "refund";
 pub const RECONCILE: &str = "reconcile";
 
-/// Payload of a refund job.
+/// Payload of a refund job: the refund to make (keyed by its id). Jobs
+/// written before refunds were resources name the payment instead, and
+/// refund what remains of it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RefundJob {
-    pub payment_id: Uuid,
-    /// Why: `order_cancelled`, or what orders said when it rejected the charge.
-    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     #[serde(default)]
     pub traceparent: Option<String>,
 }
@@ -30,13 +35,14 @@ pub struct ReconcileJob {
     pub payment_id: Uuid,
 }
 
-pub(super) fn refund_job(payment_id: Uuid, reason: &str, traceparent: Option<&str>) -> NewJob {
+pub(super) fn refund_job(refund_id: Uuid, traceparent: Option<&str>) -> NewJob {
     NewJob::now(
         REFUND,
-        payment_id.to_string(),
+        refund_id.to_string(),
         serde_json::json!(RefundJob {
-            payment_id,
-            reason: reason.to_owned(),
+            refund_id: Some(refund_id),
+            payment_id: None,
+            reason: None,
             traceparent: traceparent.map(str::to_owned),
         }),
     )

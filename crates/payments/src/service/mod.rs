@@ -42,7 +42,7 @@ use platform::resilience::RetryPolicy;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::domain::{Payment, Refusal};
+use crate::domain::{Payment, RefundRefusal, Refusal};
 use crate::orders::OrdersClient;
 use crate::provider::PaymentProvider;
 use crate::store::StoreError;
@@ -50,7 +50,7 @@ use crate::store::StoreError;
 pub use jobs::{JobHandler, RECONCILE, REFUND, ReconcileJob, RefundJob};
 pub use platform::actor::Actor;
 pub use platform::idempotency::{IdempotencyKey, KeyPolicy};
-pub use refund::RefundRequested;
+pub use refund::{RefundAsk, RefundRequested, refund_data, refund_refusal_kind};
 
 /// The subject payments acts under at orders.
 pub const SYSTEM: &str = "svc-payments";
@@ -84,8 +84,9 @@ pub enum PaymentError {
     Refused(#[from] Refusal),
     #[error("the order already has a payment in progress or completed")]
     OrderAlreadyHasPayment,
-    #[error("the payment failed; there is nothing to refund")]
-    NotRefundable,
+    /// The refund may not be taken as asked.
+    #[error(transparent)]
+    RefundRefused(#[from] RefundRefusal),
     #[error("a request with this Idempotency-Key is still being processed")]
     KeyInFlight,
     #[error("this Idempotency-Key was used with a different request")]
@@ -136,6 +137,9 @@ pub fn payment_data(payment: &Payment) -> PaymentData {
         status: payment.status,
         failure_reason: payment.failure_reason.clone(),
         provider_reference: payment.provider_reference.clone(),
+        captured_amount: Some(payment.captured.to_string()),
+        refunded_amount: Some(payment.refunded.to_string()),
+        refund: None,
         created_at: payment.created_at,
         updated_at: payment.updated_at,
     }

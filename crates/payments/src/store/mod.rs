@@ -3,6 +3,8 @@
 //!
 //! - [`payments`]: the payments, each change of state appended to the
 //!   outbox in the same statement;
+//! - [`refunds`]: each refund of a payment, its amount reserved on the
+//!   payment by compare-and-set when it is accepted;
 //! - [`idempotency`]: `Idempotency-Key`s, the payment each started and the
 //!   answer stored under it;
 //! - the inbox and the jobs table are [`platform::inbox`] and
@@ -10,6 +12,7 @@
 
 pub mod idempotency;
 pub mod payments;
+pub mod refunds;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use platform::relay::OutboxSource;
@@ -27,6 +30,26 @@ pub mod schema {
             failure_reason -> Nullable<Text>,
             provider_reference -> Nullable<Text>,
             refund_reference -> Nullable<Text>,
+            created_at -> Timestamptz,
+            updated_at -> Timestamptz,
+            captured_minor -> Int8,
+            refunded_minor -> Int8,
+            refund_pending_minor -> Int8,
+        }
+    }
+
+    diesel::table! {
+        payments.refunds (id) {
+            id -> Uuid,
+            payment_id -> Uuid,
+            amount_minor -> Int8,
+            currency -> Text,
+            status -> Text,
+            reason -> Text,
+            items -> Jsonb,
+            requested_by -> Text,
+            provider_reference -> Nullable<Text>,
+            failure_reason -> Nullable<Text>,
             created_at -> Timestamptz,
             updated_at -> Timestamptz,
         }

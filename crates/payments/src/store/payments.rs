@@ -18,7 +18,7 @@ use crate::domain::Payment;
 
 #[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = payments, treat_none_as_null = true, treat_none_as_default_value = false)]
-struct PaymentRow {
+pub(super) struct PaymentRow {
     id: Uuid,
     order_id: Uuid,
     user_id: String,
@@ -31,6 +31,9 @@ struct PaymentRow {
     refund_reference: Option<String>,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
+    captured_minor: i64,
+    refunded_minor: i64,
+    refund_pending_minor: i64,
 }
 
 impl PaymentRow {
@@ -48,10 +51,13 @@ impl PaymentRow {
             refund_reference: payment.refund_reference.clone(),
             created_at: payment.created_at,
             updated_at: payment.updated_at,
+            captured_minor: payment.captured.minor(),
+            refunded_minor: payment.refunded.minor(),
+            refund_pending_minor: payment.refund_pending.minor(),
         }
     }
 
-    fn into_payment(self) -> anyhow::Result<Payment> {
+    pub(super) fn into_payment(self) -> anyhow::Result<Payment> {
         let currency = Currency::parse(&self.currency)?;
         Ok(Payment {
             id: self.id,
@@ -64,6 +70,9 @@ impl PaymentRow {
             failure_reason: self.failure_reason,
             provider_reference: self.provider_reference,
             refund_reference: self.refund_reference,
+            captured: Money::from_minor(self.captured_minor, currency)?,
+            refunded: Money::from_minor(self.refunded_minor, currency)?,
+            refund_pending: Money::from_minor(self.refund_pending_minor, currency)?,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -165,7 +174,7 @@ pub async fn transition(
     let moved = Prepared(
         diesel::sql_query(
             "WITH moved AS (UPDATE payments.payments SET status = $2, failure_reason = $3, \
-             provider_reference = $4, refund_reference = $5, updated_at = $6 \
+             provider_reference = $4, refund_reference = $5, updated_at = $6, captured_minor = $12 \
              WHERE id = $1 AND status = $7 RETURNING order_id) \
          INSERT INTO payments.outbox (id, subject, event_type, data, traceparent, occurred_at) \
          SELECT $8, order_id::text, $9, $10, $11, $6 FROM moved",
@@ -180,7 +189,8 @@ pub async fn transition(
         .bind::<SqlUuid, _>(Uuid::now_v7())
         .bind::<Text, _>(event_type)
         .bind::<Json, _>(data)
-        .bind::<Nullable<Text>, _>(traceparent),
+        .bind::<Nullable<Text>, _>(traceparent)
+        .bind::<diesel::sql_types::Int8, _>(next.captured.minor()),
     )
     .execute(&mut &*conn)
     .await?;

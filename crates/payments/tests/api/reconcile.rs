@@ -30,11 +30,13 @@ impl PaymentProvider for Interrupted {
 
     fn refund<'a>(
         &'a self,
+        refund_id: Uuid,
         payment_id: Uuid,
         charge_reference: &'a str,
         amount: contracts::money::Money,
     ) -> futures_util::future::BoxFuture<'a, Result<String, ProviderError>> {
-        self.inner.refund(payment_id, charge_reference, amount)
+        self.inner
+            .refund(refund_id, payment_id, charge_reference, amount)
     }
 
     fn resolve(
