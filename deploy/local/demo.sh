@@ -92,7 +92,37 @@ wait_for "$id2" '.payment_status == "refunded"'
 call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id2/events" | jq -c '.data[] | {sequence, type, actor}'
 call "$USER_TOKEN" GET "$PAYMENTS/api/v1/payments?order_id=$id2" | jq -c '.data[] | {status, failure_reason}'
 
-step "3. a user the User Service does not know cannot place an order"
+PAY_ADMIN_TOKEN="$("$bin" token demo_admin --scopes "payments.read payments.write payments.admin")"
+step "3. money in parts: the shop holds the money when the order is placed and takes it when it ships"
+order3="$(call "$USER_TOKEN" POST "$ORDERS/api/v1/orders" "$(order_body tok_visa | jq -c 'del(.payment)')")"
+id3="$(echo "$order3" | jq -r .id)"
+manual_body="$(echo "$order3" | jq -c '{order_id: .id, amount: .total, currency, method: "card", token: "tok_visa", capture_method: "manual"}')"
+payment3="$(call "$USER_TOKEN" POST "$PAYMENTS/api/v1/payments" "$manual_body" "Idempotency-Key: demo-manual-$(date +%s)-$RANDOM")"
+echo "$payment3" | jq -c '{status, amount, captured_amount}'
+pid3="$(echo "$payment3" | jq -r .id)"
+wait_for "$id3" '.payment_status == "authorized"'
+call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id3" | jq -c "$summary"
+step "   shipping captures first (202); the order is shipped once the money is taken"
+curl -sS -o /dev/null -w 'HTTP %{http_code}\n' -X PATCH "$ORDERS/api/v1/orders/$id3" -H "Authorization: Bearer $ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' -d '{"status": "shipped", "carrier": "UPS", "tracking_number": "1Z999AA10123456784"}'
+wait_for "$id3" '.status == "shipped"'
+call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id3" | jq -c "$summary"
+call "$USER_TOKEN" GET "$PAYMENTS/api/v1/payments/$pid3" | jq -c '{status, amount, captured_amount}'
+call "$ADMIN_TOKEN" PATCH "$ORDERS/api/v1/orders/$id3" '{"status": "delivered"}' | jq -c "$summary"
+step "   the mug comes back broken: that line is refunded, the rest kept"
+mug="$(echo "$order3" | jq -r '.items[] | select(.product_id == "prod_mug") | .id')"
+mug_price="$(echo "$order3" | jq -r '.items[] | select(.product_id == "prod_mug") | .subtotal')"
+call "$PAY_ADMIN_TOKEN" POST "$PAYMENTS/api/v1/payments/$pid3/refunds" \
+    "{\"amount\": \"$mug_price\", \"reason\": \"damaged\", \"items\": [{\"item_id\": \"$mug\", \"quantity\": 1}]}" \
+    "Idempotency-Key: demo-refund-$(date +%s)-$RANDOM" | jq -c '{id, amount, status, reason}'
+wait_for "$id3" '.payment_status == "partially_refunded"'
+call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id3" | jq -c "$summary"
+call "$USER_TOKEN" GET "$PAYMENTS/api/v1/payments/$pid3" | jq -c '{status, captured_amount, refunded_amount}'
+call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id3/events" | jq -c '.data[] | {sequence, type}'
+step "   refunding more than remains is refused, nothing moves"
+call "$PAY_ADMIN_TOKEN" POST "$PAYMENTS/api/v1/payments/$pid3/refunds" '{"amount": "100.00"}' | jq -c '{type, refundable_amount}'
+
+step "4. a user the User Service does not know cannot place an order"
 GHOST_TOKEN="$("$bin" token ghost_user)"
 call "$GHOST_TOKEN" POST "$ORDERS/api/v1/orders" "$(order_body tok_visa)" | jq -c '{type, title, status, detail}'
 
@@ -103,7 +133,7 @@ step "   prices come from the catalogue: a client-sent price is ignored"
 cheap="$(order_body tok_visa | jq -c '.items = [{"product_id": "prod_mug", "quantity": 1, "unit_price": "0.01"}] | del(.payment)')"
 call "$USER_TOKEN" POST "$ORDERS/api/v1/orders" "$cheap" | jq -c '{order_number, items: [.items[] | {name, sku, unit_price}], total}'
 
-step "4. bad input is refused, every bad field named, nothing written"
+step "5. bad input is refused, every bad field named, nothing written"
 call "$USER_TOKEN" POST "$ORDERS/api/v1/orders" '{"currency": "USD", "items": [{"product_id": "p", "quantity": 0, "unit_price": "9.999"}], "shipping_address": {"first_name": "Ada", "country": "UK"}}' | jq -c '.errors[]'
 step "   and card numbers never enter the system"
 call "$USER_TOKEN" POST "$PAYMENTS/api/v1/payments" "$(echo "$payment_body" | jq -c '.token = "4242 4242 4242 4242"')" | jq -c '{type, title, detail}'

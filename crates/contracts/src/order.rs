@@ -45,10 +45,24 @@ pub enum OrderEventType {
     /// A line was removed from a pending order.
     #[serde(rename = "order.item_removed")]
     ItemRemoved,
+    /// Shipping an order whose payment is only authorized: its capture was
+    /// asked for; the order ships when it succeeds.
+    #[serde(rename = "order.capture_requested")]
+    CaptureRequested,
+    /// The capture asked for at shipment was declined; the order is not
+    /// shipped.
+    #[serde(rename = "order.capture_failed")]
+    CaptureFailed,
+    /// The order's authorized payment was captured outside a shipment.
+    #[serde(rename = "order.payment_captured")]
+    PaymentCaptured,
+    /// The order's authorized payment was released (voided) unused.
+    #[serde(rename = "order.payment_voided")]
+    PaymentVoided,
 }
 
 impl OrderEventType {
-    pub const ALL: [OrderEventType; 11] = [
+    pub const ALL: [OrderEventType; 15] = [
         OrderEventType::Created,
         OrderEventType::Paid,
         OrderEventType::Shipped,
@@ -60,6 +74,10 @@ impl OrderEventType {
         OrderEventType::ItemAdded,
         OrderEventType::ItemChanged,
         OrderEventType::ItemRemoved,
+        OrderEventType::CaptureRequested,
+        OrderEventType::CaptureFailed,
+        OrderEventType::PaymentCaptured,
+        OrderEventType::PaymentVoided,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +93,10 @@ impl OrderEventType {
             OrderEventType::ItemAdded => "order.item_added",
             OrderEventType::ItemChanged => "order.item_changed",
             OrderEventType::ItemRemoved => "order.item_removed",
+            OrderEventType::CaptureRequested => "order.capture_requested",
+            OrderEventType::CaptureFailed => "order.capture_failed",
+            OrderEventType::PaymentCaptured => "order.payment_captured",
+            OrderEventType::PaymentVoided => "order.payment_voided",
         }
     }
 
@@ -122,6 +144,12 @@ pub enum PaymentStatus {
     Pending,
     Failed,
     Paid,
+    /// Manual capture: the total is held on the card (the order is `paid`:
+    /// the money is secured); it is taken when the order ships.
+    Authorized,
+    /// Manual capture: the hold was released (the order was cancelled
+    /// before shipping); nothing was taken.
+    Voided,
     /// Part of what was paid was given back (a line refunded, a return).
     PartiallyRefunded,
     /// Everything paid was given back: the order is not shipped.

@@ -19,13 +19,25 @@ pub enum PaymentEventType {
     Failed,
     #[serde(rename = "payment.refunded")]
     Refunded,
+    /// Manual capture: the money is held on the card, not taken yet.
+    #[serde(rename = "payment.authorized")]
+    Authorized,
+    /// Manual capture: the held money (or part of it) was taken.
+    #[serde(rename = "payment.captured")]
+    Captured,
+    /// Manual capture: the hold was released before any capture.
+    #[serde(rename = "payment.voided")]
+    Voided,
 }
 
 impl PaymentEventType {
-    pub const ALL: [PaymentEventType; 3] = [
+    pub const ALL: [PaymentEventType; 6] = [
         PaymentEventType::Successful,
         PaymentEventType::Failed,
         PaymentEventType::Refunded,
+        PaymentEventType::Authorized,
+        PaymentEventType::Captured,
+        PaymentEventType::Voided,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -33,6 +45,9 @@ impl PaymentEventType {
             PaymentEventType::Successful => "payment.successful",
             PaymentEventType::Failed => "payment.failed",
             PaymentEventType::Refunded => "payment.refunded",
+            PaymentEventType::Authorized => "payment.authorized",
+            PaymentEventType::Captured => "payment.captured",
+            PaymentEventType::Voided => "payment.voided",
         }
     }
 
@@ -47,6 +62,10 @@ impl PaymentEventType {
 pub enum PaymentStatus {
     Pending,
     Processing,
+    /// Manual capture: the amount is held, nothing is taken yet.
+    Authorized,
+    /// Manual capture: the hold was released; nothing was taken.
+    Voided,
     /// Captured (in full or in part): the money is taken.
     Succeeded,
     Failed,
@@ -61,6 +80,8 @@ impl PaymentStatus {
         match self {
             PaymentStatus::Pending => "pending",
             PaymentStatus::Processing => "processing",
+            PaymentStatus::Authorized => "authorized",
+            PaymentStatus::Voided => "voided",
             PaymentStatus::Succeeded => "succeeded",
             PaymentStatus::Failed => "failed",
             PaymentStatus::PartiallyRefunded => "partially_refunded",
@@ -72,6 +93,8 @@ impl PaymentStatus {
         [
             PaymentStatus::Pending,
             PaymentStatus::Processing,
+            PaymentStatus::Authorized,
+            PaymentStatus::Voided,
             PaymentStatus::Succeeded,
             PaymentStatus::Failed,
             PaymentStatus::PartiallyRefunded,
@@ -79,6 +102,34 @@ impl PaymentStatus {
         ]
         .into_iter()
         .find(|s| s.as_str() == value)
+    }
+}
+
+/// When a payment's money is taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureMethod {
+    /// Authorized and captured at once (`payment.successful`).
+    #[default]
+    Automatic,
+    /// Authorized now (`payment.authorized`), captured later with
+    /// `POST /api/v1/payments/{id}/capture` (`payment.captured`) or released
+    /// with `…/void` (`payment.voided`).
+    Manual,
+}
+
+impl CaptureMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaptureMethod::Automatic => "automatic",
+            CaptureMethod::Manual => "manual",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [CaptureMethod::Automatic, CaptureMethod::Manual]
+            .into_iter()
+            .find(|m| m.as_str() == value)
     }
 }
 
@@ -106,6 +157,10 @@ pub struct PaymentData {
     /// The provider's reference of the charge.
     #[serde(default)]
     pub provider_reference: Option<String>,
+    /// `automatic` or `manual`; absent in events written before manual
+    /// capture existed (automatic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_method: Option<CaptureMethod>,
     /// What was captured (taken), a decimal string in `currency`; absent in
     /// events written before amounts were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]

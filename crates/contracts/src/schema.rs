@@ -85,7 +85,8 @@ fn order_description(event: OrderEventType) -> &'static str {
              the amount is not its total); payments refunds it."
         }
         OrderEventType::Refunded => {
-            "A charge of the order was refunded (its payment after a cancellation, or a rejected charge)."
+            "A charge of the order was refunded, in full or in part (its payment after a cancellation, \
+             a refund of a line, or a rejected charge)."
         }
         OrderEventType::ItemAdded => "A line was added to the pending order (totals recomputed).",
         OrderEventType::ItemChanged => {
@@ -94,6 +95,19 @@ fn order_description(event: OrderEventType) -> &'static str {
         OrderEventType::ItemRemoved => {
             "A line was removed from the pending order (totals recomputed)."
         }
+        OrderEventType::CaptureRequested => {
+            "Manual capture: the order is being shipped and its authorized payment is being \
+             captured; it becomes shipped when the capture succeeds."
+        }
+        OrderEventType::CaptureFailed => {
+            "Manual capture: the capture asked for at shipment was declined; the order is not shipped."
+        }
+        OrderEventType::PaymentCaptured => {
+            "Manual capture: the order's authorized payment was captured outside a shipment."
+        }
+        OrderEventType::PaymentVoided => {
+            "Manual capture: the order's authorization was released (voided); nothing was taken."
+        }
     }
 }
 
@@ -101,7 +115,18 @@ fn payment_description(event: PaymentEventType) -> &'static str {
     match event {
         PaymentEventType::Successful => "The order was charged.",
         PaymentEventType::Failed => "The charge failed (failure_reason says why).",
-        PaymentEventType::Refunded => "The charge was refunded.",
+        PaymentEventType::Refunded => {
+            "A refund of the charge was made (refund says which and how much; refunded_amount is \
+             the total given back so far)."
+        }
+        PaymentEventType::Authorized => {
+            "Manual capture: the amount is held on the card; nothing is taken until it is captured."
+        }
+        PaymentEventType::Captured => {
+            "Manual capture: the held amount (or part of it, captured_amount) was taken; \
+             the rest of the hold is released."
+        }
+        PaymentEventType::Voided => "Manual capture: the hold was released; nothing was taken.",
     }
 }
 

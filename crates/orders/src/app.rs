@@ -22,7 +22,7 @@ use crate::{
     config::Settings,
     domain::{Promotions, pricing::Pricing},
     messaging::{dispatcher::Dispatcher, payment_events::PaymentEvents},
-    service::{Orders, PAY, REFUND, RELEASE_STOCK, SYSTEM},
+    service::{CAPTURE, Orders, PAY, REFUND, RELEASE_STOCK, SYSTEM},
     store::{JOBS, OUTBOX},
     users::UserDirectory,
 };
@@ -91,6 +91,7 @@ impl Application {
         let worker = Worker::new(service.pool.clone(), JOBS, wake_jobs, settings.jobs.clone())
             .handle(PAY, dispatcher.clone())
             .handle(REFUND, dispatcher.clone())
+            .handle(CAPTURE, dispatcher.clone())
             .handle(RELEASE_STOCK, dispatcher);
         service.until_stopped(|stop| worker.run(stop));
         service.consume(Arc::new(PaymentEvents {

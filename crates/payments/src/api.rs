@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, http::header, post, web};
 use contracts::money::{Amount, Currency};
-use contracts::payment::{PaymentData, RefundData, RefundLine};
+use contracts::payment::{CaptureMethod, PaymentData, RefundData, RefundLine};
 use platform::openapi::StandardResponses;
 use platform::{
     FieldError, Problem,
@@ -13,10 +13,10 @@ use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::domain::{RefundRefusal, Refusal};
+use crate::domain::{CaptureRefusal, RefundRefusal, Refusal};
 use crate::service::{
-    Actor, NewPayment, PaymentError, Payments, RefundAsk, RefundRequested, refund_data,
-    refund_refusal_kind, refusal_kind,
+    Actor, CaptureAnswer, NewPayment, PaymentError, Payments, RefundAsk, RefundRequested,
+    capture_refusal_kind, refund_data, refund_refusal_kind, refusal_kind,
 };
 
 pub const READ: &str = "payments.read";
@@ -55,6 +55,11 @@ pub struct CreatePaymentBody {
     /// The payer, for admins paying on a user's behalf (defaults to the caller).
     #[serde(default)]
     pub user_id: Option<String>,
+    /// `automatic` (default): the money is taken now. `manual`: it is held
+    /// (`authorized`) and taken by `POST /api/v1/payments/{id}/capture`, or
+    /// released by `…/void`.
+    #[serde(default)]
+    pub capture_method: Option<CaptureMethod>,
 }
 
 /// Query of `GET /api/v1/payments`.
@@ -103,6 +108,31 @@ impl From<PaymentError> for Problem {
                 Problem::service_unavailable("dependency_unavailable", "Unable to check the order")
                     .with_detail("the order could not be checked with the orders service; nothing was charged, retry later")
                     .with_retry_after(1)
+            }
+            PaymentError::CaptureRefused(refusal) => {
+                let kind = capture_refusal_kind(&refusal);
+                match refusal {
+                    CaptureRefusal::NotCapturable(status) => Problem::new(StatusCode::CONFLICT, kind, "Not capturable")
+                        .with_detail(format!("the payment is {}; only an authorized payment can be captured", status.as_str()))
+                        .with_extension("payment_status", status.as_str()),
+                    CaptureRefusal::ExceedsAuthorized { authorized } => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, kind, "Capture exceeds the authorization")
+                        .with_detail(format!("at most {authorized} {} is authorized; nothing was captured", authorized.currency()))
+                        .with_extension("authorized_amount", authorized.to_string()),
+                    CaptureRefusal::Zero => Problem::validation(vec![FieldError::new("amount", "must be greater than zero")]),
+                    CaptureRefusal::InvalidAmount(message) => Problem::validation(vec![FieldError::new("amount", message)]),
+                }
+            }
+            PaymentError::NotVoidable(status) => Problem::new(StatusCode::CONFLICT, "not_voidable", "Not voidable")
+                .with_detail(format!("the payment is {}; only an authorized payment can be voided (refund a captured one)", status.as_str()))
+                .with_extension("payment_status", status.as_str()),
+            PaymentError::ProviderDeclined(reason) => Problem::new(StatusCode::CONFLICT, "provider_declined", "Declined by the provider")
+                .with_detail(format!("the provider declined ({reason}); the payment is unchanged"))
+                .with_extension("reason", reason),
+            PaymentError::ProviderUnavailable(reason) => {
+                tracing::warn!(error.message = %reason, "the payment provider kept failing");
+                Problem::service_unavailable("provider_unavailable", "Payment provider unavailable")
+                    .with_detail("the payment provider kept failing; nothing changed, retry later")
+                    .with_retry_after(5)
             }
             PaymentError::RefundRefused(refusal) => {
                 let kind = refund_refusal_kind(&refusal);
@@ -171,6 +201,7 @@ impl CreatePaymentBody {
                 amount,
                 method,
                 token,
+                capture_method: self.capture_method.unwrap_or_default(),
             }),
             _ => Err(Problem::validation(errors)),
         }
@@ -262,6 +293,91 @@ pub struct CreateRefundBody {
     #[schema(max_items = 100)]
     pub items: Option<Vec<RefundLine>>,
 }
+
+/// How much of an authorization to capture.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureBody {
+    /// In the payment's currency; the whole authorization when absent. The
+    /// rest of the hold is released.
+    #[serde(default)]
+    pub amount: Option<Amount>,
+}
+
+/// Capture an authorized payment (manual capture; admins and the orders
+/// service, which captures when the order ships).
+///
+/// Takes `amount` (all of it by default) of the hold, once: capturing again
+/// answers `200` with the payment as it stands. `payment.captured` is
+/// published. A capture the provider declines changes nothing (`409
+/// provider_declined`, the payment stays `authorized`).
+#[utoipa::path(
+    post, path = "/api/v1/payments/{id}/capture", tag = "payments",
+    params(("id" = Uuid, Path, description = "Payment id")),
+    request_body(content = Option<CaptureBody>),
+    security(("bearer" = ["payments.admin"])),
+    responses(
+        (status = 200, description = "Captured (now or before)", body = PaymentData),
+        (status = 400, description = "Invalid body, malformed JSON or an unknown field", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such payment", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not authorized (not_capturable), or declined by the provider (provider_declined, with reason)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "More than is authorized (capture_exceeds_authorized)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider kept failing (provider_unavailable); nothing changed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/payments/{id}/capture")]
+pub async fn capture_payment(
+    Authenticated(principal): Authenticated,
+    payments: web::Data<Payments>,
+    id: web::Path<Uuid>,
+    body: OptionalJson,
+) -> Result<HttpResponse, Problem> {
+    principal.require(ADMIN, &[])?;
+    let body = body.parse_or_default::<CaptureBody>()?;
+    let answer = payments
+        .capture(&actor(&principal), *id, body.amount)
+        .await?;
+    let (CaptureAnswer::Done(payment) | CaptureAnswer::AlreadyDone(payment)) = answer;
+    Ok(HttpResponse::Ok().json(crate::service::payment_data(&payment)))
+}
+
+/// Void an authorized payment: release the hold (manual capture; admins and
+/// the orders service). Nothing was taken, so nothing is refunded; voiding
+/// again answers `200` with the payment as it stands. `payment.voided` is
+/// published. A captured payment is refunded instead (`409 not_voidable`).
+#[utoipa::path(
+    post, path = "/api/v1/payments/{id}/void", tag = "payments",
+    params(("id" = Uuid, Path, description = "Payment id")),
+    security(("bearer" = ["payments.admin"])),
+    responses(
+        (status = 200, description = "Voided (now or before)", body = PaymentData),
+        (status = 400, description = "A body was sent (void takes none)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such payment", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not authorized (not_voidable), or declined by the provider (provider_declined)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider kept failing (provider_unavailable); nothing changed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/payments/{id}/void")]
+pub async fn void_payment(
+    Authenticated(principal): Authenticated,
+    payments: web::Data<Payments>,
+    id: web::Path<Uuid>,
+    body: OptionalJson,
+) -> Result<HttpResponse, Problem> {
+    principal.require(ADMIN, &[])?;
+    body.parse_or_default::<NoBody>()?;
+    let answer = payments.void(&actor(&principal), *id).await?;
+    let (CaptureAnswer::Done(payment) | CaptureAnswer::AlreadyDone(payment)) = answer;
+    Ok(HttpResponse::Ok().json(crate::service::payment_data(&payment)))
+}
+
+/// An empty JSON object, the only body `void` accepts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoBody {}
 
 /// A payment's refunds, oldest first.
 #[derive(Debug, serde::Serialize, ToSchema)]
@@ -506,6 +622,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(create_payment)
             .service(refund_payment)
             .service(create_refund)
+            .service(capture_payment)
+            .service(void_payment)
             .service(list_refunds)
             .service(list_payments)
             .service(find_payment),
@@ -520,8 +638,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Every error is application/problem+json (RFC 9457). Money is a decimal string with an ISO 4217 currency.",
         license(name = "Apache-2.0"),
     ),
-    paths(create_payment, create_refund, list_refunds, refund_payment, find_payment, list_payments, platform::http::health, platform::http::ready, platform::metrics::metrics_endpoint),
-    components(schemas(Problem, FieldError, PaymentData, RefundBody, CreateRefundBody, RefundData, RefundListResponse)),
+    paths(create_payment, capture_payment, void_payment, create_refund, list_refunds, refund_payment, find_payment, list_payments, platform::http::health, platform::http::ready, platform::metrics::metrics_endpoint),
+    components(schemas(Problem, FieldError, PaymentData, RefundBody, CreateRefundBody, RefundData, RefundListResponse, CaptureBody, CaptureMethod)),
     modifiers(&BearerAuth, &StandardResponses),
     tags((name = "payments", description = "Payments"), (name = "operations", description = "Liveness and readiness"))
 )]

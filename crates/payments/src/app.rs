@@ -18,7 +18,7 @@ use crate::{
     consumer::OrderCancelled,
     orders::OrdersClient,
     provider::{PaymentProvider, SimulatedProvider},
-    service::{JobHandler, Payments, RECONCILE, REFUND, SYSTEM},
+    service::{JobHandler, Payments, RECONCILE, REFUND, SYSTEM, VOID},
     store::{JOBS, OUTBOX},
 };
 
@@ -83,6 +83,7 @@ impl Application {
             settings.jobs.clone(),
         )
         .handle(REFUND, jobs.clone())
+        .handle(VOID, jobs.clone())
         .handle(RECONCILE, jobs);
         service.until_stopped(|stop| worker.run(stop));
         service.consume(Arc::new(OrderCancelled {

@@ -3,7 +3,7 @@
 
 use contracts::money::Money;
 use contracts::order::OrderStatus;
-use contracts::payment::{PaymentStatus, RefundLine, RefundStatus};
+use contracts::payment::{CaptureMethod, PaymentStatus, RefundLine, RefundStatus};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -15,6 +15,8 @@ pub struct Payment {
     pub user_id: String,
     pub amount: Money,
     pub method: String,
+    /// Taken at once, or authorized now and captured later.
+    pub capture_method: CaptureMethod,
     pub status: PaymentStatus,
     pub failure_reason: Option<String>,
     pub provider_reference: Option<String>,
@@ -45,6 +47,20 @@ pub struct Refund {
     pub failure_reason: Option<String>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+/// Why a capture may not be made as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaptureRefusal {
+    /// Only an authorized payment can be captured.
+    #[error("the payment is {} and cannot be captured", .0.as_str())]
+    NotCapturable(PaymentStatus),
+    #[error("at most {authorized} {} is authorized", authorized.currency())]
+    ExceedsAuthorized { authorized: Money },
+    #[error("a capture must be greater than zero")]
+    Zero,
+    #[error("{0}")]
+    InvalidAmount(String),
 }
 
 /// Why a refund may not be taken as asked.
@@ -139,6 +155,7 @@ impl Payment {
         user_id: String,
         amount: Money,
         method: String,
+        capture_method: CaptureMethod,
         now: OffsetDateTime,
     ) -> Payment {
         Payment {
@@ -147,6 +164,7 @@ impl Payment {
             user_id,
             amount,
             method,
+            capture_method,
             status: PaymentStatus::Processing,
             failure_reason: None,
             provider_reference: None,
@@ -174,7 +192,9 @@ impl Payment {
         use PaymentStatus::*;
         match self.status {
             Succeeded | PartiallyRefunded | Refunded => {}
-            Pending | Processing | Failed => return Err(RefundRefusal::NotRefundable(self.status)),
+            Pending | Processing | Authorized | Voided | Failed => {
+                return Err(RefundRefusal::NotRefundable(self.status));
+            }
         }
         let refundable = self.refundable();
         let amount = amount.unwrap_or(refundable);
@@ -196,6 +216,24 @@ impl Payment {
         Ok(amount)
     }
 
+    /// Decides a capture of `amount` (the whole authorization when `None`):
+    /// only an authorized payment, never more than it holds.
+    pub fn capture_amount(&self, amount: Option<Money>) -> Result<Money, CaptureRefusal> {
+        if self.status != PaymentStatus::Authorized {
+            return Err(CaptureRefusal::NotCapturable(self.status));
+        }
+        let amount = amount.unwrap_or(self.amount);
+        if amount.currency() != self.amount.currency() || amount.minor() > self.amount.minor() {
+            return Err(CaptureRefusal::ExceedsAuthorized {
+                authorized: self.amount,
+            });
+        }
+        if amount.minor() <= 0 {
+            return Err(CaptureRefusal::Zero);
+        }
+        Ok(amount)
+    }
+
     /// The status once refunds done add up to `refunded`.
     pub fn status_after_refunds(&self) -> PaymentStatus {
         if self.refunded.minor() <= 0 {
@@ -212,7 +250,8 @@ impl Payment {
         matches!(
             (self.status, to),
             (Pending, Processing)
-                | (Pending | Processing, Succeeded | Failed)
+                | (Pending | Processing, Succeeded | Authorized | Failed)
+                | (Authorized, Succeeded | Voided)
                 | (Succeeded | PartiallyRefunded, PartiallyRefunded | Refunded)
         )
     }
@@ -242,6 +281,33 @@ impl Payment {
         payment.provider_reference = Some(reference);
         payment.captured = payment.amount;
         Ok(payment)
+    }
+
+    /// Manual capture: the provider holds the amount (`reference`).
+    pub fn authorized(
+        self,
+        reference: String,
+        now: OffsetDateTime,
+    ) -> Result<Payment, InvalidTransition> {
+        let mut payment = self.moved(PaymentStatus::Authorized, now)?;
+        payment.provider_reference = Some(reference);
+        Ok(payment)
+    }
+
+    /// Manual capture: `amount` of the hold was taken (the rest released).
+    pub fn captured(
+        self,
+        amount: Money,
+        now: OffsetDateTime,
+    ) -> Result<Payment, InvalidTransition> {
+        let mut payment = self.moved(PaymentStatus::Succeeded, now)?;
+        payment.captured = amount;
+        Ok(payment)
+    }
+
+    /// Manual capture: the hold was released; nothing was taken.
+    pub fn voided(self, now: OffsetDateTime) -> Result<Payment, InvalidTransition> {
+        self.moved(PaymentStatus::Voided, now)
     }
 
     pub fn failed(self, reason: String, now: OffsetDateTime) -> Result<Payment, InvalidTransition> {
@@ -377,6 +443,7 @@ mod tests {
             "usr".into(),
             Money::parse("1.00", usd).unwrap(),
             "card".into(),
+            CaptureMethod::Automatic,
             now,
         );
         let failed = payment.clone().failed("card_declined".into(), now).unwrap();
@@ -410,5 +477,47 @@ mod tests {
             })
         );
         assert!(refunded.succeeded("x".into(), now).is_err());
+    }
+
+    #[test]
+    fn an_authorization_is_captured_once_up_to_its_amount_or_voided() {
+        let usd = Currency::parse("USD").unwrap();
+        let cents = |minor| Money::from_minor(minor, usd).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let authorized = Payment::start(
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            "usr".into(),
+            cents(100),
+            "card".into(),
+            CaptureMethod::Manual,
+            now,
+        )
+        .authorized("auth_1".into(), now)
+        .unwrap();
+        assert!(matches!(
+            authorized.refund_amount(None),
+            Err(RefundRefusal::NotRefundable(PaymentStatus::Authorized))
+        ));
+        assert_eq!(
+            authorized.capture_amount(Some(cents(101))),
+            Err(CaptureRefusal::ExceedsAuthorized {
+                authorized: cents(100)
+            })
+        );
+        assert_eq!(authorized.capture_amount(None), Ok(cents(100)));
+        let captured = authorized.clone().captured(cents(60), now).unwrap();
+        assert_eq!(captured.status, PaymentStatus::Succeeded);
+        assert_eq!(captured.refund_amount(None), Ok(cents(60)));
+        assert_eq!(
+            captured.capture_amount(None),
+            Err(CaptureRefusal::NotCapturable(PaymentStatus::Succeeded))
+        );
+        assert!(captured.voided(now).is_err());
+        let voided = authorized.voided(now).unwrap();
+        assert_eq!(
+            voided.capture_amount(None),
+            Err(CaptureRefusal::NotCapturable(PaymentStatus::Voided))
+        );
     }
 }

@@ -50,6 +50,28 @@ pub trait PaymentProvider: Send + Sync + 'static {
         amount: Money,
     ) -> BoxFuture<'a, Result<String, ProviderError>>;
 
+    /// Manual capture: holds `amount` on `token` without taking it; returns
+    /// the authorization's reference. Idempotent per payment id.
+    fn authorize<'a>(
+        &'a self,
+        payment_id: Uuid,
+        token: &'a str,
+        amount: Money,
+    ) -> BoxFuture<'a, Result<String, ProviderError>>;
+
+    /// Takes `amount` (at most what is held) of an authorization, once per
+    /// payment (asking again returns the first capture's reference); the
+    /// rest of the hold is released.
+    fn capture(
+        &self,
+        payment_id: Uuid,
+        amount: Money,
+    ) -> BoxFuture<'_, Result<String, ProviderError>>;
+
+    /// Releases an authorization nothing was captured of, so that it can
+    /// never be captured. Idempotent.
+    fn void(&self, payment_id: Uuid) -> BoxFuture<'_, Result<(), ProviderError>>;
+
     /// What became of the charge of `payment_id` (reconciliation after a
     /// crash): charged, declined, or never made, in which case the provider
     /// voids the id so that a charge still in flight can no longer succeed
@@ -68,6 +90,9 @@ pub enum Resolution {
     Voided,
 }
 
+/// The test token whose authorization succeeds and whose capture is declined.
+pub const CAPTURE_DECLINED: &str = "tok_captureDeclined";
+
 /// The simulated provider.
 ///
 /// | token | outcome |
@@ -76,7 +101,12 @@ pub enum Resolution {
 /// | `tok_chargeDeclined` | declined: `card_declined` |
 /// | `tok_chargeDeclinedInsufficientFunds` | declined: `insufficient_funds` |
 /// | `tok_processingError` | fails transiently, every time |
+/// | `tok_captureDeclined` | authorizes, but its capture is declined: `capture_declined` (a charge with it is declined so) |
 /// | anything else | declined: `invalid_token` |
+///
+/// It never captures more than an authorization holds, never captures a
+/// voided one, never voids a captured one and never refunds more than a
+/// charge took.
 #[derive(Debug, Default)]
 pub struct SimulatedProvider {
     latency: Duration,
@@ -91,8 +121,12 @@ pub struct SimulatedProvider {
 struct Charges {
     outcomes: HashMap<Uuid, Result<String, ProviderError>>,
     voided: HashSet<Uuid>,
-    /// What each successful charge took (minor units).
+    /// What each successful charge or capture took (minor units).
     amounts: HashMap<Uuid, i64>,
+    /// Authorizations held (manual capture): amount (minor units) and token.
+    holds: HashMap<Uuid, (i64, String)>,
+    /// Captures made, by payment: their reference.
+    captures: HashMap<Uuid, String>,
     /// Charges that actually moved money (for tests: never twice).
     succeeded: u64,
 }
@@ -114,7 +148,9 @@ impl SimulatedProvider {
 
     fn outcome(token: &str, payment_id: Uuid) -> Result<String, ProviderError> {
         match token {
-            "tok_visa" | "tok_mastercard" | "tok_amex" => Ok(format!("ch_{}", payment_id.simple())),
+            "tok_visa" | "tok_mastercard" | "tok_amex" | "tok_captureDeclined" => {
+                Ok(format!("ch_{}", payment_id.simple()))
+            }
             "tok_chargeDeclined" => Err(ProviderError::Declined("card_declined".into())),
             "tok_chargeDeclinedInsufficientFunds" => {
                 Err(ProviderError::Declined("insufficient_funds".into()))
@@ -143,13 +179,94 @@ impl PaymentProvider for SimulatedProvider {
             if let Some(previous @ Ok(_)) = charges.outcomes.get(&payment_id) {
                 return previous.clone();
             }
-            let outcome = Self::outcome(token, payment_id);
+            let outcome = match Self::outcome(token, payment_id) {
+                Ok(_) if token == CAPTURE_DECLINED => {
+                    Err(ProviderError::Declined("capture_declined".into()))
+                }
+                other => other,
+            };
             if outcome.is_ok() {
                 charges.succeeded += 1;
                 charges.amounts.insert(payment_id, amount.minor());
             }
             charges.outcomes.insert(payment_id, outcome.clone());
             outcome
+        })
+    }
+
+    fn authorize<'a>(
+        &'a self,
+        payment_id: Uuid,
+        token: &'a str,
+        amount: Money,
+    ) -> BoxFuture<'a, Result<String, ProviderError>> {
+        Box::pin(async move {
+            if !self.latency.is_zero() {
+                tokio::time::sleep(self.latency).await;
+            }
+            let mut charges = self.charges.lock().unwrap_or_else(|p| p.into_inner());
+            if charges.voided.contains(&payment_id) {
+                return Err(ProviderError::Declined("voided".into()));
+            }
+            if let Some(previous @ Ok(_)) = charges.outcomes.get(&payment_id) {
+                return previous.clone();
+            }
+            let outcome =
+                Self::outcome(token, payment_id).map(|_| format!("auth_{}", payment_id.simple()));
+            if outcome.is_ok() {
+                charges
+                    .holds
+                    .insert(payment_id, (amount.minor(), token.to_owned()));
+            }
+            charges.outcomes.insert(payment_id, outcome.clone());
+            outcome
+        })
+    }
+
+    fn capture(
+        &self,
+        payment_id: Uuid,
+        amount: Money,
+    ) -> BoxFuture<'_, Result<String, ProviderError>> {
+        Box::pin(async move {
+            if !self.latency.is_zero() {
+                tokio::time::sleep(self.latency).await;
+            }
+            let mut charges = self.charges.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(reference) = charges.captures.get(&payment_id) {
+                return Ok(reference.clone());
+            }
+            if charges.voided.contains(&payment_id) {
+                return Err(ProviderError::Declined("voided".into()));
+            }
+            let Some((held, token)) = charges.holds.get(&payment_id).cloned() else {
+                return Err(ProviderError::Declined("no_authorization".into()));
+            };
+            if amount.minor() > held {
+                return Err(ProviderError::Declined(
+                    "capture_exceeds_authorization".into(),
+                ));
+            }
+            if token == CAPTURE_DECLINED {
+                return Err(ProviderError::Declined("capture_declined".into()));
+            }
+            let reference = format!("ch_{}", payment_id.simple());
+            charges.succeeded += 1;
+            charges.amounts.insert(payment_id, amount.minor());
+            charges.captures.insert(payment_id, reference.clone());
+            Ok(reference)
+        })
+    }
+
+    fn void(&self, payment_id: Uuid) -> BoxFuture<'_, Result<(), ProviderError>> {
+        Box::pin(async move {
+            let mut charges = self.charges.lock().unwrap_or_else(|p| p.into_inner());
+            if charges.captures.contains_key(&payment_id) {
+                return Err(ProviderError::Declined("already_captured".into()));
+            }
+            charges.voided.insert(payment_id);
+            charges.holds.remove(&payment_id);
+            Ok(())
         })
     }
 
@@ -268,6 +385,53 @@ mod tests {
             Err(ProviderError::Declined("refund_exceeds_charge".into()))
         );
         assert_eq!(provider.ledger(), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn an_authorization_is_captured_once_within_its_hold_or_voided() {
+        let provider = SimulatedProvider::default();
+        let cents = |minor| Money::from_minor(minor, Currency::parse("USD").unwrap()).unwrap();
+        let id = Uuid::now_v7();
+        provider
+            .authorize(id, "tok_visa", cents(100))
+            .await
+            .unwrap();
+        assert_eq!(provider.ledger(), (0, 0), "an authorization takes nothing");
+        assert_eq!(
+            provider.capture(id, cents(101)).await,
+            Err(ProviderError::Declined(
+                "capture_exceeds_authorization".into()
+            ))
+        );
+        let first = provider.capture(id, cents(60)).await.unwrap();
+        assert_eq!(provider.capture(id, cents(60)).await.unwrap(), first);
+        assert_eq!(
+            provider.void(id).await,
+            Err(ProviderError::Declined("already_captured".into()))
+        );
+        assert_eq!(provider.ledger(), (1, 0));
+
+        let held = Uuid::now_v7();
+        provider
+            .authorize(held, "tok_visa", cents(100))
+            .await
+            .unwrap();
+        provider.void(held).await.unwrap();
+        assert_eq!(
+            provider.capture(held, cents(100)).await,
+            Err(ProviderError::Declined("voided".into()))
+        );
+
+        let declined = Uuid::now_v7();
+        provider
+            .authorize(declined, CAPTURE_DECLINED, cents(100))
+            .await
+            .unwrap();
+        assert_eq!(
+            provider.capture(declined, cents(100)).await,
+            Err(ProviderError::Declined("capture_declined".into()))
+        );
+        assert_eq!(provider.ledger(), (1, 0));
     }
 
     #[tokio::test]

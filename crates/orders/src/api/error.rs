@@ -133,5 +133,9 @@ fn rule_problem(rule: RuleViolation) -> Problem {
             Problem::new(StatusCode::CONFLICT, "payment_refunded", "Payment refunded")
                 .with_detail(rule.to_string())
         }
+        RuleViolation::PaymentVoided => {
+            Problem::new(StatusCode::CONFLICT, "payment_voided", "Payment voided")
+                .with_detail(rule.to_string())
+        }
     }
 }

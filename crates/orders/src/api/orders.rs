@@ -202,10 +202,11 @@ pub async fn find_order(
     security(("bearer" = ["orders.write"])),
     responses(
         (status = 200, description = "The updated order", body = OrderData),
+        (status = 202, description = "Shipping an order whose payment is only authorized (manual capture): the capture is under way and the order becomes shipped when it succeeds (order.capture_requested in its history; order.capture_failed if declined)", body = OrderData),
         (status = 400, description = "Invalid transition or body", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope or admin-only transition", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent changes kept winning, retry (conflict); or shipping an order whose payment was refunded in full (payment_refunded)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent changes kept winning, retry (conflict); or shipping an order whose payment was refunded in full (payment_refunded) or whose authorization was voided (payment_voided)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The order is not at the If-Match version", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -238,6 +239,12 @@ pub async fn update_order(
             expected,
         )
         .await?;
+    if order.ledger.capture_pending.is_some() {
+        // Manual capture: the order ships once its payment is captured.
+        let mut response = order_response(&order);
+        *response.status_mut() = actix_web::http::StatusCode::ACCEPTED;
+        return Ok(response);
+    }
     Ok(order_response(&order))
 }
 

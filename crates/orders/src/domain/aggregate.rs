@@ -80,6 +80,8 @@ pub struct PaymentLedger {
     pub paid: Option<Money>,
     /// What was given back of it, in minor units.
     pub paid_refunded_minor: i64,
+    /// Manual capture: the shipment waiting for its capture, once asked.
+    pub capture_pending: Option<Shipment>,
 }
 
 impl PaymentLedger {
@@ -114,6 +116,9 @@ pub enum RuleViolation {
     /// Everything paid for the order was given back: it is not shipped.
     #[error("the order's payment was refunded in full; it cannot be shipped")]
     PaymentRefunded,
+    /// The authorization was released: nothing is held for the order.
+    #[error("the order's payment authorization was voided; it cannot be shipped")]
+    PaymentVoided,
 }
 
 /// A history that cannot be an order's: corrupt or out-of-order storage.
@@ -180,6 +185,7 @@ impl Order {
                 OrderEvent::Paid(OrderPaid {
                     amount: self.totals.total,
                     payment_id: None,
+                    authorized: false,
                 })
             }),
             OrderCommand::Ship(shipment) => {
@@ -188,8 +194,30 @@ impl Order {
                 {
                     return Err(RuleViolation::PaymentRefunded);
                 }
+                if self.status == OrderStatus::Paid && self.payment_status == PaymentStatus::Voided
+                {
+                    return Err(RuleViolation::PaymentVoided);
+                }
+                // Manual capture: the money is taken first; the order ships
+                // when the capture succeeds (asked once).
+                if let (OrderStatus::Paid, PaymentStatus::Authorized, Some(payment_id)) =
+                    (self.status, self.payment_status, self.ledger.paid_by)
+                {
+                    return Ok(if self.ledger.capture_pending.is_some() {
+                        Vec::new()
+                    } else {
+                        vec![OrderEvent::CaptureRequested(OrderCaptureRequested {
+                            payment_id,
+                            amount: self.ledger.paid.unwrap_or(self.totals.total),
+                            shipment,
+                        })]
+                    });
+                }
                 self.transition(OrderStatus::Shipped, || {
-                    OrderEvent::Shipped(OrderShipped { shipment })
+                    OrderEvent::Shipped(OrderShipped {
+                        shipment,
+                        captured: None,
+                    })
                 })
             }
             OrderCommand::Deliver => self.transition(OrderStatus::Delivered, || {
@@ -202,8 +230,36 @@ impl Order {
                 })
             }),
             OrderCommand::ConfirmPayment { payment_id, amount } => {
-                Ok(self.confirm_payment(payment_id, amount))
+                Ok(self.confirm_payment(payment_id, amount, false))
             }
+            OrderCommand::ConfirmAuthorization { payment_id, amount } => {
+                Ok(self.confirm_payment(payment_id, amount, true))
+            }
+            OrderCommand::RecordCapture { payment_id, amount } => {
+                Ok(self.record_capture(payment_id, amount))
+            }
+            OrderCommand::RecordCaptureFailure { payment_id, reason } => Ok(
+                if self.ledger.capture_pending.is_some()
+                    && self.ledger.paid_by == Some(payment_id)
+                    && self.status == OrderStatus::Paid
+                {
+                    vec![OrderEvent::CaptureFailed(OrderCaptureFailed {
+                        payment_id,
+                        reason,
+                    })]
+                } else {
+                    Vec::new()
+                },
+            ),
+            OrderCommand::RecordVoid { payment_id } => Ok(
+                if self.ledger.paid_by == Some(payment_id)
+                    && self.payment_status == PaymentStatus::Authorized
+                {
+                    vec![OrderEvent::PaymentVoided(OrderPaymentVoided { payment_id })]
+                } else {
+                    Vec::new()
+                },
+            ),
             // Only a pending order's payment state moves; a late failure of
             // an earlier attempt does not undo a later success.
             OrderCommand::RecordPaymentFailure { payment_id, reason } => Ok(match self.status {
@@ -269,7 +325,12 @@ impl Order {
     /// Any other successful charge (the order is no longer pending, or the
     /// amount or currency differs) is rejected, and rejecting it is what
     /// gets it refunded. A charge seen before changes nothing.
-    fn confirm_payment(&self, payment_id: Uuid, amount: Money) -> Vec<OrderEvent> {
+    fn confirm_payment(
+        &self,
+        payment_id: Uuid,
+        amount: Money,
+        authorized: bool,
+    ) -> Vec<OrderEvent> {
         if self.ledger.knows(payment_id) {
             return Vec::new();
         }
@@ -295,7 +356,30 @@ impl Order {
         vec![OrderEvent::Paid(OrderPaid {
             amount,
             payment_id: Some(payment_id),
+            authorized,
         })]
+    }
+
+    /// Manual capture: the paying authorization was captured. With a
+    /// shipment waiting for it, the order ships now; otherwise (an operator
+    /// captured it) the capture is recorded. Anything else (a redelivery, a
+    /// capture of another payment) changes nothing.
+    fn record_capture(&self, payment_id: Uuid, amount: Money) -> Vec<OrderEvent> {
+        if self.ledger.paid_by != Some(payment_id)
+            || self.payment_status != PaymentStatus::Authorized
+        {
+            return Vec::new();
+        }
+        match (&self.ledger.capture_pending, self.status) {
+            (Some(shipment), OrderStatus::Paid) => vec![OrderEvent::Shipped(OrderShipped {
+                shipment: shipment.clone(),
+                captured: Some(amount),
+            })],
+            _ => vec![OrderEvent::PaymentCaptured(OrderPaymentCaptured {
+                payment_id,
+                amount,
+            })],
+        }
     }
 
     /// Items may change only while the order is pending.
@@ -472,13 +556,34 @@ impl Order {
             OrderEvent::Created(_) => return Err(ReplayError::CreatedTwice),
             OrderEvent::Paid(paid) => {
                 self.status = OrderStatus::Paid;
-                self.payment_status = PaymentStatus::Paid;
+                self.payment_status = if paid.authorized {
+                    PaymentStatus::Authorized
+                } else {
+                    PaymentStatus::Paid
+                };
                 self.ledger.paid_by = paid.payment_id;
                 self.ledger.paid = Some(paid.amount);
             }
             OrderEvent::Shipped(shipped) => {
                 self.status = OrderStatus::Shipped;
                 self.shipment = shipped.shipment.clone();
+                if let Some(captured) = shipped.captured {
+                    self.payment_status = PaymentStatus::Paid;
+                    self.ledger.paid = Some(captured);
+                    self.ledger.capture_pending = None;
+                }
+            }
+            OrderEvent::CaptureRequested(requested) => {
+                self.ledger.capture_pending = Some(requested.shipment.clone());
+            }
+            OrderEvent::CaptureFailed(_) => self.ledger.capture_pending = None,
+            OrderEvent::PaymentCaptured(captured) => {
+                self.payment_status = PaymentStatus::Paid;
+                self.ledger.paid = Some(captured.amount);
+            }
+            OrderEvent::PaymentVoided(_) => {
+                self.payment_status = PaymentStatus::Voided;
+                self.ledger.capture_pending = None;
             }
             OrderEvent::Delivered(_) => {
                 self.status = OrderStatus::Delivered;

@@ -42,6 +42,25 @@ pub enum OrderCommand {
         payment_id: Uuid,
         amount: Money,
     },
+    /// Manual capture: payments holds the amount for the order.
+    ConfirmAuthorization {
+        payment_id: Uuid,
+        amount: Money,
+    },
+    /// Manual capture: the held amount (or part of it) was taken.
+    RecordCapture {
+        payment_id: Uuid,
+        amount: Money,
+    },
+    /// Manual capture: the capture asked for at shipment was refused.
+    RecordCaptureFailure {
+        payment_id: Uuid,
+        reason: String,
+    },
+    /// Manual capture: the hold was released unused.
+    RecordVoid {
+        payment_id: Uuid,
+    },
     /// A payment attempt failed.
     RecordPaymentFailure {
         payment_id: Option<Uuid>,
@@ -96,6 +115,10 @@ impl OrderCommand {
             OrderCommand::Deliver => Some(OrderStatus::Delivered),
             OrderCommand::Cancel { .. } => Some(OrderStatus::Cancelled),
             OrderCommand::ConfirmPayment { .. }
+            | OrderCommand::ConfirmAuthorization { .. }
+            | OrderCommand::RecordCapture { .. }
+            | OrderCommand::RecordCaptureFailure { .. }
+            | OrderCommand::RecordVoid { .. }
             | OrderCommand::RecordPaymentFailure { .. }
             | OrderCommand::RecordRefund { .. }
             | OrderCommand::Expire

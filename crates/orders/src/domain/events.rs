@@ -29,6 +29,42 @@ pub enum OrderEvent {
     ItemAdded(OrderItemAdded),
     ItemChanged(OrderItemChanged),
     ItemRemoved(OrderItemRemoved),
+    CaptureRequested(OrderCaptureRequested),
+    CaptureFailed(OrderCaptureFailed),
+    PaymentCaptured(OrderPaymentCaptured),
+    PaymentVoided(OrderPaymentVoided),
+}
+
+/// Shipping an order whose payment is only authorized: its capture was
+/// asked for; the order ships (`order.shipped`) when the capture succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCaptureRequested {
+    pub payment_id: Uuid,
+    pub amount: Money,
+    /// What the shipment will carry once the money is taken.
+    #[serde(flatten)]
+    pub shipment: Shipment,
+}
+
+/// The capture asked for at shipment was declined: the order is not shipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCaptureFailed {
+    pub payment_id: Uuid,
+    /// `capture_declined`, `not_capturable`, …
+    pub reason: String,
+}
+
+/// The authorized payment was captured outside a shipment (an operator).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPaymentCaptured {
+    pub payment_id: Uuid,
+    pub amount: Money,
+}
+
+/// The authorized payment was released unused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPaymentVoided {
+    pub payment_id: Uuid,
 }
 
 /// A line was added; the totals after it.
@@ -76,6 +112,9 @@ pub struct OrderPaid {
     /// The payment that paid it (absent when an operator marked it paid).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<Uuid>,
+    /// Manual capture: the amount is held (authorized), taken at shipment.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub authorized: bool,
 }
 
 /// A payment attempt failed; the order stays payable.
@@ -123,6 +162,9 @@ pub struct Shipment {
 pub struct OrderShipped {
     #[serde(flatten)]
     pub shipment: Shipment,
+    /// Manual capture: what the capture at shipment took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured: Option<Money>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,10 +193,14 @@ pub enum EventKind {
     ItemAdded,
     ItemChanged,
     ItemRemoved,
+    CaptureRequested,
+    CaptureFailed,
+    PaymentCaptured,
+    PaymentVoided,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::Created,
         EventKind::Paid,
         EventKind::Shipped,
@@ -166,6 +212,10 @@ impl EventKind {
         EventKind::ItemAdded,
         EventKind::ItemChanged,
         EventKind::ItemRemoved,
+        EventKind::CaptureRequested,
+        EventKind::CaptureFailed,
+        EventKind::PaymentCaptured,
+        EventKind::PaymentVoided,
     ];
 
     /// The public event type (`order.created`, …), also the routing key.
@@ -182,6 +232,10 @@ impl EventKind {
             EventKind::ItemAdded => "order.item_added",
             EventKind::ItemChanged => "order.item_changed",
             EventKind::ItemRemoved => "order.item_removed",
+            EventKind::CaptureRequested => "order.capture_requested",
+            EventKind::CaptureFailed => "order.capture_failed",
+            EventKind::PaymentCaptured => "order.payment_captured",
+            EventKind::PaymentVoided => "order.payment_voided",
         }
     }
 
@@ -204,6 +258,10 @@ impl OrderEvent {
             OrderEvent::ItemAdded(_) => EventKind::ItemAdded,
             OrderEvent::ItemChanged(_) => EventKind::ItemChanged,
             OrderEvent::ItemRemoved(_) => EventKind::ItemRemoved,
+            OrderEvent::CaptureRequested(_) => EventKind::CaptureRequested,
+            OrderEvent::CaptureFailed(_) => EventKind::CaptureFailed,
+            OrderEvent::PaymentCaptured(_) => EventKind::PaymentCaptured,
+            OrderEvent::PaymentVoided(_) => EventKind::PaymentVoided,
         }
     }
 
@@ -246,6 +304,14 @@ impl OrderEvent {
             EventKind::ItemAdded => OrderEvent::ItemAdded(serde_json::from_value(payload)?),
             EventKind::ItemChanged => OrderEvent::ItemChanged(serde_json::from_value(payload)?),
             EventKind::ItemRemoved => OrderEvent::ItemRemoved(serde_json::from_value(payload)?),
+            EventKind::CaptureRequested => {
+                OrderEvent::CaptureRequested(serde_json::from_value(payload)?)
+            }
+            EventKind::CaptureFailed => OrderEvent::CaptureFailed(serde_json::from_value(payload)?),
+            EventKind::PaymentCaptured => {
+                OrderEvent::PaymentCaptured(serde_json::from_value(payload)?)
+            }
+            EventKind::PaymentVoided => OrderEvent::PaymentVoided(serde_json::from_value(payload)?),
         };
         Ok(event)
     }

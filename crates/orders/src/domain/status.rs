@@ -65,6 +65,10 @@ pub enum PaymentStatus {
     /// The last attempt failed; the order is still payable.
     Failed,
     Paid,
+    /// Manual capture: the total is held on the card; taken at shipment.
+    Authorized,
+    /// Manual capture: the hold was released unused.
+    Voided,
     /// Part of what was paid was given back.
     PartiallyRefunded,
     /// Everything paid was given back (a cancellation, a refund in full).
@@ -77,6 +81,8 @@ impl PaymentStatus {
             PaymentStatus::Pending => "pending",
             PaymentStatus::Failed => "failed",
             PaymentStatus::Paid => "paid",
+            PaymentStatus::Authorized => "authorized",
+            PaymentStatus::Voided => "voided",
             PaymentStatus::PartiallyRefunded => "partially_refunded",
             PaymentStatus::Refunded => "refunded",
         }
@@ -87,6 +93,8 @@ impl PaymentStatus {
             PaymentStatus::Pending,
             PaymentStatus::Failed,
             PaymentStatus::Paid,
+            PaymentStatus::Authorized,
+            PaymentStatus::Voided,
             PaymentStatus::PartiallyRefunded,
             PaymentStatus::Refunded,
         ]

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use time::{OffsetDateTime, macros::datetime};
 use uuid::Uuid;
 
-use super::events::{OrderCancelled, OrderPaid, OrderPaymentFailed, OrderRefunded};
+use super::events::{OrderCancelled, OrderPaid, OrderPaymentFailed, OrderRefunded, OrderShipped};
 use super::*;
 
 const T0: OffsetDateTime = datetime!(2026-11-22 10:00 UTC);
@@ -175,6 +175,7 @@ fn paying_a_pending_order_records_the_amount() {
         vec![OrderEvent::Paid(OrderPaid {
             amount: Money::parse("59.98", usd()).unwrap(),
             payment_id: None,
+            authorized: false,
         })]
     );
     let order = given.then(OrderCommand::MarkPaid).order();
@@ -293,7 +294,8 @@ fn a_successful_payment_of_the_total_pays_the_order() {
         events,
         vec![OrderEvent::Paid(OrderPaid {
             amount: money("59.98"),
-            payment_id: Some(payment_id)
+            payment_id: Some(payment_id),
+            authorized: false,
         })]
     );
 }
@@ -437,6 +439,63 @@ fn partial_refunds_add_up_and_an_order_refunded_in_full_cannot_ship() {
 }
 
 #[test]
+fn an_authorized_order_ships_only_once_its_capture_succeeds() {
+    let payment_id = Uuid::now_v7();
+    let authorized = Given::placed().then(OrderCommand::ConfirmAuthorization {
+        payment_id,
+        amount: money("59.98"),
+    });
+    assert_eq!(
+        (authorized.order().status, authorized.order().payment_status),
+        (OrderStatus::Paid, PaymentStatus::Authorized)
+    );
+    let shipment = Shipment {
+        carrier: Some("UPS".into()),
+        tracking_number: Some("1Z999".into()),
+    };
+    // Shipping asks for the capture; the order is not shipped yet.
+    let asked = authorized
+        .clone()
+        .then(OrderCommand::Ship(shipment.clone()));
+    assert_eq!(asked.order().status, OrderStatus::Paid);
+    assert!(matches!(
+        asked.history.last().unwrap().event,
+        OrderEvent::CaptureRequested(_)
+    ));
+    // Asking again (a retry) asks nothing more.
+    assert_eq!(asked.when(ship()), Ok(vec![]));
+    // A declined capture leaves it unshipped; shipping may be asked again.
+    let declined = asked.clone().then(OrderCommand::RecordCaptureFailure {
+        payment_id,
+        reason: "capture_declined".into(),
+    });
+    assert_eq!(declined.order().status, OrderStatus::Paid);
+    assert_eq!(declined.order().ledger.capture_pending, None);
+    // The capture ships it with the shipment asked for, once.
+    let capture = OrderCommand::RecordCapture {
+        payment_id,
+        amount: money("59.98"),
+    };
+    let shipped = asked.clone().then(capture.clone());
+    let order = shipped.order();
+    assert_eq!(
+        (order.status, order.payment_status),
+        (OrderStatus::Shipped, PaymentStatus::Paid)
+    );
+    assert_eq!(order.shipment, shipment);
+    assert_eq!(shipped.when(capture), Ok(vec![]));
+    // Cancelled before the capture: the release is recorded.
+    let voided = authorized
+        .clone()
+        .then(cancel())
+        .then(OrderCommand::RecordVoid { payment_id });
+    assert_eq!(voided.order().payment_status, PaymentStatus::Voided);
+    // A voided authorization never ships.
+    let released = authorized.then(OrderCommand::RecordVoid { payment_id });
+    assert_eq!(released.when(ship()), Err(RuleViolation::PaymentVoided));
+}
+
+#[test]
 fn a_cancelled_orders_late_charge_once_refunded_shows_refunded() {
     let payment_id = Uuid::now_v7();
     let charge = OrderCommand::ConfirmPayment {
@@ -535,6 +594,10 @@ fn stored_events_decode_back_to_themselves() {
     assert!(OrderEvent::decode("order.exploded", 1, serde_json::json!({})).is_err());
 }
 
+fn is_capture(command: &OrderCommand) -> bool {
+    matches!(command, OrderCommand::RecordCapture { .. })
+}
+
 fn any_command() -> impl Strategy<Value = OrderCommand> {
     prop_oneof![
         Just(OrderCommand::MarkPaid),
@@ -546,6 +609,22 @@ fn any_command() -> impl Strategy<Value = OrderCommand> {
             // The first order in a run totals whatever; most confirmations
             // will mismatch, some runs match exactly via the total below.
             amount: Money::from_minor(delta, usd()).unwrap(),
+        }),
+        (0_i64..3).prop_map(|delta| OrderCommand::ConfirmAuthorization {
+            payment_id: Uuid::now_v7(),
+            amount: Money::from_minor(delta, usd()).unwrap(),
+        }),
+        // Aimed at the paying payment below.
+        Just(OrderCommand::RecordCapture {
+            payment_id: Uuid::nil(),
+            amount: Money::zero(usd()),
+        }),
+        Just(OrderCommand::RecordCaptureFailure {
+            payment_id: Uuid::nil(),
+            reason: "capture_declined".into(),
+        }),
+        Just(OrderCommand::RecordVoid {
+            payment_id: Uuid::nil(),
         }),
         Just(OrderCommand::RecordPaymentFailure {
             payment_id: None,
@@ -632,6 +711,20 @@ proptest! {
                 OrderCommand::ConfirmPayment { payment_id, amount } if amount.minor() == 0 => {
                     OrderCommand::ConfirmPayment { payment_id, amount: live.totals.total }
                 }
+                OrderCommand::ConfirmAuthorization { payment_id, amount } if amount.minor() == 0 => {
+                    OrderCommand::ConfirmAuthorization { payment_id, amount: live.totals.total }
+                }
+                OrderCommand::RecordCapture { .. } => OrderCommand::RecordCapture {
+                    payment_id: live.ledger.paid_by.unwrap_or_default(),
+                    amount: live.ledger.paid.unwrap_or(live.totals.total),
+                },
+                OrderCommand::RecordCaptureFailure { reason, .. } => OrderCommand::RecordCaptureFailure {
+                    payment_id: live.ledger.paid_by.unwrap_or_default(),
+                    reason,
+                },
+                OrderCommand::RecordVoid { .. } => OrderCommand::RecordVoid {
+                    payment_id: live.ledger.paid_by.unwrap_or_default(),
+                },
                 OrderCommand::ChangeItem { quantity, .. } => OrderCommand::ChangeItem { item_id: first_line, quantity },
                 OrderCommand::RemoveItem { .. } => OrderCommand::RemoveItem { item_id: first_line },
                 other => other,
@@ -649,11 +742,19 @@ proptest! {
                     prop_assert!(after == before || before.can_become(after),
                         "{} -> {} is not an edge", before, after);
                     match command.target() {
+                        // Shipping an authorized order waits for its capture.
+                        Some(OrderStatus::Shipped) if after == OrderStatus::Paid => {
+                            prop_assert!(live.ledger.capture_pending.is_some());
+                            prop_assert_eq!(live.payment_status, PaymentStatus::Authorized);
+                        }
                         Some(target) => prop_assert_eq!(after, target),
                         None => prop_assert!(
                             after == before
                                 || (before == OrderStatus::Pending
                                     && matches!(after, OrderStatus::Paid | OrderStatus::Cancelled))
+                                || (before == OrderStatus::Paid
+                                    && after == OrderStatus::Shipped
+                                    && is_capture(&command))
                         ),
                     }
                 }
@@ -664,6 +765,7 @@ proptest! {
                 Err(RuleViolation::ItemsFrozen { status }) => prop_assert_ne!(status, OrderStatus::Pending),
                 Err(RuleViolation::NoItems) => prop_assert_eq!(live.items.len(), 1),
                 Err(RuleViolation::TooManyItems) => prop_assert_eq!(live.items.len(), super::MAX_ITEMS),
+                Err(RuleViolation::PaymentVoided) => prop_assert_eq!(live.payment_status, PaymentStatus::Voided),
                 Err(other) => prop_assert!(false, "unexpected violation {other:?}"),
             }
             let sequences: Vec<u32> = given.history.iter().map(|r| r.sequence).collect();
@@ -706,10 +808,18 @@ proptest! {
             let refunded = |id: Option<Uuid>| given.history.iter().any(|r| {
                 matches!(&r.event, OrderEvent::Refunded(refund) if Some(refund.payment_id) == id)
             });
+            // Manual capture: held until a capture, or released by a void.
+            let held = given.history.iter().any(|r| matches!(&r.event, OrderEvent::Paid(paid) if paid.authorized))
+                && !given.history.iter().any(|r| matches!(&r.event,
+                    OrderEvent::Shipped(OrderShipped { captured: Some(_), .. }) | OrderEvent::PaymentCaptured(_)));
+            let voided = given.history.iter().any(|r| matches!(r.event, OrderEvent::PaymentVoided(_)));
             prop_assert_eq!(
                 live.payment_status == PaymentStatus::Paid,
-                paid_by.is_some() && !refunded(paid_by.flatten())
+                paid_by.is_some() && !refunded(paid_by.flatten()) && !held && !voided
             );
+            prop_assert_eq!(live.payment_status == PaymentStatus::Authorized, held && !voided);
+            // Nothing ships while its money is only held.
+            prop_assert!(!(held && matches!(live.status, OrderStatus::Shipped | OrderStatus::Delivered)));
             let paid_events = given.history.iter().filter(|r| matches!(r.event, OrderEvent::Paid(_))).count();
             prop_assert!(paid_events <= 1, "an order is paid once");
         }

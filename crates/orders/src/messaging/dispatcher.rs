@@ -24,8 +24,12 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
+use contracts::payment::CaptureMethod;
+
 use crate::domain::{Currency, Money, OrderId};
-use crate::service::{Orders, PAY, PayJob, REFUND, RELEASE_STOCK, RefundJob, ReleaseJob};
+use crate::service::{
+    CAPTURE, CaptureJob, Orders, PAY, PayJob, REFUND, RELEASE_STOCK, RefundJob, ReleaseJob,
+};
 
 /// `payments:` section of the orders configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -37,6 +41,10 @@ pub struct PaymentsClientConfig {
     /// one is minted with `auth.hs256_secret` (development).
     #[serde(default)]
     pub service_token: Option<SecretString>,
+    /// The shop's capture policy: `automatic` (the money is taken when the
+    /// order is placed) or `manual` (held then, taken when it ships).
+    #[serde(default)]
+    pub capture: CaptureMethod,
 }
 
 /// Scopes orders needs at payments: charge for users, ask for refunds.
@@ -45,6 +53,7 @@ pub const SCOPES: &[&str] = &["payments.write", "payments.admin"];
 /// Runs orders' jobs.
 pub struct Dispatcher {
     orders: Arc<Orders>,
+    capture: CaptureMethod,
     /// Payments, called once per attempt: the job layer retries.
     payments: ServiceClient,
 }
@@ -61,7 +70,11 @@ impl Dispatcher {
             credentials,
             RetryPolicy::none(),
         )?;
-        Ok(Self { orders, payments })
+        Ok(Self {
+            orders,
+            capture: config.capture,
+            payments,
+        })
     }
 
     async fn pay(&self, job: PayJob) -> Outcome {
@@ -78,6 +91,7 @@ impl Dispatcher {
             "method": job.method,
             "token": job.token,
             "user_id": job.user_id,
+            "capture_method": self.capture,
         });
         let key = format!("order-{}-attempt-{}", job.order_id, job.attempt);
         let (status, kind) = match self
@@ -148,6 +162,43 @@ impl Dispatcher {
         }
     }
 
+    /// Captures the authorization of an order being shipped. Captured (now
+    /// or before) finishes it: `payment.captured` ships the order. Refused
+    /// (declined by the provider, no longer authorized, more than held) is
+    /// recorded as `order.capture_failed`, the order left unshipped.
+    async fn capture(&self, job: CaptureJob) -> Outcome {
+        let payment = job.payment_id.to_string();
+        let body = json!({ "amount": job.amount });
+        match self
+            .post(
+                &["api", "v1", "payments", &payment, "capture"],
+                None,
+                &body,
+                job.traceparent.as_deref(),
+            )
+            .await
+        {
+            Ok((200..=299, _)) => Outcome::Done,
+            Ok((404, kind)) => Outcome::Park(format!(
+                "payments does not know payment {}: {kind}",
+                job.payment_id
+            )),
+            Ok((status @ (409 | 422), kind)) => {
+                tracing::warn!(payment.id = %job.payment_id, order.id = %job.order_id, status, kind = %kind, "capture at shipment refused");
+                match self
+                    .orders
+                    .record_capture_failed(OrderId(job.order_id), job.payment_id, kind)
+                    .await
+                {
+                    Ok(()) => Outcome::Done,
+                    Err(error) => Outcome::Retry(error.to_string()),
+                }
+            }
+            Ok((status, kind)) => Outcome::Retry(format!("payments answered {status} {kind}")),
+            Err(error) => Outcome::Retry(error),
+        }
+    }
+
     /// POSTs to payments; the status and the problem `type`, or why payments
     /// could not be reached (transport failure, 5xx).
     async fn post(
@@ -177,9 +228,14 @@ impl Dispatcher {
             return Ok((status, String::new()));
         }
         let problem: serde_json::Value = response.json().await.unwrap_or_default();
+        let kind = problem["type"].as_str().unwrap_or_default();
+        // A provider's refusal says why (`provider_declined: capture_declined`).
         Ok((
             status,
-            problem["type"].as_str().unwrap_or_default().to_owned(),
+            match problem["reason"].as_str() {
+                Some(reason) => format!("{kind}: {reason}"),
+                None => kind.to_owned(),
+            },
         ))
     }
 }
@@ -199,6 +255,10 @@ impl Handler for Dispatcher {
                 },
                 REFUND => match payload::<RefundJob>(job) {
                     Ok(refund) => self.refund(refund).await,
+                    Err(parked) => parked,
+                },
+                CAPTURE => match payload::<CaptureJob>(job) {
+                    Ok(capture) => self.capture(capture).await,
                     Err(parked) => parked,
                 },
                 RELEASE_STOCK => match payload::<ReleaseJob>(job) {

@@ -53,6 +53,30 @@ impl Handler for PaymentEvents {
                     payment_id: payment.id,
                     amount,
                 },
+                PaymentEventType::Authorized => OrderCommand::ConfirmAuthorization {
+                    payment_id: payment.id,
+                    amount,
+                },
+                PaymentEventType::Captured => {
+                    match payment
+                        .captured_amount
+                        .as_deref()
+                        .map(|captured| Money::parse(captured, amount.currency()))
+                    {
+                        Some(Ok(captured)) => OrderCommand::RecordCapture {
+                            payment_id: payment.id,
+                            amount: captured,
+                        },
+                        _ => {
+                            return Outcome::DeadLetter(
+                                "payment.captured without a valid captured_amount".to_owned(),
+                            );
+                        }
+                    }
+                }
+                PaymentEventType::Voided => OrderCommand::RecordVoid {
+                    payment_id: payment.id,
+                },
                 PaymentEventType::Failed => OrderCommand::RecordPaymentFailure {
                     payment_id: Some(payment.id),
                     reason: payment

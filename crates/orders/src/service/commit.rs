@@ -131,7 +131,7 @@ impl Orders {
 
     /// The work a change decides besides itself, enqueued in its
     /// transaction: a cancellation releases the order's stock; a rejected
-    /// charge is refunded.
+    /// charge is refunded; a shipment of an authorized order captures it.
     fn follow_up(
         &self,
         id: OrderId,
@@ -146,6 +146,9 @@ impl Orders {
                 }
                 OrderEvent::PaymentRejected(rejected) => {
                     Some(jobs::refund(id, rejected, traceparent))
+                }
+                OrderEvent::CaptureRequested(requested) => {
+                    Some(jobs::capture(id, requested, traceparent))
                 }
                 _ => None,
             })

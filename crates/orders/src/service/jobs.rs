@@ -7,12 +7,44 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::OrderId;
-use crate::domain::events::OrderPaymentRejected;
+use crate::domain::events::{OrderCaptureRequested, OrderPaymentRejected};
 
 /// Job kinds of schema `orders`.
 pub const PAY: &str = "pay";
 pub const RELEASE_STOCK: &str = "release_stock";
 pub const REFUND: &str = "refund";
+pub const CAPTURE: &str = "capture";
+
+/// Payload of a `capture` job: have payments capture the authorization of
+/// an order being shipped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaptureJob {
+    pub payment_id: Uuid,
+    pub order_id: Uuid,
+    /// Decimal string in the order's currency.
+    pub amount: String,
+    #[serde(default)]
+    pub traceparent: Option<String>,
+}
+
+/// Capturing an order's authorization at shipment (keyed by the payment:
+/// captured once).
+pub(super) fn capture(
+    id: OrderId,
+    requested: &OrderCaptureRequested,
+    traceparent: Option<&str>,
+) -> NewJob {
+    NewJob::now(
+        CAPTURE,
+        requested.payment_id.to_string(),
+        serde_json::json!(CaptureJob {
+            payment_id: requested.payment_id,
+            order_id: id.0,
+            amount: requested.amount.to_string(),
+            traceparent: traceparent.map(str::to_owned),
+        }),
+    )
+}
 
 /// Payload of a `pay` job: charge the order through payments.
 #[derive(Debug, Clone, Serialize, Deserialize)]

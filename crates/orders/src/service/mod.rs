@@ -43,7 +43,7 @@ use crate::store::{OrderNumbers, StoreError};
 use crate::users::UserDirectory;
 
 pub use items::ItemsChanged;
-pub use jobs::{PAY, PayJob, REFUND, RELEASE_STOCK, RefundJob, ReleaseJob};
+pub use jobs::{CAPTURE, CaptureJob, PAY, PayJob, REFUND, RELEASE_STOCK, RefundJob, ReleaseJob};
 pub use payment_events::Consumed;
 pub use place::{OrderDraft, PaymentMethod, Placed};
 pub use platform::actor::Actor;

@@ -57,6 +57,28 @@ impl Orders {
         })
     }
 
+    /// Records that the capture asked for at shipment was refused: the
+    /// order stays unshipped with the reason in its history.
+    pub async fn record_capture_failed(
+        &self,
+        id: OrderId,
+        payment_id: Uuid,
+        reason: String,
+    ) -> Result<(), OrderError> {
+        let actor = Actor::service(PAYMENTS);
+        let mut conn = db::connection(&self.pool).await?;
+        self.retry_on_conflict(&mut conn, id, Write::by(&actor), |order| {
+            order
+                .handle(OrderCommand::RecordCaptureFailure {
+                    payment_id,
+                    reason: reason.clone(),
+                })
+                .map_err(OrderError::Rule)
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Records that an order could not be charged at all (payments refused
     /// the request itself), so the failure shows in its history.
     pub async fn record_payment_refused(

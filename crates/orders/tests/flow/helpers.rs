@@ -44,6 +44,8 @@ pub struct Options {
     pub provider_latency_ms: u64,
     /// The relays' safety-net poll (default 500 ms).
     pub relay_poll_ms: Option<u64>,
+    /// The shop captures at shipment (`payments.capture: manual`).
+    pub manual_capture: bool,
 }
 
 /// Every JSON log line the services in this test process wrote.
@@ -142,6 +144,9 @@ pub async fn spawn_platform(options: Options) -> Platform {
         options.orders_amqp_url.clone(),
     );
     settings.relay.poll_ms = relay_poll_ms;
+    if options.manual_capture {
+        settings.payments.capture = contracts::payment::CaptureMethod::Manual;
+    }
     let app = orders::app::Application::build(settings).await.unwrap();
     let orders = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -348,6 +353,24 @@ impl Platform {
             .await
             .unwrap();
         body["data"].as_array().unwrap().clone()
+    }
+
+    /// Ships an order as an admin, with a carrier; the status.
+    pub async fn ship(&self, id: &str) -> reqwest::StatusCode {
+        let admin = TokenSpec::new(
+            "orders",
+            "ops",
+            &["orders.read", "orders.write", "orders.admin"],
+        )
+        .sign();
+        self.client
+            .patch(format!("{}/api/v1/orders/{id}", self.orders))
+            .bearer_auth(admin)
+            .json(&json!({"status": "shipped", "carrier": "UPS", "tracking_number": "1Z999AA10123456784"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
     }
 
     pub async fn patch(&self, id: &str, status: &str) -> reqwest::StatusCode {

@@ -27,6 +27,7 @@ fn success(order: &serde_json::Value, source: &str, subject: &str, event_type: &
         status: PaymentStatus::Succeeded,
         failure_reason: None,
         provider_reference: Some("ch_forged".into()),
+        capture_method: None,
         captured_amount: None,
         refunded_amount: None,
         refund: None,

@@ -329,6 +329,7 @@ fn payment_event(
         status: contracts::payment::PaymentStatus::Failed,
         failure_reason: reason.map(str::to_owned),
         provider_reference: None,
+        capture_method: None,
         captured_amount: None,
         refunded_amount: None,
         refund: None,
@@ -895,4 +896,116 @@ async fn events_are_published_at_once_from_every_instance() {
         }
     }
     panic!("not every event arrived within 20 s (the poll is 60 s): {seen:?}");
+}
+
+/// A shop that captures at shipment: an order placed with a card of `user`,
+/// once it is paid (authorized); its id.
+async fn authorized_order(platform: &helpers::Platform, user: &str, card: &str) -> String {
+    let order = platform.create_order(user, Some(card)).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    let paid = platform
+        .wait_for(user, &id, "authorized", |o| o["status"] == "paid")
+        .await;
+    assert_eq!(paid["payment_status"], "authorized");
+    id
+}
+
+#[tokio::test]
+async fn manual_capture_takes_the_money_when_the_order_ships() {
+    let platform = spawn_platform(Options {
+        manual_capture: true,
+        ..Options::default()
+    })
+    .await;
+    let id = authorized_order(&platform, "maya", "tok_visa").await;
+    let payments = platform.payments_of("maya", &id).await;
+    assert_eq!(payments[0]["status"], "authorized");
+    assert_eq!(payments[0]["captured_amount"], "0.00");
+
+    // Shipping captures first; the order ships when the capture succeeded.
+    assert_eq!(platform.ship(&id).await, 202);
+    let shipped = platform
+        .wait_for("maya", &id, "shipped", |o| o["status"] == "shipped")
+        .await;
+    assert_eq!(shipped["payment_status"], "paid");
+    let payments = platform.payments_of("maya", &id).await;
+    assert_eq!(payments[0]["status"], "succeeded");
+    assert_eq!(payments[0]["captured_amount"], shipped["total"]);
+    // Shipping again changes nothing; it is delivered as before.
+    assert_eq!(platform.ship(&id).await, 200);
+    assert_eq!(platform.patch(&id, "delivered").await, 200);
+    let history = platform.history("maya", &id).await;
+    assert_eq!(
+        types(&history),
+        [
+            "order.created",
+            "order.paid",
+            "order.capture_requested",
+            "order.shipped",
+            "order.delivered"
+        ]
+    );
+    assert_eq!(history[3]["data"]["carrier"], "UPS");
+    assert_eq!(history[3]["data"]["tracking_number"], "1Z999AA10123456784");
+    assert_eq!(platform.charges_per_order().await[&id], 1);
+}
+
+#[tokio::test]
+async fn cancelling_before_capture_voids_the_authorization() {
+    let platform = spawn_platform(Options {
+        manual_capture: true,
+        ..Options::default()
+    })
+    .await;
+    let id = authorized_order(&platform, "vera", "tok_visa").await;
+    assert_eq!(platform.cancel("vera", &id).await["status"], "cancelled");
+    let voided = platform
+        .wait_for("vera", &id, "the void", |o| o["payment_status"] == "voided")
+        .await;
+    assert_eq!(voided["status"], "cancelled");
+    let payments = platform.payments_of("vera", &id).await;
+    assert_eq!(payments[0]["status"], "voided");
+    assert_eq!(payments[0]["refunded_amount"], "0.00");
+    assert_eq!(
+        types(&platform.history("vera", &id).await),
+        [
+            "order.created",
+            "order.paid",
+            "order.cancelled",
+            "order.payment_voided"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_declined_capture_leaves_the_order_unshipped_with_the_reason() {
+    let platform = spawn_platform(Options {
+        manual_capture: true,
+        ..Options::default()
+    })
+    .await;
+    let id = authorized_order(&platform, "cleo", "tok_captureDeclined").await;
+    assert_eq!(platform.ship(&id).await, 202);
+    let mut history = Vec::new();
+    for _ in 0..100 {
+        history = platform.history("cleo", &id).await;
+        if types(&history).contains(&"order.capture_failed".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let failed = history.last().unwrap();
+    assert_eq!(failed["type"], "order.capture_failed");
+    assert!(
+        failed["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("capture_declined"),
+        "{failed}"
+    );
+    let order = platform.order("cleo", &id).await;
+    assert_eq!(order["status"], "paid");
+    assert_eq!(order["payment_status"], "authorized");
+    let payments = platform.payments_of("cleo", &id).await;
+    assert_eq!(payments[0]["status"], "authorized");
 }

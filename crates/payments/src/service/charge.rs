@@ -1,18 +1,20 @@
 //! Charging an order (`POST /api/v1/payments`).
 
-use contracts::payment::{PaymentEventType, PaymentStatus};
+use contracts::payment::{CaptureMethod, PaymentEventType, PaymentStatus};
 use diesel_async::AsyncConnection;
 use platform::clock::now;
 use platform::db::{self, JsonText};
+use platform::jobs;
 use uuid::Uuid;
 
+use super::jobs::void_job;
 use super::{
     Actor, IdempotencyKey, NewPayment, PaymentError, Payments, Reply, payment_data, refusal_kind,
     render,
 };
 use crate::domain::{ChargeRequest, Payment, check_payable};
 use crate::provider::ProviderError;
-use crate::store::{self, idempotency::KeyState};
+use crate::store::{self, JOBS, idempotency::KeyState};
 
 /// What step 2 decided.
 enum Start {
@@ -105,6 +107,7 @@ impl Payments {
                     request.user_id.clone(),
                     request.amount,
                     request.method.clone(),
+                    request.capture_method,
                     now,
                 );
                 store::payments::insert_payment(conn, &payment).await?;
@@ -145,14 +148,16 @@ impl Payments {
         key: Option<(&str, &str)>,
         traceparent: Option<&str>,
     ) -> Result<(Payment, Vec<u8>), PaymentError> {
-        let settled = match outcome {
-            Ok(reference) => payment.succeeded(reference, now()),
-            Err(reason) => payment.failed(reason, now()),
+        let settled = match (outcome, payment.capture_method) {
+            (Ok(reference), CaptureMethod::Automatic) => payment.succeeded(reference, now()),
+            (Ok(reference), CaptureMethod::Manual) => payment.authorized(reference, now()),
+            (Err(reason), _) => payment.failed(reason, now()),
         }
         .map_err(anyhow::Error::from)?;
         let body = render(&settled)?;
         let event_type = match settled.status {
             PaymentStatus::Succeeded => PaymentEventType::Successful,
+            PaymentStatus::Authorized => PaymentEventType::Authorized,
             _ => PaymentEventType::Failed,
         };
         let data = JsonText::of(&payment_data(&settled)).map_err(anyhow::Error::from)?;
@@ -179,11 +184,17 @@ impl Payments {
                         store::idempotency::store_response(conn, key, &body).await?;
                         return Ok((current, body, false, false));
                     }
-                    let refund =
-                        settled.status == PaymentStatus::Succeeded && outcome.order_cancelled;
-                    if refund {
+                    let refund = outcome.order_cancelled
+                        && matches!(
+                            settled.status,
+                            PaymentStatus::Succeeded | PaymentStatus::Authorized
+                        );
+                    if refund && settled.status == PaymentStatus::Succeeded {
                         // The order was cancelled while it was being charged.
                         super::refund::refund_settled(conn, settled, traceparent).await?;
+                    } else if refund {
+                        // ... or authorized: the hold is released.
+                        jobs::enqueue(conn, JOBS, &void_job(settled.id, traceparent)).await?;
                     }
                     Ok((settled.clone(), body.clone(), true, refund))
                 },
@@ -207,12 +218,16 @@ impl Payments {
         Ok((current, body))
     }
 
-    /// Charges through the provider, retrying transient failures; returns the
-    /// charge reference or the failure reason.
+    /// Charges (or, for manual capture, authorizes) through the provider,
+    /// retrying transient failures; returns the reference or the failure
+    /// reason.
     async fn charge(&self, payment: &Payment, token: &str) -> Result<String, String> {
         let charged = platform::resilience::retry(
             self.retry,
-            || self.provider.charge(payment.id, token, payment.amount),
+            || match payment.capture_method {
+                CaptureMethod::Automatic => self.provider.charge(payment.id, token, payment.amount),
+                CaptureMethod::Manual => self.provider.authorize(payment.id, token, payment.amount),
+            },
             |error| matches!(error, ProviderError::Transient(_)),
         )
         .await;

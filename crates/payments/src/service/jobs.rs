@@ -13,6 +13,27 @@ use super::Payments;
 /// Job kinds of schema `payments`.
 pub const REFUND: &str = "refund";
 pub const RECONCILE: &str = "reconcile";
+pub const VOID: &str = "void";
+
+/// Payload of a void job: release the authorization of a payment whose
+/// order was cancelled before it was captured.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct VoidJob {
+    pub payment_id: Uuid,
+    #[serde(default)]
+    pub traceparent: Option<String>,
+}
+
+pub(super) fn void_job(payment_id: Uuid, traceparent: Option<&str>) -> NewJob {
+    NewJob::now(
+        VOID,
+        payment_id.to_string(),
+        serde_json::json!(VoidJob {
+            payment_id,
+            traceparent: traceparent.map(str::to_owned),
+        }),
+    )
+}
 
 /// Payload of a refund job: the refund to make (keyed by its id). Jobs
 /// written before refunds were resources name the payment instead, and
@@ -60,6 +81,10 @@ impl jobs::Handler for JobHandler {
                 REFUND => match serde_json::from_value::<RefundJob>(job.payload.clone()) {
                     Ok(refund) => self.payments.run_refund(refund).await,
                     Err(error) => Outcome::Park(format!("unreadable refund job: {error}")),
+                },
+                VOID => match serde_json::from_value::<VoidJob>(job.payload.clone()) {
+                    Ok(void) => self.payments.run_void(void).await,
+                    Err(error) => Outcome::Park(format!("unreadable void job: {error}")),
                 },
                 RECONCILE => match serde_json::from_value::<ReconcileJob>(job.payload.clone()) {
                     Ok(reconcile) => self.payments.run_reconcile(reconcile).await,

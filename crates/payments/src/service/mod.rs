@@ -26,6 +26,7 @@
 //! payment left `processing` by a crash between 3 and 4 is reconciled by a
 //! job that asks the provider what happened (voiding a charge never made).
 
+mod capture;
 mod charge;
 pub mod jobs;
 mod read;
@@ -35,19 +36,20 @@ mod refund;
 use std::sync::Arc;
 
 use contracts::money::Money;
-use contracts::payment::PaymentData;
+use contracts::payment::{CaptureMethod, PaymentData};
 use platform::db::PgPool;
 use platform::relay::OutboxSignal;
 use platform::resilience::RetryPolicy;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::domain::{Payment, RefundRefusal, Refusal};
+use crate::domain::{CaptureRefusal, Payment, RefundRefusal, Refusal};
 use crate::orders::OrdersClient;
 use crate::provider::PaymentProvider;
 use crate::store::StoreError;
 
-pub use jobs::{JobHandler, RECONCILE, REFUND, ReconcileJob, RefundJob};
+pub use capture::{CaptureAnswer, capture_refusal_kind};
+pub use jobs::{JobHandler, RECONCILE, REFUND, ReconcileJob, RefundJob, VOID, VoidJob};
 pub use platform::actor::Actor;
 pub use platform::idempotency::{IdempotencyKey, KeyPolicy};
 pub use refund::{RefundAsk, RefundRequested, refund_data, refund_refusal_kind};
@@ -64,6 +66,8 @@ pub struct NewPayment {
     pub amount: Money,
     pub method: String,
     pub token: String,
+    /// Take the money now, or hold it to be captured later.
+    pub capture_method: CaptureMethod,
 }
 
 /// A created payment as its answer: fresh, or replayed byte for byte.
@@ -84,6 +88,19 @@ pub enum PaymentError {
     Refused(#[from] Refusal),
     #[error("the order already has a payment in progress or completed")]
     OrderAlreadyHasPayment,
+    /// The capture may not be made as asked.
+    #[error(transparent)]
+    CaptureRefused(#[from] CaptureRefusal),
+    /// Only an authorized payment can be voided (a captured one is
+    /// refunded instead).
+    #[error("a {} payment cannot be voided", .0.as_str())]
+    NotVoidable(contracts::payment::PaymentStatus),
+    /// The provider declined the capture or void; the payment is unchanged.
+    #[error("the provider declined: {0}")]
+    ProviderDeclined(String),
+    /// The provider kept failing; nothing changed, try again.
+    #[error("the provider is unavailable: {0}")]
+    ProviderUnavailable(String),
     /// The refund may not be taken as asked.
     #[error(transparent)]
     RefundRefused(#[from] RefundRefusal),
@@ -134,6 +151,7 @@ pub fn payment_data(payment: &Payment) -> PaymentData {
         amount: payment.amount.to_string(),
         currency: payment.amount.currency().code().to_owned(),
         method: payment.method.clone(),
+        capture_method: Some(payment.capture_method),
         status: payment.status,
         failure_reason: payment.failure_reason.clone(),
         provider_reference: payment.provider_reference.clone(),

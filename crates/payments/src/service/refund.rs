@@ -38,7 +38,7 @@ pub struct RefundAsk {
 pub enum RefundRequested {
     /// Recorded (or still being done): the refund job will do it.
     Accepted(Payment),
-    /// It was refunded in full before.
+    /// It was refunded in full (or released) before.
     AlreadyRefunded(Payment),
 }
 
@@ -97,6 +97,12 @@ pub(super) async fn refund_rest_of_order(
 ) -> Result<usize, PaymentError> {
     let mut opened = 0;
     for payment in store::payments::lock_payments_of_order(conn, order_id).await? {
+        if payment.status == PaymentStatus::Authorized {
+            // Held, never taken: released, not refunded.
+            jobs::enqueue(conn, JOBS, &super::jobs::void_job(payment.id, traceparent)).await?;
+            opened += 1;
+            continue;
+        }
         let rest = payment.refundable();
         if matches!(
             payment.status,
@@ -284,13 +290,17 @@ impl Payments {
         let subject = actor.user_id.as_str();
         let (requested, opened) = conn
             .transaction(
-                async move |conn| -> Result<(RefundRequested, bool), PaymentError> {
+                async move |conn| -> Result<(Option<RefundRequested>, bool), PaymentError> {
                     let payment = store::refunds::lock_payment(conn, id)
                         .await?
                         .ok_or(PaymentError::NotFound)?;
                     match payment.status {
                         PaymentStatus::Refunded => {
-                            return Ok((RefundRequested::AlreadyRefunded(payment), false));
+                            return Ok((Some(RefundRequested::AlreadyRefunded(payment)), false));
+                        }
+                        // Held, not taken: giving it back is releasing it.
+                        PaymentStatus::Authorized | PaymentStatus::Voided => {
+                            return Ok((None, false));
                         }
                         PaymentStatus::Failed
                         | PaymentStatus::Pending
@@ -302,16 +312,24 @@ impl Payments {
                     let rest = payment.refundable();
                     if rest.minor() == 0 {
                         // Everything left is being refunded already.
-                        return Ok((RefundRequested::Accepted(payment), false));
+                        return Ok((Some(RefundRequested::Accepted(payment)), false));
                     }
                     open_refund(conn, &payment, rest, (reason, &[]), subject, traceparent).await?;
-                    Ok((RefundRequested::Accepted(payment), true))
+                    Ok((Some(RefundRequested::Accepted(payment)), true))
                 },
             )
             .await?;
         if opened {
             self.jobs.notify_one();
         }
+        let Some(requested) = requested else {
+            return Ok(match self.release(id, traceparent).await? {
+                super::CaptureAnswer::Done(voided) => RefundRequested::Accepted(voided),
+                super::CaptureAnswer::AlreadyDone(voided) => {
+                    RefundRequested::AlreadyRefunded(voided)
+                }
+            });
+        };
         Ok(requested)
     }
 

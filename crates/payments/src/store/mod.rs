@@ -35,6 +35,7 @@ pub mod schema {
             captured_minor -> Int8,
             refunded_minor -> Int8,
             refund_pending_minor -> Int8,
+            capture_method -> Text,
         }
     }
 

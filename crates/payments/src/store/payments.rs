@@ -4,7 +4,7 @@
 
 use anyhow::anyhow;
 use contracts::money::{Currency, Money};
-use contracts::payment::PaymentStatus;
+use contracts::payment::{CaptureMethod, PaymentStatus};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use platform::db::{JsonText, Prepared};
@@ -34,6 +34,7 @@ pub(super) struct PaymentRow {
     captured_minor: i64,
     refunded_minor: i64,
     refund_pending_minor: i64,
+    capture_method: String,
 }
 
 impl PaymentRow {
@@ -54,6 +55,7 @@ impl PaymentRow {
             captured_minor: payment.captured.minor(),
             refunded_minor: payment.refunded.minor(),
             refund_pending_minor: payment.refund_pending.minor(),
+            capture_method: payment.capture_method.as_str().to_owned(),
         }
     }
 
@@ -65,6 +67,13 @@ impl PaymentRow {
             user_id: self.user_id,
             amount: Money::from_minor(self.amount_minor, currency)?,
             method: self.method,
+            capture_method: CaptureMethod::parse(&self.capture_method).ok_or_else(|| {
+                anyhow!(
+                    "payment {} has capture method {}",
+                    self.id,
+                    self.capture_method
+                )
+            })?,
             status: PaymentStatus::parse(&self.status)
                 .ok_or_else(|| anyhow!("payment {} has status {}", self.id, self.status))?,
             failure_reason: self.failure_reason,

@@ -28,6 +28,37 @@ impl PaymentProvider for Interrupted {
         })
     }
 
+    fn authorize<'a>(
+        &'a self,
+        payment_id: Uuid,
+        token: &'a str,
+        amount: contracts::money::Money,
+    ) -> futures_util::future::BoxFuture<'a, Result<String, ProviderError>> {
+        Box::pin(async move {
+            if self.charged_first {
+                let _ = self.inner.authorize(payment_id, token, amount).await;
+                std::future::pending::<()>().await;
+            }
+            self.resume.notified().await;
+            self.inner.authorize(payment_id, token, amount).await
+        })
+    }
+
+    fn capture(
+        &self,
+        payment_id: Uuid,
+        amount: contracts::money::Money,
+    ) -> futures_util::future::BoxFuture<'_, Result<String, ProviderError>> {
+        self.inner.capture(payment_id, amount)
+    }
+
+    fn void(
+        &self,
+        payment_id: Uuid,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), ProviderError>> {
+        self.inner.void(payment_id)
+    }
+
     fn refund<'a>(
         &'a self,
         refund_id: Uuid,
@@ -121,4 +152,29 @@ async fn a_charge_never_made_is_voided_and_a_late_answer_cannot_overwrite_it() {
     assert_eq!(answer["status"], "failed");
     assert_eq!(app.provider.ledger(), (0, 0));
     assert_eq!(app.event_types().await, ["payment.failed"]);
+}
+
+#[tokio::test]
+async fn an_authorization_interrupted_after_the_provider_held_the_money_is_reconciled_as_authorized()
+ {
+    let app = spawn_app_with(|_| {}, interrupted(true, Arc::default())).await;
+    let order = app.pending_order("alice").await;
+    let mut request = body(order, "tok_visa");
+    request["capture_method"] = json!("manual");
+    let hung = app
+        .client
+        .post(format!("{}/api/v1/payments", app.address))
+        .bearer_auth(token("alice"))
+        .timeout(Duration::from_millis(500))
+        .json(&request)
+        .send()
+        .await;
+    assert!(hung.is_err(), "the authorization never answers");
+    let id = app.first_payment_of(order).await;
+    // The provider holds the money but took none: authorized, not succeeded.
+    let settled = app.eventually(&id, |p| p["status"] != "processing").await;
+    assert_eq!(settled["status"], "authorized");
+    assert_eq!(settled["captured_amount"], "0.00");
+    assert_eq!(app.provider.ledger(), (0, 0));
+    assert_eq!(app.event_types().await, ["payment.authorized"]);
 }

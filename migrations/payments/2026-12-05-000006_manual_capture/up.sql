@@ -1,0 +1,15 @@
+-- Manual capture: a payment may be authorized now (the amount held on the
+-- card) and captured later (at shipment), or voided (the hold released).
+ALTER TABLE payments.payments
+    ADD COLUMN capture_method TEXT NOT NULL DEFAULT 'automatic'
+        CHECK (capture_method IN ('automatic', 'manual')),
+    DROP CONSTRAINT payments_status_check,
+    ADD CONSTRAINT payments_status_check CHECK (status IN
+        ('pending', 'processing', 'authorized', 'voided', 'succeeded', 'failed',
+         'partially_refunded', 'refunded'));
+
+-- An authorized payment holds the order's money: it is its live payment.
+DROP INDEX payments.payments_one_live_per_order;
+CREATE UNIQUE INDEX payments_one_live_per_order
+    ON payments.payments (order_id)
+    WHERE status IN ('pending', 'processing', 'authorized', 'succeeded', 'partially_refunded');
