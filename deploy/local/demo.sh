@@ -109,16 +109,19 @@ wait_for "$id3" '.status == "shipped"'
 call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id3" | jq -c "$summary"
 call "$USER_TOKEN" GET "$PAYMENTS/api/v1/payments/$pid3" | jq -c '{status, amount, captured_amount}'
 call "$ADMIN_TOKEN" PATCH "$ORDERS/api/v1/orders/$id3" '{"status": "delivered"}' | jq -c "$summary"
-step "   the mug comes back broken: that line is refunded, the rest kept"
+step "   the mug arrives broken: demo_user returns that line, the shop receives it and refunds its share"
 mug="$(echo "$order3" | jq -r '.items[] | select(.product_id == "prod_mug") | .id')"
-mug_price="$(echo "$order3" | jq -r '.items[] | select(.product_id == "prod_mug") | .subtotal')"
-call "$PAY_ADMIN_TOKEN" POST "$PAYMENTS/api/v1/payments/$pid3/refunds" \
-    "{\"amount\": \"$mug_price\", \"reason\": \"damaged\", \"items\": [{\"item_id\": \"$mug\", \"quantity\": 1}]}" \
-    "Idempotency-Key: demo-refund-$(date +%s)-$RANDOM" | jq -c '{id, amount, status, reason}'
+returned="$(call "$USER_TOKEN" POST "$ORDERS/api/v1/orders/$id3/returns" "{\"items\": [{\"item_id\": \"$mug\", \"quantity\": 1}], \"reason\": \"damaged\"}")"
+echo "$returned" | jq -c '.returns'
+return_id="$(echo "$returned" | jq -r '.returns[0].id')"
+call "$ADMIN_TOKEN" POST "$ORDERS/api/v1/orders/$id3/returns/$return_id/receive" | jq -c '.returns'
 wait_for "$id3" '.payment_status == "partially_refunded"'
 call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id3" | jq -c "$summary"
 call "$USER_TOKEN" GET "$PAYMENTS/api/v1/payments/$pid3" | jq -c '{status, captured_amount, refunded_amount}'
+call "$USER_TOKEN" GET "$PAYMENTS/api/v1/payments/$pid3/refunds" | jq -c '.data[] | {amount, status, reason, items}'
 call "$USER_TOKEN" GET "$ORDERS/api/v1/orders/$id3/events" | jq -c '.data[] | {sequence, type}'
+step "   the same line cannot come back twice"
+call "$USER_TOKEN" POST "$ORDERS/api/v1/orders/$id3/returns" "{\"items\": [{\"item_id\": \"$mug\", \"quantity\": 1}], \"reason\": \"again\"}" | jq -c '{type, returnable_quantity}'
 step "   refunding more than remains is refused, nothing moves"
 call "$PAY_ADMIN_TOKEN" POST "$PAYMENTS/api/v1/payments/$pid3/refunds" '{"amount": "100.00"}' | jq -c '{type, refundable_amount}'
 

@@ -59,10 +59,16 @@ pub enum OrderEventType {
     /// The order's authorized payment was released (voided) unused.
     #[serde(rename = "order.payment_voided")]
     PaymentVoided,
+    /// The owner asked to return some lines of the delivered order.
+    #[serde(rename = "order.return_requested")]
+    ReturnRequested,
+    /// The shop received a return; the lines' share is being refunded.
+    #[serde(rename = "order.return_received")]
+    ReturnReceived,
 }
 
 impl OrderEventType {
-    pub const ALL: [OrderEventType; 15] = [
+    pub const ALL: [OrderEventType; 17] = [
         OrderEventType::Created,
         OrderEventType::Paid,
         OrderEventType::Shipped,
@@ -78,6 +84,8 @@ impl OrderEventType {
         OrderEventType::CaptureFailed,
         OrderEventType::PaymentCaptured,
         OrderEventType::PaymentVoided,
+        OrderEventType::ReturnRequested,
+        OrderEventType::ReturnReceived,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +105,8 @@ impl OrderEventType {
             OrderEventType::CaptureFailed => "order.capture_failed",
             OrderEventType::PaymentCaptured => "order.payment_captured",
             OrderEventType::PaymentVoided => "order.payment_voided",
+            OrderEventType::ReturnRequested => "order.return_requested",
+            OrderEventType::ReturnReceived => "order.return_received",
         }
     }
 
@@ -223,9 +233,40 @@ pub struct OrderData {
     pub completed_at: Option<OffsetDateTime>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub cancelled_at: Option<OffsetDateTime>,
+    /// Returns of the delivered order: absent when there are none, and in
+    /// the entries of a list page (`GET /api/v1/orders/{id}` has them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub returns: Vec<ReturnData>,
     /// Number of events in the order's history; use it with `If-Match`.
     #[schema(example = 1)]
     pub version: u32,
+}
+
+/// A return of some lines of a delivered order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReturnData {
+    pub id: Uuid,
+    /// `requested` (on its way back) or `received` (refund under way or done).
+    #[schema(example = "received")]
+    pub status: String,
+    #[schema(example = "damaged")]
+    pub reason: String,
+    pub items: Vec<ReturnItemData>,
+    /// What receiving it refunds: the lines' price with their share of the
+    /// discount and tax (shipping is not refunded). Set once received.
+    #[serde(default)]
+    #[schema(example = "12.50")]
+    pub refund_amount: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+}
+
+/// Units of one order line in a return.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReturnItemData {
+    pub item_id: Uuid,
+    #[schema(example = 1)]
+    pub quantity: u32,
 }
 
 /// One line of an order, with the price snapshotted when it was placed.

@@ -108,6 +108,12 @@ fn order_description(event: OrderEventType) -> &'static str {
         OrderEventType::PaymentVoided => {
             "Manual capture: the order's authorization was released (voided); nothing was taken."
         }
+        OrderEventType::ReturnRequested => {
+            "The owner asked to return some lines of the delivered order (see returns)."
+        }
+        OrderEventType::ReturnReceived => {
+            "The shop received a return; its refund_amount is being refunded (order.refunded follows)."
+        }
     }
 }
 

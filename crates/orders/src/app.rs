@@ -22,7 +22,7 @@ use crate::{
     config::Settings,
     domain::{Promotions, pricing::Pricing},
     messaging::{dispatcher::Dispatcher, payment_events::PaymentEvents},
-    service::{CAPTURE, Orders, PAY, REFUND, RELEASE_STOCK, SYSTEM},
+    service::{CAPTURE, Orders, PAY, REFUND, REFUND_RETURN, RELEASE_STOCK, SYSTEM},
     store::{JOBS, OUTBOX},
     users::UserDirectory,
 };
@@ -68,6 +68,9 @@ impl Application {
                 catalog,
             )
             .with_outbox(service.outbox_signal())
+            .with_returns(crate::domain::ReturnPolicy {
+                window: time::Duration::days(settings.returns.window_days.max(0)),
+            })
             .with_history_limits(
                 settings.history.max_events_per_order,
                 settings.history.max_page,
@@ -92,6 +95,7 @@ impl Application {
             .handle(PAY, dispatcher.clone())
             .handle(REFUND, dispatcher.clone())
             .handle(CAPTURE, dispatcher.clone())
+            .handle(REFUND_RETURN, dispatcher.clone())
             .handle(RELEASE_STOCK, dispatcher);
         service.until_stopped(|stop| worker.run(stop));
         service.consume(Arc::new(PaymentEvents {

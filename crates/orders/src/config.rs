@@ -30,6 +30,7 @@ pub struct Settings {
     pub history: HistoryConfig,
     pub retention: platform::retention::RetentionConfig,
     pub unpaid: UnpaidConfig,
+    pub returns: ReturnsConfig,
     pub user_service: crate::users::UserServiceConfig,
     pub pricing: crate::domain::pricing::PricingConfig,
     #[serde(default)]
@@ -45,6 +46,13 @@ pub struct UnpaidConfig {
     pub cancel_after_seconds: i64,
     /// How often to look for them.
     pub sweep_every_ms: u64,
+}
+
+/// The shop's return policy.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReturnsConfig {
+    /// How many days after delivery a return may be asked for.
+    pub window_days: i64,
 }
 
 impl Settings {

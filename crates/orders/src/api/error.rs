@@ -133,6 +133,31 @@ fn rule_problem(rule: RuleViolation) -> Problem {
             Problem::new(StatusCode::CONFLICT, "payment_refunded", "Payment refunded")
                 .with_detail(rule.to_string())
         }
+        RuleViolation::NotReturnable { .. } => {
+            Problem::new(StatusCode::CONFLICT, "not_returnable", "Not returnable")
+                .with_detail(rule.to_string())
+        }
+        RuleViolation::ReturnWindowClosed { .. } => Problem::new(
+            StatusCode::CONFLICT,
+            "return_window_closed",
+            "Return window closed",
+        )
+        .with_detail(rule.to_string()),
+        RuleViolation::ReturnExceedsQuantity {
+            item_id,
+            returnable,
+        } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "return_exceeds_quantity",
+            "More units than were ordered",
+        )
+        .with_detail(rule.to_string())
+        .with_extension("item_id", item_id.to_string())
+        .with_extension("returnable_quantity", *returnable),
+        RuleViolation::InvalidReturn(message) => {
+            Problem::validation(vec![FieldError::new("items", message.clone())])
+        }
+        RuleViolation::UnknownReturn(_) => Problem::not_found(rule.to_string()),
         RuleViolation::PaymentVoided => {
             Problem::new(StatusCode::CONFLICT, "payment_voided", "Payment voided")
                 .with_detail(rule.to_string())

@@ -4,6 +4,7 @@ pub mod bodies;
 mod error;
 pub mod orders;
 pub mod rate_limit;
+pub mod returns;
 
 use actix_web::web::{self, ServiceConfig};
 use platform::openapi::StandardResponses;
@@ -23,6 +24,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(orders::add_order_item)
             .service(orders::change_order_item)
             .service(orders::remove_order_item)
+            .service(returns::request_return)
+            .service(returns::receive_return)
             .service(orders::find_order)
             .service(orders::update_order)
             .service(orders::cancel_order),
@@ -45,6 +48,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         orders::update_order,
         orders::cancel_order,
         orders::list_order_events,
+        returns::request_return,
+        returns::receive_return,
         orders::add_order_item,
         orders::change_order_item,
         orders::remove_order_item,

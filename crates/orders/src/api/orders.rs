@@ -35,7 +35,7 @@ pub const READ_ALL: &str = "orders.read_all";
 
 /// The caller, with the trace context of this request's span (recorded with
 /// the events the request causes).
-fn actor(principal: &Principal) -> Actor {
+pub(super) fn actor(principal: &Principal) -> Actor {
     Actor::of(principal, &[ADMIN])
 }
 
@@ -76,7 +76,7 @@ fn version_tag(version: u32) -> (header::HeaderName, HeaderValue) {
     (header::ETAG, value)
 }
 
-fn order_response(order: &Order) -> HttpResponse {
+pub(super) fn order_response(order: &Order) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(etag(order))
         .json(order_data(order))

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::commands::{OrderCommand, PlaceOrder};
 use super::events::*;
 use super::money::{Currency, Money};
+use super::returns::{self, OrderReturn, ReturnLine, ReturnPolicy, ReturnStatus};
 use super::status::{OrderStatus, PaymentStatus};
 use super::totals::{Charges, LineItem, Totals};
 use super::values::{Address, OrderNumber, Quantity, UserId};
@@ -55,6 +56,8 @@ pub struct Order {
     /// When it was delivered.
     pub completed_at: Option<OffsetDateTime>,
     pub cancelled_at: Option<OffsetDateTime>,
+    /// Returns of the delivered order, oldest first.
+    pub returns: Vec<OrderReturn>,
     /// Which charges paid, were rejected, were refunded. Known from the
     /// history only (an order read from the projection has it empty).
     pub ledger: PaymentLedger,
@@ -116,6 +119,18 @@ pub enum RuleViolation {
     /// Everything paid for the order was given back: it is not shipped.
     #[error("the order's payment was refunded in full; it cannot be shipped")]
     PaymentRefunded,
+    /// Only a delivered order can be returned.
+    #[error("a {status} order cannot be returned; only a delivered one")]
+    NotReturnable { status: OrderStatus },
+    #[error("the return window closed {closed_at}")]
+    ReturnWindowClosed { closed_at: OffsetDateTime },
+    /// More units of a line than were ordered (less those already returned).
+    #[error("line {item_id}: at most {returnable} more unit(s) can be returned")]
+    ReturnExceedsQuantity { item_id: Uuid, returnable: u32 },
+    #[error("{0}")]
+    InvalidReturn(String),
+    #[error("the order has no return {0}")]
+    UnknownReturn(Uuid),
     /// The authorization was released: nothing is held for the order.
     #[error("the order's payment authorization was voided; it cannot be shipped")]
     PaymentVoided,
@@ -296,6 +311,14 @@ impl Order {
                 })],
                 _ => Vec::new(),
             }),
+            OrderCommand::RequestReturn {
+                return_id,
+                lines,
+                reason,
+                now,
+                policy,
+            } => self.request_return(return_id, lines, reason, now, policy),
+            OrderCommand::ReceiveReturn { return_id } => self.receive_return(return_id),
             OrderCommand::AddItem { item } => self.add_item(item),
             OrderCommand::ChangeItem { item_id, quantity } => self.change_item(item_id, quantity),
             OrderCommand::RemoveItem { item_id } => self.remove_item(item_id),
@@ -380,6 +403,122 @@ impl Order {
                 amount,
             })],
         }
+    }
+
+    /// Units of each line returned (or on their way back) so far.
+    fn returned_units(&self, item_id: Uuid) -> u32 {
+        self.returns
+            .iter()
+            .flat_map(|r| &r.lines)
+            .filter(|line| line.item_id == item_id)
+            .map(|line| line.quantity.get())
+            .sum()
+    }
+
+    /// The owner sends lines of a delivered order back, within the window,
+    /// never more units of a line than were ordered.
+    fn request_return(
+        &self,
+        return_id: Uuid,
+        lines: Vec<ReturnLine>,
+        reason: String,
+        now: OffsetDateTime,
+        policy: ReturnPolicy,
+    ) -> Result<Vec<OrderEvent>, RuleViolation> {
+        if self.returns.iter().any(|r| r.id == return_id) {
+            return Ok(Vec::new());
+        }
+        if self.status != OrderStatus::Delivered {
+            return Err(RuleViolation::NotReturnable {
+                status: self.status,
+            });
+        }
+        let delivered = self.completed_at.unwrap_or(self.updated_at);
+        if now > delivered + policy.window {
+            return Err(RuleViolation::ReturnWindowClosed {
+                closed_at: delivered + policy.window,
+            });
+        }
+        if lines.is_empty() {
+            return Err(RuleViolation::InvalidReturn(
+                "a return needs at least one line".into(),
+            ));
+        }
+        for item in &self.items {
+            let asked: u32 = lines
+                .iter()
+                .filter(|line| line.item_id == item.id)
+                .map(|line| line.quantity.get())
+                .sum();
+            let returnable =
+                item.quantity.get() - self.returned_units(item.id).min(item.quantity.get());
+            if asked > returnable {
+                return Err(RuleViolation::ReturnExceedsQuantity {
+                    item_id: item.id,
+                    returnable,
+                });
+            }
+        }
+        if let Some(unknown) = lines
+            .iter()
+            .find(|line| !self.items.iter().any(|item| item.id == line.item_id))
+        {
+            return Err(RuleViolation::InvalidReturn(format!(
+                "the order has no line {}",
+                unknown.item_id
+            )));
+        }
+        Ok(vec![OrderEvent::ReturnRequested(OrderReturnRequested {
+            return_id,
+            lines,
+            reason,
+        })])
+    }
+
+    /// The gross price (minor units) of returned lines.
+    fn gross(&self, lines: &[ReturnLine]) -> i64 {
+        lines
+            .iter()
+            .filter_map(|line| {
+                let item = self.items.iter().find(|item| item.id == line.item_id)?;
+                Some(item.unit_price.minor() * i64::from(line.quantity.get()))
+            })
+            .sum()
+    }
+
+    /// A return arrived: its lines' cumulative share of what was paid for
+    /// the goods (never shipping) is refunded. Received again: nothing.
+    fn receive_return(&self, return_id: Uuid) -> Result<Vec<OrderEvent>, RuleViolation> {
+        let found = self
+            .returns
+            .iter()
+            .find(|r| r.id == return_id)
+            .ok_or(RuleViolation::UnknownReturn(return_id))?;
+        if found.status == ReturnStatus::Received {
+            return Ok(Vec::new());
+        }
+        let before: i64 = self
+            .returns
+            .iter()
+            .filter(|r| r.status == ReturnStatus::Received)
+            .map(|r| self.gross(&r.lines))
+            .sum();
+        let this = self.gross(&found.lines);
+        let mut goods = self.totals.total.minor() - self.totals.shipping.minor();
+        if let Some(paid) = self.ledger.paid {
+            goods = goods.min(paid.minor());
+        }
+        let goods = goods.max(0);
+        let subtotal = self.totals.subtotal.minor();
+        let minor = returns::share(goods, before + this, subtotal)
+            - returns::share(goods, before, subtotal);
+        let refund =
+            Money::from_minor(minor, self.currency).map_err(|_| RuleViolation::TotalTooLarge)?;
+        Ok(vec![OrderEvent::ReturnReceived(OrderReturnReceived {
+            return_id,
+            refund,
+            payment_id: self.ledger.paid_by,
+        })])
     }
 
     /// Items may change only while the order is pending.
@@ -505,6 +644,7 @@ impl Order {
             completed_at: None,
             cancelled_at: None,
             ledger: PaymentLedger::default(),
+            returns: Vec::new(),
             created_at: recorded.occurred_at,
             updated_at: recorded.occurred_at,
             version: 1,
@@ -580,6 +720,20 @@ impl Order {
             OrderEvent::PaymentCaptured(captured) => {
                 self.payment_status = PaymentStatus::Paid;
                 self.ledger.paid = Some(captured.amount);
+            }
+            OrderEvent::ReturnRequested(requested) => self.returns.push(OrderReturn {
+                id: requested.return_id,
+                lines: requested.lines.clone(),
+                reason: requested.reason.clone(),
+                status: ReturnStatus::Requested,
+                refund: None,
+                requested_at: recorded.occurred_at,
+            }),
+            OrderEvent::ReturnReceived(received) => {
+                if let Some(found) = self.returns.iter_mut().find(|r| r.id == received.return_id) {
+                    found.status = ReturnStatus::Received;
+                    found.refund = Some(received.refund);
+                }
             }
             OrderEvent::PaymentVoided(_) => {
                 self.payment_status = PaymentStatus::Voided;

@@ -1,10 +1,12 @@
 //! What may be asked of an order.
 
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::aggregate::OrderId;
 use super::events::Shipment;
 use super::money::{Currency, Money};
+use super::returns::{ReturnLine, ReturnPolicy};
 use super::status::OrderStatus;
 use super::totals::{Charges, LineItem};
 use super::values::{Address, OrderNumber, Quantity, UserId};
@@ -60,6 +62,20 @@ pub enum OrderCommand {
     /// Manual capture: the hold was released unused.
     RecordVoid {
         payment_id: Uuid,
+    },
+    /// The owner returns some lines of the delivered order, `now`, under
+    /// the shop's `policy`. Asking again with the same `return_id` changes
+    /// nothing.
+    RequestReturn {
+        return_id: Uuid,
+        lines: Vec<ReturnLine>,
+        reason: String,
+        now: OffsetDateTime,
+        policy: ReturnPolicy,
+    },
+    /// An admin received a return: its lines' share is refunded.
+    ReceiveReturn {
+        return_id: Uuid,
     },
     /// A payment attempt failed.
     RecordPaymentFailure {
@@ -119,6 +135,8 @@ impl OrderCommand {
             | OrderCommand::RecordCapture { .. }
             | OrderCommand::RecordCaptureFailure { .. }
             | OrderCommand::RecordVoid { .. }
+            | OrderCommand::RequestReturn { .. }
+            | OrderCommand::ReceiveReturn { .. }
             | OrderCommand::RecordPaymentFailure { .. }
             | OrderCommand::RecordRefund { .. }
             | OrderCommand::Expire

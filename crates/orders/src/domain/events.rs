@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::aggregate::OrderId;
 use super::money::{Currency, Money};
+use super::returns::ReturnLine;
 use super::status::OrderStatus;
 use super::totals::{Charges, LineItem, Totals};
 use super::values::{Address, OrderNumber, Quantity, UserId};
@@ -33,6 +34,26 @@ pub enum OrderEvent {
     CaptureFailed(OrderCaptureFailed),
     PaymentCaptured(OrderPaymentCaptured),
     PaymentVoided(OrderPaymentVoided),
+    ReturnRequested(OrderReturnRequested),
+    ReturnReceived(OrderReturnReceived),
+}
+
+/// The owner asked to return some lines of the delivered order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderReturnRequested {
+    pub return_id: Uuid,
+    pub lines: Vec<ReturnLine>,
+    pub reason: String,
+}
+
+/// The shop received a return: `refund` (the lines' share of what was
+/// paid) is refunded from `payment_id` (none when no payment paid the order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderReturnReceived {
+    pub return_id: Uuid,
+    pub refund: Money,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<Uuid>,
 }
 
 /// Shipping an order whose payment is only authorized: its capture was
@@ -197,10 +218,12 @@ pub enum EventKind {
     CaptureFailed,
     PaymentCaptured,
     PaymentVoided,
+    ReturnRequested,
+    ReturnReceived,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::Created,
         EventKind::Paid,
         EventKind::Shipped,
@@ -216,6 +239,8 @@ impl EventKind {
         EventKind::CaptureFailed,
         EventKind::PaymentCaptured,
         EventKind::PaymentVoided,
+        EventKind::ReturnRequested,
+        EventKind::ReturnReceived,
     ];
 
     /// The public event type (`order.created`, …), also the routing key.
@@ -236,6 +261,8 @@ impl EventKind {
             EventKind::CaptureFailed => "order.capture_failed",
             EventKind::PaymentCaptured => "order.payment_captured",
             EventKind::PaymentVoided => "order.payment_voided",
+            EventKind::ReturnRequested => "order.return_requested",
+            EventKind::ReturnReceived => "order.return_received",
         }
     }
 
@@ -262,6 +289,8 @@ impl OrderEvent {
             OrderEvent::CaptureFailed(_) => EventKind::CaptureFailed,
             OrderEvent::PaymentCaptured(_) => EventKind::PaymentCaptured,
             OrderEvent::PaymentVoided(_) => EventKind::PaymentVoided,
+            OrderEvent::ReturnRequested(_) => EventKind::ReturnRequested,
+            OrderEvent::ReturnReceived(_) => EventKind::ReturnReceived,
         }
     }
 
@@ -312,6 +341,12 @@ impl OrderEvent {
                 OrderEvent::PaymentCaptured(serde_json::from_value(payload)?)
             }
             EventKind::PaymentVoided => OrderEvent::PaymentVoided(serde_json::from_value(payload)?),
+            EventKind::ReturnRequested => {
+                OrderEvent::ReturnRequested(serde_json::from_value(payload)?)
+            }
+            EventKind::ReturnReceived => {
+                OrderEvent::ReturnReceived(serde_json::from_value(payload)?)
+            }
         };
         Ok(event)
     }

@@ -9,6 +9,7 @@ pub mod events;
 pub mod money;
 pub mod pricing;
 pub mod promotions;
+pub mod returns;
 pub mod status;
 pub mod totals;
 pub mod values;
@@ -23,6 +24,7 @@ pub use commands::{OrderCommand, PlaceOrder};
 pub use events::{EventKind, OrderEvent, Recorded, Shipment};
 pub use money::{Currency, Money, MoneyError};
 pub use promotions::{AppliedCoupon, CouponRefusal, Discount, Promotions, Redemption};
+pub use returns::{OrderReturn, ReturnLine, ReturnPolicy, ReturnStatus};
 pub use status::{OrderStatus, PaymentStatus};
 pub use totals::{Charges, LineItem, Totals};
 pub use values::{

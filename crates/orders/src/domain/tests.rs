@@ -1064,3 +1064,163 @@ proptest! {
         }
     }
 }
+
+/// A delivered order of 3 T-shirts at 10.00 and a mug at 5.00, with 8.25%
+/// tax and 4.99 shipping, paid by `payment_id`.
+fn delivered(payment_id: Uuid) -> Given {
+    let mut command = place(vec![item("10.00", 3, usd()), item("5.00", 1, usd())]);
+    command.charges = Charges {
+        tax_rate_bp: 825,
+        shipping: Some(money("4.99")),
+        coupon: None,
+    };
+    let id = command.id;
+    let mut given = Given {
+        history: Vec::new(),
+    };
+    given.record(id, Order::place(command).unwrap());
+    let total = given.order().totals.total;
+    given
+        .then(OrderCommand::ConfirmPayment {
+            payment_id,
+            amount: total,
+        })
+        .then(ship())
+        .then(OrderCommand::Deliver)
+}
+
+fn ask_return(order: &Order, lines: &[(usize, i64)], now: OffsetDateTime) -> OrderCommand {
+    OrderCommand::RequestReturn {
+        return_id: Uuid::now_v7(),
+        lines: lines
+            .iter()
+            .map(|(index, quantity)| ReturnLine {
+                item_id: order.items[*index].id,
+                quantity: Quantity::parse(*quantity).unwrap(),
+            })
+            .collect(),
+        reason: "damaged".into(),
+        now,
+        policy: ReturnPolicy::default(),
+    }
+}
+
+fn received(given: &Given) -> Vec<Money> {
+    given
+        .history
+        .iter()
+        .filter_map(|r| match &r.event {
+            OrderEvent::ReturnReceived(received) => Some(received.refund),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_returned_line_refunds_its_share_of_discount_and_tax_never_shipping() {
+    let given = delivered(Uuid::now_v7());
+    let order = given.order();
+    // 35.00 of goods, 2.89 tax (8.25%), 4.99 shipping: 42.88.
+    assert_eq!(order.totals.total, money("42.88"));
+    let now = order.completed_at.unwrap() + time::Duration::days(3);
+    let asked = given.clone().then(ask_return(&order, &[(1, 1)], now));
+    let id = asked.order().returns[0].id;
+    assert_eq!(asked.order().returns[0].status, ReturnStatus::Requested);
+    let got = asked.then(OrderCommand::ReceiveReturn { return_id: id });
+    // The mug: 5.00 of 35.00 of the 37.89 paid for goods = 5.41.
+    assert_eq!(received(&got), [money("5.41")]);
+    // Received again: nothing more.
+    assert_eq!(
+        got.when(OrderCommand::ReceiveReturn { return_id: id }),
+        Ok(vec![])
+    );
+    // Everything else back, one return at a time: exactly the goods.
+    let order = got.order();
+    let one = got.clone().then(ask_return(&order, &[(0, 1)], now));
+    let one_id = one.order().returns[1].id;
+    let one = one.then(OrderCommand::ReceiveReturn { return_id: one_id });
+    let rest = one.clone().then(ask_return(&order, &[(0, 2)], now));
+    let rest_id = rest.order().returns[2].id;
+    let all = rest.then(OrderCommand::ReceiveReturn { return_id: rest_id });
+    let refunds = received(&all);
+    let sum: i64 = refunds.iter().map(Money::minor).sum();
+    assert_eq!(sum, 3_789, "{refunds:?}");
+    // Nothing is left to return.
+    assert!(matches!(
+        all.when(ask_return(&order, &[(0, 1)], now)),
+        Err(RuleViolation::ReturnExceedsQuantity { returnable: 0, .. })
+    ));
+}
+
+#[test]
+fn only_a_delivered_order_is_returned_within_its_window_up_to_its_quantities() {
+    let given = delivered(Uuid::now_v7());
+    let order = given.order();
+    let delivered_at = order.completed_at.unwrap();
+    assert!(matches!(
+        given.when(ask_return(&order, &[(0, 4)], delivered_at)),
+        Err(RuleViolation::ReturnExceedsQuantity { returnable: 3, .. })
+    ));
+    assert!(matches!(
+        given.when(ask_return(&order, &[(0, 2), (0, 2)], delivered_at)),
+        Err(RuleViolation::ReturnExceedsQuantity { .. })
+    ));
+    assert!(matches!(
+        given.when(ask_return(
+            &order,
+            &[(1, 1)],
+            delivered_at + time::Duration::days(31)
+        )),
+        Err(RuleViolation::ReturnWindowClosed { .. })
+    ));
+    let placed = Given::placed();
+    let pending = placed.order();
+    assert!(matches!(
+        placed.when(ask_return(&pending, &[(0, 1)], delivered_at)),
+        Err(RuleViolation::NotReturnable {
+            status: OrderStatus::Pending
+        })
+    ));
+    assert!(matches!(
+        given.when(OrderCommand::ReceiveReturn {
+            return_id: Uuid::now_v7()
+        }),
+        Err(RuleViolation::UnknownReturn(_))
+    ));
+}
+
+proptest! {
+    /// Whatever returns are asked for and received, in whatever order: no
+    /// line is returned beyond its quantity and the refunds never add up
+    /// to more than was paid for the goods.
+    #[test]
+    fn returns_never_exceed_quantities_or_what_was_paid(
+        steps in proptest::collection::vec((0_usize..2, 1_i64..4, any::<bool>()), 1..12),
+    ) {
+        let mut given = delivered(Uuid::now_v7());
+        let start = given.order();
+        let now = start.completed_at.unwrap();
+        let goods = start.totals.total.minor() - start.totals.shipping.minor();
+        for (line, quantity, receive) in steps {
+            let order = given.order();
+            if let Ok(events) = order.handle(ask_return(&order, &[(line, quantity)], now)) {
+                given.record(order.id, events);
+            }
+            if receive {
+                let order = given.order();
+                if let Some(pending) = order.returns.iter().find(|r| r.status == ReturnStatus::Requested) {
+                    let events = order.handle(OrderCommand::ReceiveReturn { return_id: pending.id }).unwrap();
+                    given.record(order.id, events);
+                }
+            }
+            let order = given.order();
+            for item in &order.items {
+                let returned: u32 = order.returns.iter().flat_map(|r| &r.lines)
+                    .filter(|l| l.item_id == item.id).map(|l| l.quantity.get()).sum();
+                prop_assert!(returned <= item.quantity.get());
+            }
+            let refunded: i64 = received(&given).iter().map(Money::minor).sum();
+            prop_assert!(refunded <= goods);
+        }
+    }
+}

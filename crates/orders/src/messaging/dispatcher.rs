@@ -28,7 +28,8 @@ use contracts::payment::CaptureMethod;
 
 use crate::domain::{Currency, Money, OrderId};
 use crate::service::{
-    CAPTURE, CaptureJob, Orders, PAY, PayJob, REFUND, RELEASE_STOCK, RefundJob, ReleaseJob,
+    CAPTURE, CaptureJob, Orders, PAY, PayJob, REFUND, REFUND_RETURN, RELEASE_STOCK, RefundJob,
+    RefundReturnJob, ReleaseJob,
 };
 
 /// `payments:` section of the orders configuration.
@@ -199,6 +200,44 @@ impl Dispatcher {
         }
     }
 
+    /// Refunds a received return's share from the payment that paid the
+    /// order, keyed by the return (payments takes it once). Refused (more
+    /// than remains refundable, nothing taken): parked for an operator, with
+    /// the reason.
+    async fn refund_return(&self, job: RefundReturnJob) -> Outcome {
+        let payment = job.payment_id.to_string();
+        let body = json!({
+            "amount": job.amount,
+            "currency": job.currency,
+            "reason": "return",
+            "items": job.items,
+        });
+        let key = format!("return-{}", job.return_id);
+        match self
+            .post(
+                &["api", "v1", "payments", &payment, "refunds"],
+                Some(&key),
+                &body,
+                job.traceparent.as_deref(),
+            )
+            .await
+        {
+            Ok((200..=299, _)) => {
+                tracing::info!(order.id = %job.order_id, return.id = %job.return_id, amount = %job.amount, "refund of a return requested");
+                Outcome::Done
+            }
+            Ok((409, kind)) if kind == "idempotency_in_flight" => {
+                Outcome::Retry("payments is still taking this refund".into())
+            }
+            Ok((status @ (404 | 409 | 422), kind)) => Outcome::Park(format!(
+                "payments refused the refund of return {}: {status} {kind}",
+                job.return_id
+            )),
+            Ok((status, kind)) => Outcome::Retry(format!("payments answered {status} {kind}")),
+            Err(error) => Outcome::Retry(error),
+        }
+    }
+
     /// POSTs to payments; the status and the problem `type`, or why payments
     /// could not be reached (transport failure, 5xx).
     async fn post(
@@ -255,6 +294,10 @@ impl Handler for Dispatcher {
                 },
                 REFUND => match payload::<RefundJob>(job) {
                     Ok(refund) => self.refund(refund).await,
+                    Err(parked) => parked,
+                },
+                REFUND_RETURN => match payload::<RefundReturnJob>(job) {
+                    Ok(refund) => self.refund_return(refund).await,
                     Err(parked) => parked,
                 },
                 CAPTURE => match payload::<CaptureJob>(job) {

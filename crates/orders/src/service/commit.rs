@@ -94,7 +94,7 @@ impl Orders {
         write: Write<'_>,
     ) -> Result<Order, StoreError> {
         let (before, version, id) = (order.status, order.version, order.id);
-        let follow_up = self.follow_up(id, &events, write.traceparent);
+        let follow_up = self.follow_up(&order, &events, write.traceparent);
         let recorded = record(id, version, events);
         let (next, snapshots) = evolve(Some(order), &recorded)?;
         let new_events = new_events(&recorded, snapshots);
@@ -134,10 +134,11 @@ impl Orders {
     /// charge is refunded; a shipment of an authorized order captures it.
     fn follow_up(
         &self,
-        id: OrderId,
+        order: &Order,
         events: &[OrderEvent],
         traceparent: Option<&str>,
     ) -> Vec<NewJob> {
+        let id = order.id;
         events
             .iter()
             .filter_map(|event| match event {
@@ -149,6 +150,23 @@ impl Orders {
                 }
                 OrderEvent::CaptureRequested(requested) => {
                     Some(jobs::capture(id, requested, traceparent))
+                }
+                // A received return is refunded from the paying payment
+                // (an order an admin marked paid has none: refunded by hand).
+                OrderEvent::ReturnReceived(received) if received.refund.minor() > 0 => {
+                    let payment_id = received.payment_id?;
+                    let lines = &order
+                        .returns
+                        .iter()
+                        .find(|r| r.id == received.return_id)?
+                        .lines;
+                    Some(jobs::refund_return(
+                        id,
+                        received,
+                        payment_id,
+                        lines,
+                        traceparent,
+                    ))
                 }
                 _ => None,
             })

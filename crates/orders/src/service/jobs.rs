@@ -7,13 +7,54 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::OrderId;
-use crate::domain::events::{OrderCaptureRequested, OrderPaymentRejected};
+use crate::domain::ReturnLine;
+use crate::domain::events::{OrderCaptureRequested, OrderPaymentRejected, OrderReturnReceived};
 
 /// Job kinds of schema `orders`.
 pub const PAY: &str = "pay";
 pub const RELEASE_STOCK: &str = "release_stock";
 pub const REFUND: &str = "refund";
 pub const CAPTURE: &str = "capture";
+pub const REFUND_RETURN: &str = "refund_return";
+
+/// Payload of a `refund_return` job: have payments refund a received
+/// return's share.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefundReturnJob {
+    pub order_id: Uuid,
+    pub return_id: Uuid,
+    pub payment_id: Uuid,
+    /// Decimal string in the order's currency.
+    pub amount: String,
+    pub currency: String,
+    /// The returned lines: `[{"item_id", "quantity"}]`.
+    pub items: serde_json::Value,
+    #[serde(default)]
+    pub traceparent: Option<String>,
+}
+
+/// Refunding a received return (keyed by it: refunded once).
+pub(super) fn refund_return(
+    id: OrderId,
+    received: &OrderReturnReceived,
+    payment_id: Uuid,
+    lines: &[ReturnLine],
+    traceparent: Option<&str>,
+) -> NewJob {
+    NewJob::now(
+        REFUND_RETURN,
+        received.return_id.to_string(),
+        serde_json::json!(RefundReturnJob {
+            order_id: id.0,
+            return_id: received.return_id,
+            payment_id,
+            amount: received.refund.to_string(),
+            currency: received.refund.currency().code().to_owned(),
+            items: serde_json::json!(lines),
+            traceparent: traceparent.map(str::to_owned),
+        }),
+    )
+}
 
 /// Payload of a `capture` job: have payments capture the authorization of
 /// an order being shipped.

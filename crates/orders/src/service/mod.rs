@@ -27,6 +27,7 @@ mod metrics;
 mod payment_events;
 mod place;
 mod read;
+mod returns;
 mod stock;
 
 use std::sync::Arc;
@@ -38,12 +39,15 @@ use tokio::sync::Notify;
 
 use crate::catalog::{Catalog, Shortage};
 use crate::domain::pricing::Pricing;
-use crate::domain::{CouponRefusal, Currency, Promotions, RuleViolation, Violation};
+use crate::domain::{CouponRefusal, Currency, Promotions, ReturnPolicy, RuleViolation, Violation};
 use crate::store::{OrderNumbers, StoreError};
 use crate::users::UserDirectory;
 
 pub use items::ItemsChanged;
-pub use jobs::{CAPTURE, CaptureJob, PAY, PayJob, REFUND, RELEASE_STOCK, RefundJob, ReleaseJob};
+pub use jobs::{
+    CAPTURE, CaptureJob, PAY, PayJob, REFUND, REFUND_RETURN, RELEASE_STOCK, RefundJob,
+    RefundReturnJob, ReleaseJob,
+};
 pub use payment_events::Consumed;
 pub use place::{OrderDraft, PaymentMethod, Placed};
 pub use platform::actor::Actor;
@@ -130,6 +134,8 @@ pub struct Orders {
     /// fulfilment and cancellation are always recorded).
     max_events: u32,
     max_history_page: u32,
+    /// How long after delivery a return may be asked for.
+    returns: ReturnPolicy,
 }
 
 impl Orders {
@@ -154,6 +160,7 @@ impl Orders {
             outbox: OutboxSignal::default(),
             max_events: u32::MAX,
             max_history_page: 500,
+            returns: ReturnPolicy::default(),
         }
     }
 
@@ -170,6 +177,12 @@ impl Orders {
     /// it, events wait for the relay's safety-net poll).
     pub fn with_outbox(mut self, outbox: OutboxSignal) -> Self {
         self.outbox = outbox;
+        self
+    }
+
+    /// The shop's return policy.
+    pub fn with_returns(mut self, policy: ReturnPolicy) -> Self {
+        self.returns = policy;
         self
     }
 

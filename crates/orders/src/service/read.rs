@@ -66,7 +66,9 @@ impl Orders {
         if let (Some(view::SHAPE), Some(json)) = (stored.shape, stored.body) {
             return Ok(OrderView { version, json });
         }
-        let order = store::projections::find_order(&mut conn, OrderId(stored.id))
+        // Rendered from its history: what the projection does not hold
+        // (returns) is shown too.
+        let order = store::events::load_order(&mut conn, OrderId(stored.id))
             .await?
             .ok_or(OrderError::NotFound)?;
         let json = JsonText::of(&view::order_data(&order)).context("rendering an order")?;

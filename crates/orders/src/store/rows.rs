@@ -358,6 +358,7 @@ pub(super) fn into_order(
         completed_at: row.completed_at,
         cancelled_at: row.cancelled_at,
         ledger: PaymentLedger::default(),
+        returns: Vec::new(),
         created_at: row.created_at,
         updated_at: row.updated_at,
         version: u32::try_from(row.version).context("negative version")?,

@@ -1009,3 +1009,79 @@ async fn a_declined_capture_leaves_the_order_unshipped_with_the_reason() {
     let payments = platform.payments_of("cleo", &id).await;
     assert_eq!(payments[0]["status"], "authorized");
 }
+
+#[tokio::test]
+async fn a_received_return_of_one_line_refunds_exactly_that_lines_share() {
+    let platform = spawn_platform(Options::default()).await;
+    let order = platform.create_order("rosa", Some("tok_visa")).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    platform
+        .wait_for("rosa", &id, "paid", |o| o["status"] == "paid")
+        .await;
+    let returns = format!("{}/api/v1/orders/{id}/returns", platform.orders);
+    let second_line = order["items"][1]["id"].as_str().unwrap().to_owned();
+    let ask = |user: &str, quantity: i64| {
+        platform
+            .client
+            .post(&returns)
+            .bearer_auth(helpers::orders_token(user))
+            .json(&json!({"items": [{"item_id": second_line, "quantity": quantity}], "reason": "damaged"}))
+            .send()
+    };
+    // Not delivered yet: nothing can be returned.
+    let early = ask("rosa", 1).await.unwrap();
+    assert_eq!(early.status(), 409);
+    assert_eq!(platform.ship(&id).await, 200);
+    assert_eq!(platform.patch(&id, "delivered").await, 200);
+
+    // Another user cannot; more units than ordered cannot.
+    assert_eq!(ask("mallory", 1).await.unwrap().status(), 404);
+    assert_eq!(ask("rosa", 2).await.unwrap().status(), 422);
+    let requested = ask("rosa", 1).await.unwrap();
+    assert_eq!(requested.status(), 201);
+    let requested: Value = requested.json().await.unwrap();
+    let return_id = requested["returns"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(requested["returns"][0]["status"], "requested");
+
+    // The owner cannot mark it received; an admin can, once.
+    let receive = format!("{returns}/{return_id}/receive");
+    let by = |token: String| platform.client.post(&receive).bearer_auth(token).send();
+    assert_eq!(
+        by(helpers::orders_token("rosa")).await.unwrap().status(),
+        403
+    );
+    let admin = test_support::tokens::TokenSpec::new(
+        "orders",
+        "ops",
+        &["orders.read", "orders.write", "orders.admin"],
+    )
+    .sign();
+    let got: Value = by(admin.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(got["returns"][0]["status"], "received");
+    // No tax, no discount: the line's share is its price.
+    assert_eq!(got["returns"][0]["refund_amount"], "5.00");
+    assert_eq!(by(admin).await.unwrap().status(), 200);
+
+    let refunded = platform
+        .wait_for("rosa", &id, "the return's refund", |o| {
+            o["payment_status"] == "partially_refunded"
+        })
+        .await;
+    assert_eq!(refunded["status"], "delivered");
+    let payments = platform.payments_of("rosa", &id).await;
+    assert_eq!(payments[0]["refunded_amount"], "5.00");
+    assert_eq!(
+        types(&platform.history("rosa", &id).await)[4..],
+        [
+            "order.return_requested",
+            "order.return_received",
+            "order.refunded"
+        ]
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        platform.payments_of("rosa", &id).await[0]["refunded_amount"],
+        "5.00",
+        "refunded once"
+    );
+}
