@@ -102,6 +102,19 @@ impl Application {
                 async move { payments.find_stuck(stale).await }
             },
         );
+        if settings.authorizations.expire_after_seconds > 0 {
+            let expire_after =
+                time::Duration::seconds(settings.authorizations.expire_after_seconds);
+            let expirer = payments.clone();
+            service.every(
+                Duration::from_millis(settings.authorizations.scan_every_ms.max(100)),
+                "void expired authorizations",
+                move || {
+                    let payments = expirer.clone();
+                    async move { payments.expire_authorizations(expire_after).await }
+                },
+            );
+        }
         let sweeper = payments.clone();
         service.every(
             Duration::from_secs(600),

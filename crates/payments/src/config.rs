@@ -28,6 +28,7 @@ pub struct Settings {
     pub orders: OrdersClientConfig,
     pub jobs: JobsConfig,
     pub reconcile: ReconcileConfig,
+    pub authorizations: AuthorizationsConfig,
     pub rate_limit: RateLimitConfig,
     pub retention: platform::retention::RetentionConfig,
     pub log: LogConfig,
@@ -61,6 +62,15 @@ pub struct ReconcileConfig {
     /// interrupted and settled with what the provider says happened.
     pub stale_after_seconds: i64,
     /// How often to look for such payments.
+    pub scan_every_ms: u64,
+}
+
+/// Manual capture: how long an authorization may wait for its capture.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthorizationsConfig {
+    /// An authorization older than this is voided; 0 turns it off.
+    pub expire_after_seconds: i64,
+    /// How often to look for them.
     pub scan_every_ms: u64,
 }
 

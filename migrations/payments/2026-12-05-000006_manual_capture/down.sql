@@ -1,3 +1,4 @@
+DROP INDEX payments.payments_authorized_idx;
 DROP INDEX payments.payments_one_live_per_order;
 CREATE UNIQUE INDEX payments_one_live_per_order
     ON payments.payments (order_id)

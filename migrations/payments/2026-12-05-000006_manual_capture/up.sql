@@ -13,3 +13,6 @@ DROP INDEX payments.payments_one_live_per_order;
 CREATE UNIQUE INDEX payments_one_live_per_order
     ON payments.payments (order_id)
     WHERE status IN ('pending', 'processing', 'authorized', 'succeeded', 'partially_refunded');
+
+-- Authorizations waiting for their capture, found by the expiry scan.
+CREATE INDEX payments_authorized_idx ON payments.payments (updated_at) WHERE status = 'authorized';

@@ -266,13 +266,24 @@ impl Order {
                     Vec::new()
                 },
             ),
-            OrderCommand::RecordVoid { payment_id } => Ok(
-                if self.ledger.paid_by == Some(payment_id)
-                    && self.payment_status == PaymentStatus::Authorized
+            // The money is no longer secured: a paid order waiting for its
+            // capture is cancelled (the authorization expired, or an
+            // operator voided it).
+            OrderCommand::RecordVoid { payment_id, reason } => Ok(
+                if self.ledger.paid_by != Some(payment_id)
+                    || self.payment_status != PaymentStatus::Authorized
                 {
-                    vec![OrderEvent::PaymentVoided(OrderPaymentVoided { payment_id })]
-                } else {
                     Vec::new()
+                } else if self.status == OrderStatus::Paid {
+                    vec![
+                        OrderEvent::PaymentVoided(OrderPaymentVoided { payment_id }),
+                        OrderEvent::Cancelled(OrderCancelled {
+                            from: OrderStatus::Paid,
+                            reason: Some(reason.unwrap_or_else(|| "authorization_voided".into())),
+                        }),
+                    ]
+                } else {
+                    vec![OrderEvent::PaymentVoided(OrderPaymentVoided { payment_id })]
                 },
             ),
             // Only a pending order's payment state moves; a late failure of

@@ -59,9 +59,11 @@ pub enum OrderCommand {
         payment_id: Uuid,
         reason: String,
     },
-    /// Manual capture: the hold was released unused.
+    /// Manual capture: the hold was released unused (`reason`, e.g.
+    /// `authorization_expired`, when payments gave one).
     RecordVoid {
         payment_id: Uuid,
+        reason: Option<String>,
     },
     /// The owner returns some lines of the delivered order, `now`, under
     /// the shop's `policy`. Asking again with the same `return_id` changes

@@ -488,11 +488,27 @@ fn an_authorized_order_ships_only_once_its_capture_succeeds() {
     let voided = authorized
         .clone()
         .then(cancel())
-        .then(OrderCommand::RecordVoid { payment_id });
+        .then(OrderCommand::RecordVoid {
+            payment_id,
+            reason: None,
+        });
     assert_eq!(voided.order().payment_status, PaymentStatus::Voided);
-    // A voided authorization never ships.
-    let released = authorized.then(OrderCommand::RecordVoid { payment_id });
-    assert_eq!(released.when(ship()), Err(RuleViolation::PaymentVoided));
+    // An authorization that expired while the order waited to ship: the
+    // money is no longer secured, so the order is cancelled, never shipped.
+    let expired = authorized.then(OrderCommand::RecordVoid {
+        payment_id,
+        reason: Some("authorization_expired".into()),
+    });
+    let order = expired.order();
+    assert_eq!(
+        (order.status, order.payment_status),
+        (OrderStatus::Cancelled, PaymentStatus::Voided)
+    );
+    assert_eq!(
+        order.cancellation_reason.as_deref(),
+        Some("authorization_expired")
+    );
+    assert!(expired.when(ship()).is_err());
 }
 
 #[test]
@@ -594,6 +610,10 @@ fn stored_events_decode_back_to_themselves() {
     assert!(OrderEvent::decode("order.exploded", 1, serde_json::json!({})).is_err());
 }
 
+fn is_void(command: &OrderCommand) -> bool {
+    matches!(command, OrderCommand::RecordVoid { .. })
+}
+
 fn is_capture(command: &OrderCommand) -> bool {
     matches!(command, OrderCommand::RecordCapture { .. })
 }
@@ -625,6 +645,7 @@ fn any_command() -> impl Strategy<Value = OrderCommand> {
         }),
         Just(OrderCommand::RecordVoid {
             payment_id: Uuid::nil(),
+            reason: Some("authorization_expired".into()),
         }),
         Just(OrderCommand::RecordPaymentFailure {
             payment_id: None,
@@ -722,8 +743,9 @@ proptest! {
                     payment_id: live.ledger.paid_by.unwrap_or_default(),
                     reason,
                 },
-                OrderCommand::RecordVoid { .. } => OrderCommand::RecordVoid {
+                OrderCommand::RecordVoid { reason, .. } => OrderCommand::RecordVoid {
                     payment_id: live.ledger.paid_by.unwrap_or_default(),
+                    reason,
                 },
                 OrderCommand::ChangeItem { quantity, .. } => OrderCommand::ChangeItem { item_id: first_line, quantity },
                 OrderCommand::RemoveItem { .. } => OrderCommand::RemoveItem { item_id: first_line },
@@ -732,7 +754,8 @@ proptest! {
             let before = live.status;
             match live.handle(command.clone()) {
                 Ok(events) => {
-                    prop_assert!(events.len() <= 1);
+                    // One event, or a void that cancels its paid order.
+                    prop_assert!(events.len() <= 1 || is_void(&command));
                     let start = given.history.len();
                     given.record(id, events);
                     for recorded in &given.history[start..] {
@@ -755,6 +778,9 @@ proptest! {
                                 || (before == OrderStatus::Paid
                                     && after == OrderStatus::Shipped
                                     && is_capture(&command))
+                                || (before == OrderStatus::Paid
+                                    && after == OrderStatus::Cancelled
+                                    && is_void(&command))
                         ),
                     }
                 }

@@ -76,6 +76,7 @@ impl Handler for PaymentEvents {
                 }
                 PaymentEventType::Voided => OrderCommand::RecordVoid {
                     payment_id: payment.id,
+                    reason: payment.failure_reason.clone(),
                 },
                 PaymentEventType::Failed => OrderCommand::RecordPaymentFailure {
                     payment_id: Some(payment.id),

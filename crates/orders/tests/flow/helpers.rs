@@ -30,6 +30,7 @@ pub struct Platform {
     pub client: reqwest::Client,
     provider_latency_ms: u64,
     relay_poll_ms: u64,
+    authorization_expiry_seconds: Option<i64>,
     orders_db: TestDatabase,
     payments_db: TestDatabase,
 }
@@ -46,6 +47,8 @@ pub struct Options {
     pub relay_poll_ms: Option<u64>,
     /// The shop captures at shipment (`payments.capture: manual`).
     pub manual_capture: bool,
+    /// Payments voids authorizations older than this (default: a week).
+    pub authorization_expiry_seconds: Option<i64>,
 }
 
 /// Every JSON log line the services in this test process wrote.
@@ -161,6 +164,7 @@ pub async fn spawn_platform(options: Options) -> Platform {
         client: reqwest::Client::new(),
         provider_latency_ms: options.provider_latency_ms,
         relay_poll_ms,
+        authorization_expiry_seconds: options.authorization_expiry_seconds,
         orders_db,
         payments_db,
     };
@@ -276,6 +280,10 @@ impl Platform {
         settings.jobs.base_backoff_ms = 20;
         settings.jobs.max_backoff_ms = 300;
         settings.rate_limit.enabled = false;
+        if let Some(expiry) = self.authorization_expiry_seconds {
+            settings.authorizations.expire_after_seconds = expiry;
+            settings.authorizations.scan_every_ms = 100;
+        }
         let app = payments::app::Application::build(settings).await.unwrap();
         self.payments_proxy
             .route_to(std::net::SocketAddr::from(([127, 0, 0, 1], app.port())));

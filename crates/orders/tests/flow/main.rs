@@ -1085,3 +1085,35 @@ async fn a_received_return_of_one_line_refunds_exactly_that_lines_share() {
         "refunded once"
     );
 }
+
+#[tokio::test]
+async fn an_authorization_never_captured_expires_and_its_order_is_cancelled() {
+    let platform = spawn_platform(Options {
+        manual_capture: true,
+        authorization_expiry_seconds: Some(1),
+        ..Options::default()
+    })
+    .await;
+    let order = platform.create_order("edna", Some("tok_visa")).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    let cancelled = platform
+        .wait_for("edna", &id, "the expiry", |o| o["status"] == "cancelled")
+        .await;
+    assert_eq!(cancelled["payment_status"], "voided");
+    assert_eq!(cancelled["cancellation_reason"], "authorization_expired");
+    let payments = platform.payments_of("edna", &id).await;
+    assert_eq!(payments[0]["status"], "voided");
+    assert_eq!(payments[0]["failure_reason"], "authorization_expired");
+    assert_eq!(
+        types(&platform.history("edna", &id).await),
+        [
+            "order.created",
+            "order.paid",
+            "order.payment_voided",
+            "order.cancelled"
+        ]
+    );
+    // Nothing was taken, nothing refunded; it cannot ship.
+    assert_eq!(payments[0]["captured_amount"], "0.00");
+    assert_eq!(platform.ship(&id).await, 400);
+}

@@ -138,13 +138,31 @@ impl Payments {
     /// payment again answers it as it stands.
     pub async fn void(&self, actor: &Actor, id: Uuid) -> Result<CaptureAnswer, PaymentError> {
         admin_only(actor)?;
-        self.release(id, actor.traceparent.as_deref()).await
+        self.release(id, actor.traceparent.as_deref(), None).await
+    }
+
+    /// Enqueues the void of authorizations older than `expire_after`;
+    /// returns how many.
+    pub async fn expire_authorizations(
+        &self,
+        expire_after: time::Duration,
+    ) -> Result<usize, PaymentError> {
+        let mut conn = db::connection(&self.pool).await?;
+        let found =
+            store::payments::enqueue_expired_authorizations(&mut conn, now() - expire_after)
+                .await?;
+        if found > 0 {
+            tracing::info!(count = found, "voiding expired authorizations");
+            self.jobs.notify_one();
+        }
+        Ok(found)
     }
 
     pub(super) async fn release(
         &self,
         id: Uuid,
         traceparent: Option<&str>,
+        reason: Option<&str>,
     ) -> Result<CaptureAnswer, PaymentError> {
         let payment = self.load(id).await?;
         match payment.status {
@@ -162,7 +180,8 @@ impl Payments {
             ProviderError::Declined(reason) => PaymentError::ProviderDeclined(reason),
             ProviderError::Transient(reason) => PaymentError::ProviderUnavailable(reason),
         })?;
-        let voided = payment.voided(now()).map_err(anyhow::Error::from)?;
+        let mut voided = payment.voided(now()).map_err(anyhow::Error::from)?;
+        voided.failure_reason = reason.map(str::to_owned);
         if self
             .settle_authorization(&voided, PaymentEventType::Voided, traceparent)
             .await?
@@ -178,14 +197,28 @@ impl Payments {
         }
     }
 
-    /// The void job (an order cancelled before its payment was captured):
-    /// releases the hold; if a capture won the race, refunds what it took.
+    /// The void job (an order cancelled before its payment was captured, or
+    /// an authorization expired): releases the hold. If a capture won the
+    /// race with a cancellation, what it took is refunded; with an expiry,
+    /// the capture stands.
     pub async fn run_void(&self, job: VoidJob) -> Outcome {
         match self
-            .release(job.payment_id, job.traceparent.as_deref())
+            .release(
+                job.payment_id,
+                job.traceparent.as_deref(),
+                job.reason.as_deref(),
+            )
             .await
         {
             Ok(_) => Outcome::Done,
+            // An expiry that lost the race to a capture: the capture stands.
+            Err(PaymentError::NotVoidable(_) | PaymentError::ProviderDeclined(_))
+                if job.reason.is_some() =>
+            {
+                Outcome::Done
+            }
+            // The order was cancelled, and a capture won the race: what it
+            // took is refunded.
             Err(PaymentError::NotVoidable(PaymentStatus::Succeeded))
             | Err(PaymentError::ProviderDeclined(_)) => {
                 let actor = Actor::service(SYSTEM);

@@ -20,6 +20,10 @@ pub const VOID: &str = "void";
 #[derive(Debug, Serialize, Deserialize)]
 pub struct VoidJob {
     pub payment_id: Uuid,
+    /// Why (`authorization_expired`), recorded as the payment's
+    /// `failure_reason`; absent when its order was cancelled.
+    #[serde(default)]
+    pub reason: Option<String>,
     #[serde(default)]
     pub traceparent: Option<String>,
 }
@@ -30,6 +34,7 @@ pub(super) fn void_job(payment_id: Uuid, traceparent: Option<&str>) -> NewJob {
         payment_id.to_string(),
         serde_json::json!(VoidJob {
             payment_id,
+            reason: None,
             traceparent: traceparent.map(str::to_owned),
         }),
     )

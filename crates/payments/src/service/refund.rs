@@ -323,7 +323,7 @@ impl Payments {
             self.jobs.notify_one();
         }
         let Some(requested) = requested else {
-            return Ok(match self.release(id, traceparent).await? {
+            return Ok(match self.release(id, traceparent, None).await? {
                 super::CaptureAnswer::Done(voided) => RefundRequested::Accepted(voided),
                 super::CaptureAnswer::AlreadyDone(voided) => {
                     RefundRequested::AlreadyRefunded(voided)

@@ -273,3 +273,23 @@ pub async fn enqueue_stuck(
     .execute(conn)
     .await?)
 }
+
+/// Enqueues the void of every authorization made before `expired_before`
+/// (manual capture never captured); returns how many were enqueued.
+pub async fn enqueue_expired_authorizations(
+    conn: &mut AsyncPgConnection,
+    expired_before: OffsetDateTime,
+) -> Result<usize, StoreError> {
+    Ok(Prepared(
+        diesel::sql_query(
+            "INSERT INTO payments.jobs (kind, key, payload, run_at) \
+         SELECT 'void', id::text, \
+                jsonb_build_object('payment_id', id, 'reason', 'authorization_expired'), now() \
+         FROM payments.payments WHERE status = 'authorized' AND updated_at < $1 \
+         ON CONFLICT (kind, key) DO NOTHING",
+        )
+        .bind::<diesel::sql_types::Timestamptz, _>(expired_before),
+    )
+    .execute(conn)
+    .await?)
+}
