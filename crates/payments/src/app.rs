@@ -28,9 +28,16 @@ pub struct Application;
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<http::Running> {
-        let provider = Arc::new(SimulatedProvider::new(Duration::from_millis(
-            settings.provider.latency_ms,
-        )));
+        // The simulated provider keeps its records in the database, through
+        // a small pool of its own, as a real provider keeps its own.
+        let provider_pool = platform::db::build_pool(&platform::db::DatabaseConfig {
+            pool_size: 4,
+            ..settings.database.clone()
+        })?;
+        let provider = Arc::new(SimulatedProvider::durable(
+            Duration::from_millis(settings.provider.latency_ms),
+            provider_pool,
+        ));
         Self::build_with_provider(settings, provider).await
     }
 

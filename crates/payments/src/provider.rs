@@ -8,17 +8,19 @@
 //! safely after a crash.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap},
     sync::Mutex,
     time::Duration,
 };
 
 use contracts::money::Money;
 use futures_util::future::BoxFuture;
+use platform::db::PgPool;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Why a provider did not charge.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum ProviderError {
     /// Final: the card was refused (`card_declined`, `insufficient_funds`,
     /// `invalid_token`).
@@ -106,58 +108,304 @@ pub const CAPTURE_DECLINED: &str = "tok_captureDeclined";
 ///
 /// It never captures more than an authorization holds, never captures a
 /// voided one, never voids a captured one and never refunds more than a
-/// charge took.
-#[derive(Debug, Default)]
+/// charge took. [`SimulatedProvider::durable`] keeps what it did in the
+/// database (table `payments.simulated_provider`, one row per payment, read
+/// and written under a row lock), so it remembers its charges across
+/// restarts and between instances, as a real provider does; the default is
+/// in memory (tests).
 pub struct SimulatedProvider {
     latency: Duration,
-    charges: Mutex<Charges>,
-    /// Refunds by refund id: the payment, the amount (minor units) and the
-    /// reference.
-    refunds: Mutex<HashMap<Uuid, (Uuid, i64, String)>>,
+    store: Store,
 }
 
-/// The simulated provider's memory of charges, per payment id.
-#[derive(Debug, Default)]
-struct Charges {
-    outcomes: HashMap<Uuid, Result<String, ProviderError>>,
-    voided: HashSet<Uuid>,
-    /// What each successful charge or capture took (minor units).
-    amounts: HashMap<Uuid, i64>,
-    /// Authorizations held (manual capture): amount (minor units) and token.
-    holds: HashMap<Uuid, (i64, String)>,
-    /// Captures made, by payment: their reference.
-    captures: HashMap<Uuid, String>,
-    /// Charges that actually moved money (for tests: never twice).
-    succeeded: u64,
+enum Store {
+    Memory(Mutex<HashMap<Uuid, Record>>),
+    Database(PgPool),
+}
+
+impl Default for SimulatedProvider {
+    fn default() -> Self {
+        Self::new(Duration::ZERO)
+    }
+}
+
+impl std::fmt::Debug for SimulatedProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatedProvider")
+            .field("latency", &self.latency)
+            .field("durable", &matches!(self.store, Store::Database(_)))
+            .finish()
+    }
+}
+
+/// What the simulated provider knows of one payment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Record {
+    /// The outcome of the charge or authorization (its reference, or why not).
+    #[serde(default)]
+    outcome: Option<Result<String, ProviderError>>,
+    /// Voided: nothing can be charged or captured any more.
+    #[serde(default)]
+    voided: bool,
+    /// An authorization held: amount (minor units) and token.
+    #[serde(default)]
+    hold: Option<(i64, String)>,
+    /// Money taken (a charge or a capture): amount and reference.
+    #[serde(default)]
+    taken: Option<(i64, String)>,
+    /// Refunds by refund id: amount and reference.
+    #[serde(default)]
+    refunds: BTreeMap<Uuid, (i64, String)>,
+}
+
+fn outcome(token: &str, payment_id: Uuid) -> Result<String, ProviderError> {
+    match token {
+        "tok_visa" | "tok_mastercard" | "tok_amex" | CAPTURE_DECLINED => {
+            Ok(format!("ch_{}", payment_id.simple()))
+        }
+        "tok_chargeDeclined" => Err(ProviderError::Declined("card_declined".into())),
+        "tok_chargeDeclinedInsufficientFunds" => {
+            Err(ProviderError::Declined("insufficient_funds".into()))
+        }
+        "tok_processingError" => Err(ProviderError::Transient("processing_error".into())),
+        _ => Err(ProviderError::Declined("invalid_token".into())),
+    }
+}
+
+impl Record {
+    fn charge(&mut self, id: Uuid, token: &str, amount: Money) -> Result<String, ProviderError> {
+        if self.voided {
+            return Err(ProviderError::Declined("voided".into()));
+        }
+        if let Some(previous @ Ok(_)) = &self.outcome {
+            return previous.clone();
+        }
+        let result = match outcome(token, id) {
+            Ok(_) if token == CAPTURE_DECLINED => {
+                Err(ProviderError::Declined("capture_declined".into()))
+            }
+            other => other,
+        };
+        if let Ok(reference) = &result {
+            self.taken = Some((amount.minor(), reference.clone()));
+        }
+        self.outcome = Some(result.clone());
+        result
+    }
+
+    fn authorize(&mut self, id: Uuid, token: &str, amount: Money) -> Result<String, ProviderError> {
+        if self.voided {
+            return Err(ProviderError::Declined("voided".into()));
+        }
+        if let Some(previous @ Ok(_)) = &self.outcome {
+            return previous.clone();
+        }
+        let result = outcome(token, id).map(|_| format!("auth_{}", id.simple()));
+        if result.is_ok() {
+            self.hold = Some((amount.minor(), token.to_owned()));
+        }
+        self.outcome = Some(result.clone());
+        result
+    }
+
+    fn capture(&mut self, id: Uuid, amount: Money) -> Result<String, ProviderError> {
+        if let Some((_, reference)) = &self.taken {
+            return Ok(reference.clone());
+        }
+        if self.voided {
+            return Err(ProviderError::Declined("voided".into()));
+        }
+        let Some((held, token)) = &self.hold else {
+            return Err(ProviderError::Declined("no_authorization".into()));
+        };
+        if amount.minor() > *held {
+            return Err(ProviderError::Declined(
+                "capture_exceeds_authorization".into(),
+            ));
+        }
+        if token == CAPTURE_DECLINED {
+            return Err(ProviderError::Declined("capture_declined".into()));
+        }
+        let reference = format!("ch_{}", id.simple());
+        self.taken = Some((amount.minor(), reference.clone()));
+        Ok(reference)
+    }
+
+    fn void(&mut self) -> Result<(), ProviderError> {
+        if self.taken.is_some() {
+            return Err(ProviderError::Declined("already_captured".into()));
+        }
+        self.voided = true;
+        self.hold = None;
+        Ok(())
+    }
+
+    fn resolve(&mut self) -> Resolution {
+        match &self.outcome {
+            Some(Ok(reference)) => Resolution::Charged(reference.clone()),
+            Some(Err(ProviderError::Declined(reason))) => Resolution::Declined(reason.clone()),
+            Some(Err(ProviderError::Transient(_))) | None => {
+                self.voided = true;
+                Resolution::Voided
+            }
+        }
+    }
+
+    /// A refund of a charge this provider made is never more than it took.
+    /// (A charge it has no record of, made before it remembered charges, is
+    /// taken at its word.)
+    fn refund(&mut self, refund_id: Uuid, amount: Money) -> Result<String, ProviderError> {
+        if let Some((_, reference)) = self.refunds.get(&refund_id) {
+            return Ok(reference.clone());
+        }
+        if let Some((taken, _)) = &self.taken {
+            let refunded: i64 = self.refunds.values().map(|(minor, _)| minor).sum();
+            if refunded + amount.minor() > *taken {
+                return Err(ProviderError::Declined("refund_exceeds_charge".into()));
+            }
+        } else if self.outcome.is_some() {
+            return Err(ProviderError::Declined("nothing_taken".into()));
+        }
+        let reference = format!("re_{}", refund_id.simple());
+        self.refunds
+            .insert(refund_id, (amount.minor(), reference.clone()));
+        Ok(reference)
+    }
 }
 
 impl SimulatedProvider {
+    /// In memory: forgets everything when the process stops (tests).
     pub fn new(latency: Duration) -> Self {
         Self {
             latency,
-            ..Self::default()
+            store: Store::Memory(Mutex::default()),
         }
     }
 
-    /// How many charges moved money, and how many refunds were made.
+    /// Remembers every charge, hold, capture and refund in the database.
+    pub fn durable(latency: Duration, pool: PgPool) -> Self {
+        Self {
+            latency,
+            store: Store::Database(pool),
+        }
+    }
+
+    /// How many payments had money taken, and how many refunds were made
+    /// (in memory; a durable provider reports nothing here).
     pub fn ledger(&self) -> (u64, usize) {
-        let charges = self.charges.lock().unwrap_or_else(|p| p.into_inner());
-        let refunds = self.refunds.lock().unwrap_or_else(|p| p.into_inner());
-        (charges.succeeded, refunds.len())
+        match &self.store {
+            Store::Memory(records) => {
+                let records = records.lock().unwrap_or_else(|p| p.into_inner());
+                (
+                    records.values().filter(|r| r.taken.is_some()).count() as u64,
+                    records.values().map(|r| r.refunds.len()).sum(),
+                )
+            }
+            Store::Database(_) => (0, 0),
+        }
     }
 
-    fn outcome(token: &str, payment_id: Uuid) -> Result<String, ProviderError> {
-        match token {
-            "tok_visa" | "tok_mastercard" | "tok_amex" | "tok_captureDeclined" => {
-                Ok(format!("ch_{}", payment_id.simple()))
-            }
-            "tok_chargeDeclined" => Err(ProviderError::Declined("card_declined".into())),
-            "tok_chargeDeclinedInsufficientFunds" => {
-                Err(ProviderError::Declined("insufficient_funds".into()))
-            }
-            "tok_processingError" => Err(ProviderError::Transient("processing_error".into())),
-            _ => Err(ProviderError::Declined("invalid_token".into())),
+    async fn pause(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
         }
+    }
+
+    /// Runs `change` on the payment's record, alone (a lock), and keeps it.
+    async fn with_record<T: Send>(
+        &self,
+        payment_id: Uuid,
+        change: impl Fn(&mut Record) -> T + Send + Sync,
+    ) -> Result<T, ProviderError> {
+        match &self.store {
+            Store::Memory(records) => {
+                let mut records = records.lock().unwrap_or_else(|p| p.into_inner());
+                Ok(change(records.entry(payment_id).or_default()))
+            }
+            Store::Database(pool) => durable::with_record(pool, payment_id, change)
+                .await
+                .map_err(|error| {
+                    tracing::warn!(error.message = %format!("{error:#}"), "the simulated provider's store failed");
+                    ProviderError::Transient("provider_unavailable".into())
+                }),
+        }
+    }
+}
+
+/// The simulated provider's rows in `payments.simulated_provider`.
+mod durable {
+    use diesel::sql_types::{Jsonb, Uuid as SqlUuid};
+    use diesel::{OptionalExtension, QueryableByName, sql_query};
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    use platform::db::PgPool;
+    use uuid::Uuid;
+
+    use super::Record;
+
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Jsonb)]
+        record: serde_json::Value,
+    }
+
+    /// Runs `change` on the payment's row under a row lock and keeps the
+    /// result. A payment seen for the first time costs one statement: the
+    /// change applied to an empty record is inserted as it stands (when
+    /// another process inserted first, the locked path runs instead).
+    pub(super) async fn with_record<T: Send>(
+        pool: &PgPool,
+        payment_id: Uuid,
+        change: impl Fn(&mut Record) -> T + Send + Sync,
+    ) -> anyhow::Result<T> {
+        let mut conn = platform::db::connection(pool).await?;
+        let mut fresh = Record::default();
+        let result = change(&mut fresh);
+        if fresh == Record::default() {
+            // Nothing to keep for a new payment; an existing one decides.
+            let found: Option<Row> =
+                sql_query("SELECT record FROM payments.simulated_provider WHERE payment_id = $1")
+                    .bind::<SqlUuid, _>(payment_id)
+                    .get_result(&mut conn)
+                    .await
+                    .optional()?;
+            if found.is_none() {
+                return Ok(result);
+            }
+        } else {
+            let inserted = sql_query(
+                "INSERT INTO payments.simulated_provider (payment_id, record) VALUES ($1, $2) \
+                 ON CONFLICT (payment_id) DO NOTHING",
+            )
+            .bind::<SqlUuid, _>(payment_id)
+            .bind::<Jsonb, _>(serde_json::to_value(&fresh)?)
+            .execute(&mut conn)
+            .await?;
+            if inserted == 1 {
+                return Ok(result);
+            }
+        }
+        conn.transaction(async move |conn| {
+            let row: Row = sql_query(
+                "SELECT record FROM payments.simulated_provider WHERE payment_id = $1 FOR UPDATE",
+            )
+            .bind::<SqlUuid, _>(payment_id)
+            .get_result(conn)
+            .await?;
+            let mut record: Record = serde_json::from_value(row.record)?;
+            let before = record.clone();
+            let result = change(&mut record);
+            if record != before {
+                sql_query(
+                    "UPDATE payments.simulated_provider SET record = $2 WHERE payment_id = $1",
+                )
+                .bind::<SqlUuid, _>(payment_id)
+                .bind::<Jsonb, _>(serde_json::to_value(&record)?)
+                .execute(conn)
+                .await?;
+            }
+            Ok::<_, anyhow::Error>(result)
+        })
+        .await
     }
 }
 
@@ -169,28 +417,9 @@ impl PaymentProvider for SimulatedProvider {
         amount: Money,
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
         Box::pin(async move {
-            if !self.latency.is_zero() {
-                tokio::time::sleep(self.latency).await;
-            }
-            let mut charges = self.charges.lock().unwrap_or_else(|p| p.into_inner());
-            if charges.voided.contains(&payment_id) {
-                return Err(ProviderError::Declined("voided".into()));
-            }
-            if let Some(previous @ Ok(_)) = charges.outcomes.get(&payment_id) {
-                return previous.clone();
-            }
-            let outcome = match Self::outcome(token, payment_id) {
-                Ok(_) if token == CAPTURE_DECLINED => {
-                    Err(ProviderError::Declined("capture_declined".into()))
-                }
-                other => other,
-            };
-            if outcome.is_ok() {
-                charges.succeeded += 1;
-                charges.amounts.insert(payment_id, amount.minor());
-            }
-            charges.outcomes.insert(payment_id, outcome.clone());
-            outcome
+            self.pause().await;
+            self.with_record(payment_id, |r| r.charge(payment_id, token, amount))
+                .await?
         })
     }
 
@@ -201,25 +430,9 @@ impl PaymentProvider for SimulatedProvider {
         amount: Money,
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
         Box::pin(async move {
-            if !self.latency.is_zero() {
-                tokio::time::sleep(self.latency).await;
-            }
-            let mut charges = self.charges.lock().unwrap_or_else(|p| p.into_inner());
-            if charges.voided.contains(&payment_id) {
-                return Err(ProviderError::Declined("voided".into()));
-            }
-            if let Some(previous @ Ok(_)) = charges.outcomes.get(&payment_id) {
-                return previous.clone();
-            }
-            let outcome =
-                Self::outcome(token, payment_id).map(|_| format!("auth_{}", payment_id.simple()));
-            if outcome.is_ok() {
-                charges
-                    .holds
-                    .insert(payment_id, (amount.minor(), token.to_owned()));
-            }
-            charges.outcomes.insert(payment_id, outcome.clone());
-            outcome
+            self.pause().await;
+            self.with_record(payment_id, |r| r.authorize(payment_id, token, amount))
+                .await?
         })
     }
 
@@ -229,59 +442,18 @@ impl PaymentProvider for SimulatedProvider {
         amount: Money,
     ) -> BoxFuture<'_, Result<String, ProviderError>> {
         Box::pin(async move {
-            if !self.latency.is_zero() {
-                tokio::time::sleep(self.latency).await;
-            }
-            let mut charges = self.charges.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(reference) = charges.captures.get(&payment_id) {
-                return Ok(reference.clone());
-            }
-            if charges.voided.contains(&payment_id) {
-                return Err(ProviderError::Declined("voided".into()));
-            }
-            let Some((held, token)) = charges.holds.get(&payment_id).cloned() else {
-                return Err(ProviderError::Declined("no_authorization".into()));
-            };
-            if amount.minor() > held {
-                return Err(ProviderError::Declined(
-                    "capture_exceeds_authorization".into(),
-                ));
-            }
-            if token == CAPTURE_DECLINED {
-                return Err(ProviderError::Declined("capture_declined".into()));
-            }
-            let reference = format!("ch_{}", payment_id.simple());
-            charges.succeeded += 1;
-            charges.amounts.insert(payment_id, amount.minor());
-            charges.captures.insert(payment_id, reference.clone());
-            Ok(reference)
+            self.pause().await;
+            self.with_record(payment_id, |r| r.capture(payment_id, amount))
+                .await?
         })
     }
 
     fn void(&self, payment_id: Uuid) -> BoxFuture<'_, Result<(), ProviderError>> {
-        Box::pin(async move {
-            let mut charges = self.charges.lock().unwrap_or_else(|p| p.into_inner());
-            if charges.captures.contains_key(&payment_id) {
-                return Err(ProviderError::Declined("already_captured".into()));
-            }
-            charges.voided.insert(payment_id);
-            charges.holds.remove(&payment_id);
-            Ok(())
-        })
+        Box::pin(async move { self.with_record(payment_id, Record::void).await? })
     }
 
     fn resolve(&self, payment_id: Uuid) -> BoxFuture<'_, Result<Resolution, ProviderError>> {
-        Box::pin(async move {
-            let mut charges = self.charges.lock().unwrap_or_else(|p| p.into_inner());
-            Ok(match charges.outcomes.get(&payment_id) {
-                Some(Ok(reference)) => Resolution::Charged(reference.clone()),
-                Some(Err(ProviderError::Declined(reason))) => Resolution::Declined(reason.clone()),
-                Some(Err(ProviderError::Transient(_))) | None => {
-                    charges.voided.insert(payment_id);
-                    Resolution::Voided
-                }
-            })
-        })
+        Box::pin(async move { self.with_record(payment_id, Record::resolve).await })
     }
 
     fn refund<'a>(
@@ -292,36 +464,9 @@ impl PaymentProvider for SimulatedProvider {
         amount: Money,
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
         Box::pin(async move {
-            if !self.latency.is_zero() {
-                tokio::time::sleep(self.latency).await;
-            }
-            let charged = self
-                .charges
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .amounts
-                .get(&payment_id)
-                .copied();
-            let mut refunds = self.refunds.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((_, _, reference)) = refunds.get(&refund_id) {
-                return Ok(reference.clone());
-            }
-            // A charge this process made is never refunded beyond what it
-            // took. (One it does not know, made before a restart, is taken
-            // at its word.)
-            if let Some(charged) = charged {
-                let refunded: i64 = refunds
-                    .values()
-                    .filter(|(payment, _, _)| *payment == payment_id)
-                    .map(|(_, minor, _)| minor)
-                    .sum();
-                if refunded + amount.minor() > charged {
-                    return Err(ProviderError::Declined("refund_exceeds_charge".into()));
-                }
-            }
-            let reference = format!("re_{}", refund_id.simple());
-            refunds.insert(refund_id, (payment_id, amount.minor(), reference.clone()));
-            Ok(reference)
+            self.pause().await;
+            self.with_record(payment_id, |r| r.refund(refund_id, amount))
+                .await?
         })
     }
 }

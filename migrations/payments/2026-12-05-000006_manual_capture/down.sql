@@ -1,3 +1,4 @@
+DROP TABLE payments.simulated_provider;
 DROP INDEX payments.payments_authorized_idx;
 DROP INDEX payments.payments_one_live_per_order;
 CREATE UNIQUE INDEX payments_one_live_per_order

@@ -16,3 +16,13 @@ CREATE UNIQUE INDEX payments_one_live_per_order
 
 -- Authorizations waiting for their capture, found by the expiry scan.
 CREATE INDEX payments_authorized_idx ON payments.payments (updated_at) WHERE status = 'authorized';
+
+-- The built-in simulated payment provider's memory (the provider's side,
+-- not payments' own state): what it charged, held, captured, voided and
+-- refunded per payment, so that it survives a restart and is shared by
+-- every instance, as a real provider's records are. Reconciliation relies
+-- on it. Unused with a real provider.
+CREATE TABLE payments.simulated_provider (
+    payment_id UUID  PRIMARY KEY,
+    record     JSONB NOT NULL
+);

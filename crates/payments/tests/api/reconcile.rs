@@ -178,3 +178,63 @@ async fn an_authorization_interrupted_after_the_provider_held_the_money_is_recon
     assert_eq!(app.provider.ledger(), (0, 0));
     assert_eq!(app.event_types().await, ["payment.authorized"]);
 }
+
+#[tokio::test]
+async fn the_simulated_provider_remembers_across_a_restart_and_between_instances() {
+    let db = TestDatabase::create("payments", "payments", payments::MIGRATIONS)
+        .await
+        .unwrap();
+    let provider = || {
+        let mut database = payments::config::Settings::defaults().unwrap().database;
+        database.url = SecretString::from(db.url.clone());
+        database.pool_size = 2;
+        SimulatedProvider::durable(Duration::ZERO, platform::db::build_pool(&database).unwrap())
+    };
+    let usd = contracts::money::Currency::parse("USD").unwrap();
+    let cents = |minor| contracts::money::Money::from_minor(minor, usd).unwrap();
+    let (charged, held) = (Uuid::now_v7(), Uuid::now_v7());
+    {
+        let first = provider();
+        first
+            .charge(charged, "tok_visa", cents(1_000))
+            .await
+            .unwrap();
+        first.authorize(held, "tok_visa", cents(500)).await.unwrap();
+        first
+            .refund(Uuid::now_v7(), charged, "", cents(600))
+            .await
+            .unwrap();
+    }
+    // Another process (a restart, or a second instance) knows it all.
+    let second = provider();
+    assert!(matches!(
+        second.resolve(charged).await,
+        Ok(Resolution::Charged(_))
+    ));
+    assert_eq!(
+        second.refund(Uuid::now_v7(), charged, "", cents(401)).await,
+        Err(ProviderError::Declined("refund_exceeds_charge".into()))
+    );
+    assert_eq!(
+        second.capture(held, cents(501)).await,
+        Err(ProviderError::Declined(
+            "capture_exceeds_authorization".into()
+        ))
+    );
+    let captured = second.capture(held, cents(500)).await.unwrap();
+    assert_eq!(
+        provider().capture(held, cents(500)).await.unwrap(),
+        captured
+    );
+    assert_eq!(
+        provider().void(held).await,
+        Err(ProviderError::Declined("already_captured".into()))
+    );
+    // A charge never made is voided for good, for everyone.
+    let never = Uuid::now_v7();
+    assert_eq!(second.resolve(never).await, Ok(Resolution::Voided));
+    assert_eq!(
+        provider().charge(never, "tok_visa", cents(100)).await,
+        Err(ProviderError::Declined("voided".into()))
+    );
+}
