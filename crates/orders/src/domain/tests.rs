@@ -647,6 +647,20 @@ fn any_command() -> impl Strategy<Value = OrderCommand> {
             payment_id: Uuid::nil(),
             reason: Some("authorization_expired".into()),
         }),
+        // Aimed at the order's lines and returns below.
+        (0_i64..4).prop_map(|quantity| OrderCommand::RequestReturn {
+            return_id: Uuid::now_v7(),
+            lines: vec![ReturnLine {
+                item_id: Uuid::nil(),
+                quantity: Quantity::parse(quantity.max(1)).unwrap(),
+            }],
+            reason: "damaged".into(),
+            now: T0,
+            policy: ReturnPolicy::default(),
+        }),
+        Just(OrderCommand::ReceiveReturn {
+            return_id: Uuid::nil(),
+        }),
         Just(OrderCommand::RecordPaymentFailure {
             payment_id: None,
             reason: "card_declined".into()
@@ -743,6 +757,25 @@ proptest! {
                     payment_id: live.ledger.paid_by.unwrap_or_default(),
                     reason,
                 },
+                OrderCommand::RequestReturn { return_id, lines, reason, policy, .. } => {
+                    OrderCommand::RequestReturn {
+                        return_id,
+                        lines: lines
+                            .into_iter()
+                            .map(|line| ReturnLine { item_id: first_line, ..line })
+                            .collect(),
+                        reason,
+                        now: live.completed_at.unwrap_or(live.updated_at),
+                        policy,
+                    }
+                }
+                OrderCommand::ReceiveReturn { .. } => OrderCommand::ReceiveReturn {
+                    return_id: live
+                        .returns
+                        .iter()
+                        .find(|r| r.status == ReturnStatus::Requested)
+                        .map_or_else(Uuid::now_v7, |r| r.id),
+                },
                 OrderCommand::RecordVoid { reason, .. } => OrderCommand::RecordVoid {
                     payment_id: live.ledger.paid_by.unwrap_or_default(),
                     reason,
@@ -792,6 +825,8 @@ proptest! {
                 Err(RuleViolation::NoItems) => prop_assert_eq!(live.items.len(), 1),
                 Err(RuleViolation::TooManyItems) => prop_assert_eq!(live.items.len(), super::MAX_ITEMS),
                 Err(RuleViolation::PaymentVoided) => prop_assert_eq!(live.payment_status, PaymentStatus::Voided),
+                Err(RuleViolation::NotReturnable { status }) => prop_assert_ne!(status, OrderStatus::Delivered),
+                Err(RuleViolation::ReturnExceedsQuantity { .. } | RuleViolation::UnknownReturn(_)) => {}
                 Err(other) => prop_assert!(false, "unexpected violation {other:?}"),
             }
             let sequences: Vec<u32> = given.history.iter().map(|r| r.sequence).collect();
@@ -846,6 +881,16 @@ proptest! {
             prop_assert_eq!(live.payment_status == PaymentStatus::Authorized, held && !voided);
             // Nothing ships while its money is only held.
             prop_assert!(!(held && matches!(live.status, OrderStatus::Shipped | OrderStatus::Delivered)));
+            // Returns: never more units than ordered, never more money back
+            // than was paid for the goods.
+            for item in &live.items {
+                let returned: u32 = live.returns.iter().flat_map(|r| &r.lines)
+                    .filter(|l| l.item_id == item.id).map(|l| l.quantity.get()).sum();
+                prop_assert!(returned <= item.quantity.get());
+            }
+            let returned_money: i64 = received(&given).iter().map(Money::minor).sum();
+            prop_assert!(returned_money <= totals.total.minor() - totals.shipping.minor());
+            prop_assert!(live.returns.is_empty() || live.completed_at.is_some());
             let paid_events = given.history.iter().filter(|r| matches!(r.event, OrderEvent::Paid(_))).count();
             prop_assert!(paid_events <= 1, "an order is paid once");
         }
