@@ -65,18 +65,11 @@ impl Orders {
         payment_id: Uuid,
         reason: String,
     ) -> Result<(), OrderError> {
-        let actor = Actor::service(PAYMENTS);
-        let mut conn = db::connection(&self.pool).await?;
-        self.retry_on_conflict(&mut conn, id, Write::by(&actor), |order| {
-            order
-                .handle(OrderCommand::RecordCaptureFailure {
-                    payment_id,
-                    reason: reason.clone(),
-                })
-                .map_err(OrderError::Rule)
-        })
-        .await?;
-        Ok(())
+        self.record_for_payments(
+            id,
+            OrderCommand::RecordCaptureFailure { payment_id, reason },
+        )
+        .await
     }
 
     /// Records that an order could not be charged at all (payments refused
@@ -86,15 +79,26 @@ impl Orders {
         id: OrderId,
         reason: String,
     ) -> Result<(), OrderError> {
+        self.record_for_payments(
+            id,
+            OrderCommand::RecordPaymentFailure {
+                payment_id: None,
+                reason,
+            },
+        )
+        .await
+    }
+
+    /// Applies what payments answered a job (not an event) as payments.
+    async fn record_for_payments(
+        &self,
+        id: OrderId,
+        command: OrderCommand,
+    ) -> Result<(), OrderError> {
         let actor = Actor::service(PAYMENTS);
         let mut conn = db::connection(&self.pool).await?;
         self.retry_on_conflict(&mut conn, id, Write::by(&actor), |order| {
-            order
-                .handle(OrderCommand::RecordPaymentFailure {
-                    payment_id: None,
-                    reason: reason.clone(),
-                })
-                .map_err(OrderError::Rule)
+            order.handle(command.clone()).map_err(OrderError::Rule)
         })
         .await?;
         Ok(())

@@ -58,6 +58,22 @@ impl Payments {
             .ok_or(PaymentError::NotFound)
     }
 
+    /// Asks the provider, retrying its transient failures; a refusal or
+    /// failures to the end change nothing.
+    async fn ask_provider<T, F>(&self, call: impl FnMut() -> F) -> Result<T, PaymentError>
+    where
+        F: std::future::Future<Output = Result<T, ProviderError>>,
+    {
+        platform::resilience::retry(self.retry, call, |error| {
+            matches!(error, ProviderError::Transient(_))
+        })
+        .await
+        .map_err(|error| match error {
+            ProviderError::Declined(reason) => PaymentError::ProviderDeclined(reason),
+            ProviderError::Transient(reason) => PaymentError::ProviderUnavailable(reason),
+        })
+    }
+
     /// Moves an authorized payment to `next` with its event; `false` if
     /// another path moved it first.
     async fn settle_authorization(
@@ -102,16 +118,8 @@ impl Payments {
             .transpose()
             .map_err(|error| CaptureRefusal::InvalidAmount(error.to_string()))?;
         let amount = payment.capture_amount(asked)?;
-        platform::resilience::retry(
-            self.retry,
-            || self.provider.capture(id, amount),
-            |error| matches!(error, ProviderError::Transient(_)),
-        )
-        .await
-        .map_err(|error| match error {
-            ProviderError::Declined(reason) => PaymentError::ProviderDeclined(reason),
-            ProviderError::Transient(reason) => PaymentError::ProviderUnavailable(reason),
-        })?;
+        self.ask_provider(|| self.provider.capture(id, amount))
+            .await?;
         let captured = payment
             .captured(amount, now())
             .map_err(anyhow::Error::from)?;
@@ -170,16 +178,7 @@ impl Payments {
             PaymentStatus::Authorized => {}
             other => return Err(PaymentError::NotVoidable(other)),
         }
-        platform::resilience::retry(
-            self.retry,
-            || self.provider.void(id),
-            |error| matches!(error, ProviderError::Transient(_)),
-        )
-        .await
-        .map_err(|error| match error {
-            ProviderError::Declined(reason) => PaymentError::ProviderDeclined(reason),
-            ProviderError::Transient(reason) => PaymentError::ProviderUnavailable(reason),
-        })?;
+        self.ask_provider(|| self.provider.void(id)).await?;
         let mut voided = payment.voided(now()).map_err(anyhow::Error::from)?;
         voided.failure_reason = reason.map(str::to_owned);
         if self
