@@ -22,7 +22,7 @@ use crate::{
     config::Settings,
     domain::{Promotions, pricing::Pricing},
     messaging::{dispatcher::Dispatcher, payment_events::PaymentEvents},
-    service::{CAPTURE, Orders, PAY, REFUND, REFUND_RETURN, RELEASE_STOCK, SYSTEM},
+    service::{CAPTURE, Orders, PAY, REFUND, REFUND_RETURN, RELEASE_STOCK, RESTOCK, SYSTEM},
     store::{JOBS, OUTBOX},
     users::UserDirectory,
 };
@@ -96,6 +96,7 @@ impl Application {
             .handle(REFUND, dispatcher.clone())
             .handle(CAPTURE, dispatcher.clone())
             .handle(REFUND_RETURN, dispatcher.clone())
+            .handle(RESTOCK, dispatcher.clone())
             .handle(RELEASE_STOCK, dispatcher);
         service.until_stopped(|stop| worker.run(stop));
         service.consume(Arc::new(PaymentEvents {

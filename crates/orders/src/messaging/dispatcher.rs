@@ -28,8 +28,8 @@ use contracts::payment::CaptureMethod;
 
 use crate::domain::{Currency, Money, OrderId};
 use crate::service::{
-    CAPTURE, CaptureJob, Orders, PAY, PayJob, REFUND, REFUND_RETURN, RELEASE_STOCK, RefundJob,
-    RefundReturnJob, ReleaseJob,
+    CAPTURE, CaptureJob, Orders, PAY, PayJob, REFUND, REFUND_RETURN, RELEASE_STOCK, RESTOCK,
+    RefundJob, RefundReturnJob, ReleaseJob, RestockJob,
 };
 
 /// `payments:` section of the orders configuration.
@@ -294,6 +294,10 @@ impl Handler for Dispatcher {
                 },
                 REFUND => match payload::<RefundJob>(job) {
                     Ok(refund) => self.refund(refund).await,
+                    Err(parked) => parked,
+                },
+                RESTOCK => match payload::<RestockJob>(job) {
+                    Ok(restock) => self.orders.restock(restock).await,
                     Err(parked) => parked,
                 },
                 REFUND_RETURN => match payload::<RefundReturnJob>(job) {

@@ -131,7 +131,8 @@ impl Orders {
 
     /// The work a change decides besides itself, enqueued in its
     /// transaction: a cancellation releases the order's stock; a rejected
-    /// charge is refunded; a shipment of an authorized order captures it.
+    /// charge is refunded; a shipment of an authorized order captures it; a
+    /// received return is refunded and its units go back to the catalogue.
     fn follow_up(
         &self,
         order: &Order,
@@ -139,6 +140,12 @@ impl Orders {
         traceparent: Option<&str>,
     ) -> Vec<NewJob> {
         let id = order.id;
+        let restocks = events.iter().filter_map(|event| match event {
+            OrderEvent::ReturnReceived(received) if self.catalog.is_some() => {
+                Some(jobs::restock(id, received.return_id))
+            }
+            _ => None,
+        });
         events
             .iter()
             .filter_map(|event| match event {
@@ -170,6 +177,7 @@ impl Orders {
                 }
                 _ => None,
             })
+            .chain(restocks)
             .collect()
     }
 }

@@ -16,6 +16,23 @@ pub const RELEASE_STOCK: &str = "release_stock";
 pub const REFUND: &str = "refund";
 pub const CAPTURE: &str = "capture";
 pub const REFUND_RETURN: &str = "refund_return";
+pub const RESTOCK: &str = "restock";
+
+/// Payload of a `restock` job: give a received return's units back to the
+/// catalogue (the order's reservation re-reserved without them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestockJob {
+    pub order_id: Uuid,
+}
+
+/// Restocking after a received return (keyed by the return).
+pub(super) fn restock(id: OrderId, return_id: Uuid) -> NewJob {
+    NewJob::now(
+        RESTOCK,
+        return_id.to_string(),
+        serde_json::json!(RestockJob { order_id: id.0 }),
+    )
+}
 
 /// Payload of a `refund_return` job: have payments refund a received
 /// return's share.

@@ -45,8 +45,8 @@ use crate::users::UserDirectory;
 
 pub use items::ItemsChanged;
 pub use jobs::{
-    CAPTURE, CaptureJob, PAY, PayJob, REFUND, REFUND_RETURN, RELEASE_STOCK, RefundJob,
-    RefundReturnJob, ReleaseJob,
+    CAPTURE, CaptureJob, PAY, PayJob, REFUND, REFUND_RETURN, RELEASE_STOCK, RESTOCK, RefundJob,
+    RefundReturnJob, ReleaseJob, RestockJob,
 };
 pub use payment_events::Consumed;
 pub use place::{OrderDraft, PaymentMethod, Placed};

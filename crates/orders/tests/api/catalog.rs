@@ -338,3 +338,72 @@ async fn a_retry_after_taking_the_last_unit_replays_the_order() {
     assert_eq!(calls(&server, "PUT").await.len(), 1);
     assert_eq!(app.event_count().await, 1);
 }
+
+#[tokio::test]
+async fn a_received_return_gives_its_units_back_to_the_catalogue() {
+    let server = catalog().await;
+    reserve_ok(&server).await;
+    release_ok(&server).await;
+    let app = app_with(&server).await;
+    let mut body = order_body();
+    body.as_object_mut().unwrap().remove("payment");
+    let order: Value = app
+        .post_order(&user("alice"), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = order["id"].as_str().unwrap();
+    for status in ["paid", "shipped", "delivered"] {
+        assert_eq!(
+            app.patch_status(&crate::helpers::admin(), id, status)
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+    let return_lines = |lines: Value| {
+        let app = &app;
+        async move {
+            let requested: Value = app
+                .client
+                .post(app.url(&format!("/api/v1/orders/{id}/returns")))
+                .bearer_auth(user("alice"))
+                .json(&json!({"items": lines, "reason": "too small"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let return_id = requested["returns"].as_array().unwrap().last().unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let received = app
+                .client
+                .post(app.url(&format!("/api/v1/orders/{id}/returns/{return_id}/receive")))
+                .bearer_auth(crate::helpers::admin())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(received.status(), StatusCode::OK);
+        }
+    };
+    let (shirt, mug) = (
+        order["items"][0]["id"].clone(),
+        order["items"][1]["id"].clone(),
+    );
+    // One T-shirt of two back: the reservation keeps one.
+    return_lines(json!([{"item_id": shirt, "quantity": 1}])).await;
+    let reservations = wait_for_calls(&server, "PUT", 2).await;
+    let reserved: Value = serde_json::from_slice(&reservations[1].body).unwrap();
+    assert_eq!(
+        reserved["items"],
+        json!([{"product_id": "prod_123", "quantity": 1}, {"product_id": "prod_456", "quantity": 1}])
+    );
+    // Everything else back: the reservation is released.
+    return_lines(json!([{"item_id": shirt, "quantity": 1}, {"item_id": mug, "quantity": 1}])).await;
+    let releases = wait_for_calls(&server, "DELETE", 1).await;
+    assert!(releases[0].url.path().ends_with(id));
+}
