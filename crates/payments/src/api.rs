@@ -180,7 +180,10 @@ impl CreatePaymentBody {
         });
         let mut text = |field: &str, value: &str, max: usize| {
             let value = value.trim();
-            if value.is_empty() || value.len() > max || value.chars().any(char::is_whitespace) {
+            if value.is_empty()
+                || value.len() > max
+                || value.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
                 errors.push(FieldError::new(
                     field,
                     format!("must be 1 to {max} characters without spaces"),

@@ -26,6 +26,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::problem::Problem;
 
+/// The longest subject a token may carry (the length of a user id).
+pub const MAX_SUBJECT: usize = 128;
+
 /// `auth:` section of a service's configuration.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthConfig {
@@ -366,6 +369,17 @@ impl JwtVerifier {
         let claims = data.claims;
         if claims.sub.trim().is_empty() {
             return Err(Problem::unauthorized("the token has an empty subject"));
+        }
+        // A subject is a user id: what every service stores and compares.
+        if claims.sub.chars().count() > MAX_SUBJECT
+            || claims
+                .sub
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(Problem::unauthorized(
+                "the token's subject is not a user id (at most 128 characters, no spaces or control characters)",
+            ));
         }
         let now = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
         let issued = claims.iat.unwrap_or(now).min(now);

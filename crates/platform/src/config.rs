@@ -49,6 +49,14 @@ pub struct HttpConfig {
     /// the relay's batch and running jobs, may take to finish.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout_seconds: u64,
+    /// A request body must arrive within this long once its headers have
+    /// (a stalled body is answered `408`, and the connection closed).
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_ms: u64,
+}
+
+fn default_body_timeout() -> u64 {
+    10_000
 }
 
 fn default_shutdown_timeout() -> u64 {

@@ -19,6 +19,12 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
+/// How long a request body may take to arrive (app data; 10 s without it).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
+
+const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A JSON request body of type `T`.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
@@ -125,6 +131,10 @@ fn read_body(
     let limit = req
         .app_data::<BodyLimit>()
         .map_or(DEFAULT_BODY_LIMIT, |limit| limit.0);
+    let deadline = tokio::time::Instant::now()
+        + req
+            .app_data::<BodyTimeout>()
+            .map_or(DEFAULT_BODY_TIMEOUT, |timeout| timeout.0);
     let media_type_ok = is_json_media_type(req);
     let declared_length = req
         .headers()
@@ -146,7 +156,19 @@ fn read_body(
             return Err(Problem::payload_too_large(limit));
         }
         let mut body = Vec::with_capacity(declared_length.unwrap_or(1024).min(limit));
-        while let Some(chunk) = payload.next().await {
+        loop {
+            let chunk = match tokio::time::timeout_at(deadline, payload.next()).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(_) => {
+                    return Err(Problem::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        "Request body too slow",
+                    )
+                    .with_detail("the request body did not arrive in time; send it again"));
+                }
+            };
             let chunk = chunk.map_err(|error| Problem::malformed_body(error.to_string()))?;
             if body.len() + chunk.len() > limit {
                 return Err(Problem::payload_too_large(limit));

@@ -56,9 +56,18 @@ impl utoipa::Modify for StandardResponses {
                     add(operation, "400", "Invalid request");
                     add(operation, "413", "Request body too large");
                     add(operation, "415", "Request body is not JSON");
+                    add(
+                        operation,
+                        "408",
+                        "The request body did not arrive within http.body_timeout_ms (request_timeout)",
+                    );
                 }
                 if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
-                    add(operation, "401", "No valid token");
+                    add(
+                        operation,
+                        "401",
+                        "No valid token (or its subject is not a user id)",
+                    );
                     add(operation, "403", "Missing scope");
                 }
             }

@@ -211,6 +211,9 @@ impl Service {
         let verifier = web::Data::new(self.verifier);
         let limits = web::Data::new(limits);
         let body_limit = BodyLimit(self.http.body_limit_bytes);
+        let body_timeout = crate::json::BodyTimeout(std::time::Duration::from_millis(
+            self.http.body_timeout_ms.max(1),
+        ));
         let (listener, port) = http::bind(&self.http.host, self.http.port)?;
         // Every HTTP worker is a single-threaded runtime with a pool of its
         // own, built on its thread: its connections' I/O tasks run there, so
@@ -231,6 +234,9 @@ impl Service {
             let routes = routes.clone();
             App::new()
                 .wrap(actix_web::middleware::from_fn(
+                    crate::card_data::refuse_in_url,
+                ))
+                .wrap(actix_web::middleware::from_fn(
                     crate::metrics::track_requests,
                 ))
                 .wrap(TracingLogger::<http::TracedRootSpan>::new())
@@ -240,6 +246,7 @@ impl Service {
                 .app_data(readiness.clone())
                 .app_data(limits.clone())
                 .app_data(body_limit)
+                .app_data(body_timeout)
                 .configure(http::extractor_config)
                 .configure(http::operations)
                 .configure(move |config| routes(config, &pool))

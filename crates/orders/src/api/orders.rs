@@ -326,7 +326,7 @@ pub async fn list_order_events(
         }
     };
     let entries = orders
-        .history(&actor(&principal), id, query.after.unwrap_or(0), limit)
+        .history(&reader(&principal), id, query.after.unwrap_or(0), limit)
         .await?;
     let next_after = (entries.len() == limit as usize)
         .then(|| entries.last().map(|entry| entry.sequence))

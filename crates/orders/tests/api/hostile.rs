@@ -221,3 +221,116 @@ async fn old_inbox_rows_and_parked_jobs_are_pruned_and_nothing_else() {
         .unwrap();
     assert_eq!(left, 20, "recent ids still guard against redeliveries");
 }
+
+#[tokio::test]
+async fn a_card_number_in_the_query_string_or_path_is_refused_and_nothing_changes() {
+    let app = spawn_app().await;
+    let order = app.create_order(&user("alice")).await;
+    let id = order["id"].as_str().unwrap();
+    for query in [
+        "reason=card%204242424242424242",
+        "reason=4242-4242-4242-4242",
+        "reason=card+4242+4242+4242+4242",
+    ] {
+        let response = app
+            .client
+            .delete(app.url(&format!("/api/v1/orders/{id}?{query}")))
+            .bearer_auth(user("alice"))
+            .send()
+            .await
+            .unwrap();
+        problem(response, StatusCode::BAD_REQUEST, "card_data_refused").await;
+    }
+    let in_path = app
+        .get(&user("alice"), "/api/v1/orders/4242424242424242")
+        .await;
+    problem(in_path, StatusCode::BAD_REQUEST, "card_data_refused").await;
+    let unchanged: Value = app
+        .get(&user("alice"), &format!("/api/v1/orders/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unchanged["status"], "pending");
+    assert_eq!(app.history(&user("alice"), id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_validly_signed_token_with_an_odd_subject_is_a_401_never_a_500() {
+    let app = spawn_app().await;
+    let long = "u".repeat(204);
+    for subject in [long.as_str(), "two words", "ctl\u{1}x", "nul\u{0}x"] {
+        let token = test_support::tokens::TokenSpec::new(
+            "orders",
+            subject,
+            &["orders.read", "orders.write"],
+        )
+        .sign();
+        let response = app.get(&token, "/api/v1/orders").await;
+        problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+}
+
+#[tokio::test]
+async fn whatever_reads_an_order_reads_its_history() {
+    let app = spawn_app().await;
+    let order = app.create_order(&user("alice")).await;
+    let id = order["id"].as_str().unwrap();
+    let reader = test_support::tokens::TokenSpec::new(
+        "orders",
+        "svc-payments",
+        &["orders.read", "orders.read_all"],
+    )
+    .sign();
+    for path in [
+        format!("/api/v1/orders/{id}"),
+        format!("/api/v1/orders/{id}/events"),
+    ] {
+        assert_eq!(
+            app.get(&reader, &path).await.status(),
+            StatusCode::OK,
+            "{path}"
+        );
+        assert_eq!(
+            app.get(&user("mallory"), &path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+}
+
+/// Sends headers announcing a 1000-byte body, then one byte, and waits:
+/// the answer, or what the server sent before closing.
+pub async fn stall_a_body(address: &str, path: &str, bearer: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {bearer}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "no answer and no close within 5 s");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_stalled_body_is_answered_408_within_its_deadline() {
+    let app = spawn_app_with(|settings| settings.http.body_timeout_ms = 300).await;
+    let address = app.url("");
+    let answer = stall_a_body(
+        address.trim_end_matches('/'),
+        "/api/v1/orders",
+        &user("alice"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert_eq!(app.event_count().await, 0);
+}

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use test_support::tokens::TokenSpec;
 
-use crate::helpers::{body, spawn_app, spawn_app_with, token};
+use crate::helpers::{body, problem, spawn_app, spawn_app_with, token};
 
 #[tokio::test]
 async fn a_user_charging_too_often_is_limited_and_the_orders_service_is_not() {
@@ -87,4 +87,63 @@ async fn old_inbox_and_published_outbox_rows_are_pruned_and_unpublished_ones_kep
             ("payments.outbox", 1)
         ]
     );
+}
+
+#[tokio::test]
+async fn control_characters_and_odd_subjects_are_4xx_never_500() {
+    let app = spawn_app().await;
+    let order = app.pending_order("alice").await;
+    let mut request = body(order, "tok_visa");
+    request["method"] = json!("card\u{0}x");
+    let refused = problem(
+        app.pay(&token("alice"), &request).await,
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["field"], "method");
+    for subject in ["nul\u{0}x", "two words"] {
+        let odd = TokenSpec::new("payments", subject, &["payments.read", "payments.write"]).sign();
+        problem(
+            app.get(&odd, "/api/v1/payments").await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        )
+        .await;
+    }
+    problem(
+        app.get(
+            &token("alice"),
+            "/api/v1/payments?order_id=x&card=4242424242424242",
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "card_data_refused",
+    )
+    .await;
+    assert_eq!(app.counts().await, (0, 0));
+}
+
+#[tokio::test]
+async fn a_stalled_body_is_answered_408_within_its_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|settings| settings.http.body_timeout_ms = 300, None).await;
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "POST /api/v1/payments HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
+        token("alice")
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "no answer and no close within 5 s");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
 }
