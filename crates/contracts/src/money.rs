@@ -299,6 +299,21 @@ fn plain_decimal(text: &str) -> Option<String> {
     })
 }
 
+/// `^(0|[1-9][0-9]{0,14})(\.[0-9]{1,3})?$`, the pattern the contracts
+/// publish for a decimal string (more decimals than the currency allows are
+/// the currency's error, reported later).
+fn is_plain_decimal_string(text: &str) -> bool {
+    let (whole, fraction) = match text.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (text, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(whole)
+        && whole.len() <= 15
+        && (whole == "0" || !whole.starts_with('0'))
+        && fraction.is_none_or(digits)
+}
+
 impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.decimal)
@@ -314,7 +329,15 @@ impl<'de> serde::Deserialize<'de> for Amount {
         let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
         let text = raw.get().trim();
         let literal = if text.starts_with('"') {
-            serde_json::from_str::<String>(text).map_err(D::Error::custom)?
+            let string = serde_json::from_str::<String>(text).map_err(D::Error::custom)?;
+            // A string is a plain decimal, as the contract's pattern says:
+            // no exponent, no leading zeros ("0012.50"), no sign.
+            if !is_plain_decimal_string(&string) {
+                return Err(D::Error::custom(
+                    "must be a decimal string such as \"29.99\" (digits, at most one point, no exponent or leading zeros)",
+                ));
+            }
+            string
         } else if text.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
             text.to_owned()
         } else {
@@ -341,7 +364,7 @@ impl utoipa::PartialSchema for Amount {
             .item(
                 ObjectBuilder::new()
                     .schema_type(Type::String)
-                    .pattern(Some("^[0-9]{1,15}(\\.[0-9]{1,3})?$"))
+                    .pattern(Some("^(0|[1-9][0-9]{0,14})(\\.[0-9]{1,3})?$"))
                     .examples(["29.99"]),
             )
             .item(
@@ -363,6 +386,26 @@ impl utoipa::ToSchema for Amount {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_decimal_string_is_plain_as_the_contract_says_a_number_may_use_an_exponent() {
+        let read = |json: &str| serde_json::from_str::<Amount>(json).map(|a| a.to_string());
+        assert_eq!(read(r#""12.50""#).unwrap(), "12.5");
+        assert_eq!(read(r#""0.50""#).unwrap(), "0.5");
+        for refused in [
+            r#""1.25e1""#,
+            r#""0012.50""#,
+            r#""-1.00""#,
+            r#""1.""#,
+            r#"".5""#,
+            r#""""#,
+        ] {
+            assert!(read(refused).is_err(), "{refused}");
+        }
+        // A JSON number is read from its literal text, exponent included.
+        assert_eq!(read("1.25e1").unwrap(), "12.5");
+        assert_eq!(read("29.99").unwrap(), "29.99");
+    }
     use proptest::prelude::*;
 
     fn usd() -> Currency {

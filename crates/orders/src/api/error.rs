@@ -158,6 +158,10 @@ fn rule_problem(rule: RuleViolation) -> Problem {
             Problem::validation(vec![FieldError::new("items", message.clone())])
         }
         RuleViolation::UnknownReturn(_) => Problem::not_found(rule.to_string()),
+        RuleViolation::ShipmentRecorded => {
+            Problem::new(StatusCode::CONFLICT, "shipment_recorded", "Already shipped")
+                .with_detail(rule.to_string())
+        }
         RuleViolation::PaymentVoided => {
             Problem::new(StatusCode::CONFLICT, "payment_voided", "Payment voided")
                 .with_detail(rule.to_string())

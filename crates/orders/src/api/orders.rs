@@ -206,7 +206,7 @@ pub async fn find_order(
         (status = 400, description = "Invalid transition or body", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope or admin-only transition", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent changes kept winning, retry (conflict); or shipping an order whose payment was refunded in full (payment_refunded) or whose authorization was voided (payment_voided)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent changes kept winning, retry (conflict); or shipping an order whose payment was refunded in full (payment_refunded) or whose authorization was voided (payment_voided); shipping again with another carrier or tracking number (shipment_recorded)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The order is not at the If-Match version", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -131,6 +131,9 @@ pub enum RuleViolation {
     InvalidReturn(String),
     #[error("the order has no return {0}")]
     UnknownReturn(Uuid),
+    /// Shipped (or being shipped) with another carrier or tracking number.
+    #[error("the order is already shipped with another carrier or tracking number")]
+    ShipmentRecorded,
     /// The authorization was released: nothing is held for the order.
     #[error("the order's payment authorization was voided; it cannot be shipped")]
     PaymentVoided,
@@ -204,6 +207,20 @@ impl Order {
                 })
             }),
             OrderCommand::Ship(shipment) => {
+                // Shipping again says nothing new, or is refused: a carrier
+                // or tracking number other than the one recorded is never
+                // silently dropped.
+                let recorded = match (&self.ledger.capture_pending, self.status) {
+                    (Some(waiting), OrderStatus::Paid) => Some(waiting),
+                    (_, OrderStatus::Shipped) => Some(&self.shipment),
+                    _ => None,
+                };
+                if let Some(recorded) = recorded
+                    && shipment != Shipment::default()
+                    && &shipment != recorded
+                {
+                    return Err(RuleViolation::ShipmentRecorded);
+                }
                 if self.status == OrderStatus::Paid
                     && self.payment_status == PaymentStatus::Refunded
                 {

@@ -334,3 +334,66 @@ async fn a_stalled_body_is_answered_408_within_its_deadline() {
     assert!(answer.contains("request_timeout"), "{answer}");
     assert_eq!(app.event_count().await, 0);
 }
+
+#[tokio::test]
+async fn shipping_again_with_another_carrier_is_refused_not_ignored() {
+    let app = spawn_app().await;
+    let mut body = order_body();
+    body.as_object_mut().unwrap().remove("payment");
+    let order: Value = app
+        .post_order(&user("alice"), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = order["id"].as_str().unwrap();
+    assert_eq!(
+        app.patch_status(&admin(), id, "paid").await.status(),
+        StatusCode::OK
+    );
+    let ship = |carrier: &'static str| {
+        app.client
+            .patch(app.url(&format!("/api/v1/orders/{id}")))
+            .bearer_auth(admin())
+            .json(&json!({"status": "shipped", "carrier": carrier, "tracking_number": "T-1"}))
+            .send()
+    };
+    assert_eq!(ship("UPS").await.unwrap().status(), StatusCode::OK);
+    // The same again: nothing changes, and the answer says so (version).
+    let again: Value = ship("UPS").await.unwrap().json().await.unwrap();
+    assert_eq!(again["carrier"], "UPS");
+    problem(
+        ship("DHL").await.unwrap(),
+        StatusCode::CONFLICT,
+        "shipment_recorded",
+    )
+    .await;
+    let shipped: Value = app
+        .get(&user("alice"), &format!("/api/v1/orders/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shipped["carrier"], "UPS");
+    assert_eq!(shipped["version"], again["version"]);
+}
+
+#[tokio::test]
+async fn an_amount_string_outside_the_contracts_pattern_is_a_400() {
+    let app = spawn_app().await;
+    for price in ["1.25e1", "0012.50"] {
+        let mut body = order_body();
+        body["items"][0]["unit_price"] = json!(price);
+        let refused = problem(
+            app.post_order(&user("alice"), &body).await,
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+        )
+        .await;
+        assert_eq!(
+            refused["errors"][0]["field"], "items[0].unit_price",
+            "{refused}"
+        );
+    }
+    assert_eq!(app.event_count().await, 0);
+}
