@@ -20,6 +20,7 @@ use actix_web::http::StatusCode;
 use governor::{
     Quota, RateLimiter as Gcra,
     clock::{Clock, DefaultClock},
+    middleware::StateInformationMiddleware,
     state::keyed::DefaultKeyedStateStore,
 };
 use serde::Deserialize;
@@ -35,10 +36,67 @@ pub struct LimitConfig {
 }
 
 struct Class {
-    limiter: Gcra<String, DefaultKeyedStateStore<String>, DefaultClock>,
+    limiter: Gcra<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>,
     burst: u32,
     /// How long a full allowance takes to refill, in seconds.
     window_seconds: u64,
+    /// How long one request's allowance takes to come back.
+    period: Duration,
+}
+
+/// What a limited request left of its caller's allowance: the
+/// `RateLimit-*` headers of its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Allowance {
+    limit: u32,
+    remaining: u32,
+    /// Seconds until the allowance is whole again.
+    reset: u64,
+    window: u64,
+}
+
+tokio::task_local! {
+    /// The allowance the request being served used (set by
+    /// [`RateLimits::check`], read by [`headers`]).
+    static ALLOWANCE: std::cell::Cell<Option<Allowance>>;
+}
+
+/// Middleware: every answer of a route whose request was counted against a
+/// limit carries `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`
+/// and `RateLimit-Policy` (the IETF RateLimit header fields draft), so a
+/// client can pace itself before it is refused.
+pub async fn headers(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let (response, allowance) = ALLOWANCE
+        .scope(std::cell::Cell::new(None), async move {
+            let response = next.call(request).await;
+            (response, ALLOWANCE.with(std::cell::Cell::get))
+        })
+        .await;
+    let mut response = response?;
+    if let Some(allowance) = allowance {
+        use actix_web::http::header::{HeaderName, HeaderValue};
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("ratelimit-limit", allowance.limit.to_string()),
+            ("ratelimit-remaining", allowance.remaining.to_string()),
+            ("ratelimit-reset", allowance.reset.to_string()),
+            (
+                "ratelimit-policy",
+                format!("{};w={}", allowance.limit, allowance.window),
+            ),
+        ] {
+            let name = HeaderName::from_static(name);
+            if !headers.contains_key(&name)
+                && let Ok(value) = HeaderValue::from_str(&value)
+            {
+                headers.insert(name, value);
+            }
+        }
+    }
+    Ok(response)
 }
 
 /// Every class of a service; checks are lock-free and shared by all workers.
@@ -67,7 +125,8 @@ impl RateLimits {
             built.insert(
                 *name,
                 Class {
-                    limiter: Gcra::keyed(quota),
+                    limiter: Gcra::keyed(quota).with_middleware::<StateInformationMiddleware>(),
+                    period,
                     burst: config.burst,
                     window_seconds: window.as_secs().max(1),
                 },
@@ -98,7 +157,20 @@ impl RateLimits {
         }
         let key = subject.to_owned();
         match limit.limiter.check_key(&key) {
-            Ok(()) => Ok(()),
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                let used = limit.burst.saturating_sub(remaining);
+                let reset = limit.period.saturating_mul(used);
+                let allowance = Allowance {
+                    limit: limit.burst,
+                    remaining,
+                    reset: reset.as_secs() + u64::from(reset.subsec_nanos() > 0),
+                    window: limit.window_seconds,
+                };
+                // Outside a request (tests, jobs) there is nowhere to say it.
+                let _ = ALLOWANCE.try_with(|cell| cell.set(Some(allowance)));
+                Ok(())
+            }
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);

@@ -233,6 +233,7 @@ impl Service {
             let pool = db::build_pool(&worker_database).unwrap_or_else(|_| shared_pool.clone());
             let routes = routes.clone();
             App::new()
+                .wrap(actix_web::middleware::from_fn(crate::rate_limit::headers))
                 .wrap(actix_web::middleware::from_fn(
                     crate::card_data::refuse_in_url,
                 ))

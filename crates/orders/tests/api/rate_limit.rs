@@ -13,11 +13,17 @@ async fn a_user_over_the_limit_gets_a_429_with_retry_after_and_others_do_not() {
     })
     .await;
     let alice = user("alice");
-    for _ in 0..2 {
-        assert_eq!(
-            app.post_order(&alice, &order_body()).await.status(),
-            StatusCode::CREATED
-        );
+    // Every answer of the limited route says what is left (RateLimit
+    // header fields draft), so a client can pace itself.
+    for remaining in ["1", "0"] {
+        let created = app.post_order(&alice, &order_body()).await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let header = |name: &str| created.headers()[name].to_str().unwrap().to_owned();
+        assert_eq!(header("ratelimit-limit"), "2");
+        assert_eq!(header("ratelimit-remaining"), remaining);
+        assert_eq!(header("ratelimit-policy"), "2;w=120");
+        let reset: u64 = header("ratelimit-reset").parse().unwrap();
+        assert!((1..=120).contains(&reset), "{reset}");
     }
 
     let limited = app.post_order(&alice, &order_body()).await;
@@ -34,11 +40,10 @@ async fn a_user_over_the_limit_gets_a_429_with_retry_after_and_others_do_not() {
         app.post_order(&user("bob"), &order_body()).await.status(),
         StatusCode::CREATED
     );
-    // Reading is not limited.
-    assert_eq!(
-        app.get(&alice, "/api/v1/orders").await.status(),
-        StatusCode::OK
-    );
+    // Reading is not limited, and says nothing of limits.
+    let read = app.get(&alice, "/api/v1/orders").await;
+    assert_eq!(read.status(), StatusCode::OK);
+    assert!(!read.headers().contains_key("ratelimit-remaining"));
 }
 
 #[tokio::test]
