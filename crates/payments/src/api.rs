@@ -474,11 +474,11 @@ pub async fn create_refund(
 ) -> Result<HttpResponse, Problem> {
     principal.require(ADMIN, &[])?;
     limits.check(REFUND_LIMIT, &principal.subject)?;
-    let fingerprint = match &body.0 {
-        Some(raw) => raw.parse::<serde_json::Value>()?,
-        None => serde_json::Value::Null,
+    // The body is parsed for the fingerprint only when a key was sent.
+    let key = match &body.0 {
+        Some(raw) => platform::idempotency::from_raw(&request, raw)?,
+        None => platform::idempotency::from_request(&request, &serde_json::Value::Null)?,
     };
-    let key = platform::idempotency::from_request(&request, &fingerprint)?;
     let ask = body.parse_or_default::<CreateRefundBody>()?.into_ask()?;
     let reply = payments
         .create_refund(&actor(&principal), *id, ask, key)

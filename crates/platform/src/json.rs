@@ -89,17 +89,6 @@ impl OptionalJson {
             None => Ok(T::default()),
         }
     }
-
-    /// The body as sent (empty when none was): what an `Idempotency-Key`
-    /// fingerprints.
-    pub fn raw(&self) -> RawJson {
-        RawJson(
-            self.0
-                .as_ref()
-                .map(|body| body.0.clone())
-                .unwrap_or_default(),
-        )
-    }
 }
 
 impl FromRequest for OptionalJson {

@@ -8,6 +8,7 @@
 //! - [`proxy`]: a TCP proxy that can cut a service off the broker.
 
 pub mod broker;
+pub mod http;
 pub mod proxy;
 pub mod tokens;
 

@@ -299,32 +299,11 @@ async fn whatever_reads_an_order_reads_its_history() {
     }
 }
 
-/// Sends headers announcing a 1000-byte body, then one byte, and waits:
-/// the answer, or what the server sent before closing.
-pub async fn stall_a_body(address: &str, path: &str, bearer: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = address.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {bearer}\r\n\
-         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    let read = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        stream.read_to_end(&mut answer),
-    )
-    .await;
-    assert!(read.is_ok(), "no answer and no close within 5 s");
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
 #[tokio::test]
 async fn a_stalled_body_is_answered_408_within_its_deadline() {
     let app = spawn_app_with(|settings| settings.http.body_timeout_ms = 300).await;
     let address = app.url("");
-    let answer = stall_a_body(
+    let answer = test_support::http::stall_a_body(
         address.trim_end_matches('/'),
         "/api/v1/orders",
         &user("alice"),

@@ -224,7 +224,7 @@ impl Payments {
                         KeyState::Mismatch => return Err(PaymentError::KeyMismatch),
                     }
                 }
-                let payment = store::refunds::lock_payment(conn, payment_id)
+                let payment = store::payments::lock_payment(conn, payment_id)
                     .await?
                     .ok_or(PaymentError::NotFound)?;
                 let currency = payment.amount.currency();
@@ -291,7 +291,7 @@ impl Payments {
         let (requested, opened) = conn
             .transaction(
                 async move |conn| -> Result<(Option<RefundRequested>, bool), PaymentError> {
-                    let payment = store::refunds::lock_payment(conn, id)
+                    let payment = store::payments::lock_payment(conn, id)
                         .await?
                         .ok_or(PaymentError::NotFound)?;
                     match payment.status {
@@ -426,7 +426,7 @@ impl Payments {
     ) -> Result<bool, PaymentError> {
         let mut conn = db::connection(&self.pool).await?;
         conn.transaction(async move |conn| -> Result<bool, PaymentError> {
-            let payment = store::refunds::lock_payment(conn, settled.payment_id)
+            let payment = store::payments::lock_payment(conn, settled.payment_id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("payment {} vanished", settled.payment_id))?;
             if !store::refunds::settle(conn, settled).await? {

@@ -18,7 +18,7 @@ use crate::domain::Payment;
 
 #[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = payments, treat_none_as_null = true, treat_none_as_default_value = false)]
-pub(super) struct PaymentRow {
+struct PaymentRow {
     id: Uuid,
     order_id: Uuid,
     user_id: String,
@@ -59,7 +59,7 @@ impl PaymentRow {
         }
     }
 
-    pub(super) fn into_payment(self) -> anyhow::Result<Payment> {
+    fn into_payment(self) -> anyhow::Result<Payment> {
         let currency = Currency::parse(&self.currency)?;
         Ok(Payment {
             id: self.id,
@@ -106,6 +106,22 @@ pub async fn find_payment(
     let row = payments::table
         .find(id)
         .select(PaymentRow::as_select())
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(row.map(PaymentRow::into_payment).transpose()?)
+}
+
+/// The payment, locked for the rest of the transaction (refunds of one
+/// payment are decided one at a time).
+pub async fn lock_payment(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<Option<Payment>, StoreError> {
+    let row = payments::table
+        .find(id)
+        .select(PaymentRow::as_select())
+        .for_update()
         .first(conn)
         .await
         .optional()?;

@@ -14,7 +14,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::StoreError;
-use super::payments::PaymentRow;
 use super::schema::{payments, refunds};
 use crate::domain::{Payment, Refund};
 
@@ -70,22 +69,6 @@ impl RefundRow {
             updated_at: self.updated_at,
         })
     }
-}
-
-/// The payment, locked for the rest of the transaction (refunds of one
-/// payment are decided one at a time).
-pub async fn lock_payment(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> Result<Option<Payment>, StoreError> {
-    let row = payments::table
-        .find(id)
-        .select(PaymentRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()?;
-    Ok(row.map(PaymentRow::into_payment).transpose()?)
 }
 
 /// Records an accepted refund and reserves its amount on its payment, by

@@ -126,24 +126,9 @@ async fn control_characters_and_odd_subjects_are_4xx_never_500() {
 
 #[tokio::test]
 async fn a_stalled_body_is_answered_408_within_its_deadline() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = spawn_app_with(|settings| settings.http.body_timeout_ms = 300, None).await;
-    let host = app.address.trim_start_matches("http://").to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
-    let head = format!(
-        "POST /api/v1/payments HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
-        token("alice")
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    let read = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        stream.read_to_end(&mut answer),
-    )
-    .await;
-    assert!(read.is_ok(), "no answer and no close within 5 s");
-    let answer = String::from_utf8_lossy(&answer);
+    let answer =
+        test_support::http::stall_a_body(&app.address, "/api/v1/payments", &token("alice")).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("request_timeout"), "{answer}");
 }
