@@ -123,3 +123,218 @@ fn the_manifests_list_every_event_type() {
     assert_eq!(types("payments/service.yaml")[0], payments);
     assert_eq!(types("payments/service.yaml")[1], ["order.cancelled"]);
 }
+
+/// `(status, problem type)` pairs an OpenAPI document lists on any
+/// operation, from its `x-problem-types`.
+fn documented_answers(
+    openapi: &utoipa::openapi::OpenApi,
+) -> std::collections::BTreeSet<(u16, String)> {
+    let document = serde_json::to_value(openapi).unwrap();
+    let mut answers = std::collections::BTreeSet::new();
+    for item in document["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            let Some(responses) = operation["responses"].as_object() else {
+                continue;
+            };
+            for (status, response) in responses {
+                for kind in response["x-problem-types"].as_array().into_iter().flatten() {
+                    answers.insert((status.parse().unwrap(), kind.as_str().unwrap().to_owned()));
+                }
+            }
+        }
+    }
+    answers
+}
+
+/// Every answer the error mapping can produce is documented: each kind of
+/// error (one of each, an exhaustive match keeping the list whole) goes
+/// through the one `From<…> for Problem` of its service, and its status and
+/// `type` must be listed by the service's OpenAPI. (That each operation
+/// lists what *it* answers is checked as the tests run: they run the
+/// services with `http.check_contract`.)
+#[test]
+fn every_answer_the_error_mapping_can_give_is_documented() {
+    use orders::domain::{CouponRefusal, OrderStatus, RuleViolation, Violation};
+    use orders::service::OrderError;
+
+    fn order_ordinal(error: &OrderError) -> usize {
+        match error {
+            OrderError::Invalid(_) => 0,
+            OrderError::NotFound => 1,
+            OrderError::Forbidden(_) => 2,
+            OrderError::Rule(_) => 3,
+            OrderError::UnknownStatus(_) => 4,
+            OrderError::VersionMismatch { .. } => 5,
+            OrderError::Conflict => 6,
+            OrderError::KeyMismatch => 7,
+            OrderError::KeyInFlight => 8,
+            OrderError::HistoryFull(_) => 9,
+            OrderError::UserNotFound(_) => 10,
+            OrderError::InvalidCoupon(_) => 11,
+            OrderError::ProductsNotFound(_) => 12,
+            OrderError::InsufficientStock(_) => 13,
+            OrderError::CatalogUnavailable(_) => 14,
+            OrderError::UserServiceUnavailable(_) => 15,
+            // A 500 is never a documented answer.
+            OrderError::Unexpected(_) => 16,
+        }
+    }
+    fn rule_ordinal(rule: &RuleViolation) -> usize {
+        match rule {
+            RuleViolation::NoItems => 0,
+            RuleViolation::TooManyItems => 1,
+            RuleViolation::MixedCurrencies { .. } => 2,
+            RuleViolation::TotalTooLarge => 3,
+            RuleViolation::InvalidTransition { .. } => 4,
+            RuleViolation::ItemsFrozen { .. } => 5,
+            RuleViolation::UnknownItem(_) => 6,
+            RuleViolation::PaymentRefunded => 7,
+            RuleViolation::NotReturnable { .. } => 8,
+            RuleViolation::ReturnWindowClosed { .. } => 9,
+            RuleViolation::ReturnExceedsQuantity { .. } => 10,
+            RuleViolation::InvalidReturn(_) => 11,
+            RuleViolation::UnknownReturn(_) => 12,
+            RuleViolation::ShipmentRecorded => 13,
+            RuleViolation::PaymentVoided => 14,
+        }
+    }
+    let id = uuid::Uuid::nil();
+    let usd = orders::domain::Currency::parse("USD").unwrap();
+    let rules = vec![
+        RuleViolation::NoItems,
+        RuleViolation::TooManyItems,
+        RuleViolation::MixedCurrencies {
+            index: 1,
+            expected: usd,
+            found: orders::domain::Currency::parse("EUR").unwrap(),
+        },
+        RuleViolation::TotalTooLarge,
+        RuleViolation::InvalidTransition {
+            from: OrderStatus::Delivered,
+            to: OrderStatus::Pending,
+        },
+        RuleViolation::ItemsFrozen {
+            status: OrderStatus::Paid,
+        },
+        RuleViolation::UnknownItem(id),
+        RuleViolation::PaymentRefunded,
+        RuleViolation::NotReturnable {
+            status: OrderStatus::Paid,
+        },
+        RuleViolation::ReturnWindowClosed {
+            closed_at: time::OffsetDateTime::UNIX_EPOCH,
+        },
+        RuleViolation::ReturnExceedsQuantity {
+            item_id: id,
+            returnable: 1,
+        },
+        RuleViolation::InvalidReturn("no lines".to_owned()),
+        RuleViolation::UnknownReturn(id),
+        RuleViolation::ShipmentRecorded,
+        RuleViolation::PaymentVoided,
+    ];
+    let mut errors = vec![
+        OrderError::Invalid(vec![Violation::new("items", "empty")]),
+        OrderError::NotFound,
+        OrderError::Forbidden("not yours".to_owned()),
+        OrderError::UnknownStatus("lost".to_owned()),
+        OrderError::VersionMismatch {
+            expected: 1,
+            current: 2,
+        },
+        OrderError::Conflict,
+        OrderError::KeyMismatch,
+        OrderError::KeyInFlight,
+        OrderError::HistoryFull(500),
+        OrderError::UserNotFound("u".to_owned()),
+        OrderError::InvalidCoupon(CouponRefusal::Unknown("X".to_owned())),
+        OrderError::ProductsNotFound(vec![("items[0].product_id".to_owned(), "p".to_owned())]),
+        OrderError::InsufficientStock(Vec::new()),
+        OrderError::CatalogUnavailable("down".to_owned()),
+        OrderError::UserServiceUnavailable("down".to_owned()),
+    ];
+    let rule_kinds: std::collections::BTreeSet<usize> = rules.iter().map(rule_ordinal).collect();
+    assert_eq!(
+        rule_kinds,
+        (0..15).collect(),
+        "one sample of each RuleViolation"
+    );
+    errors.extend(rules.into_iter().map(OrderError::Rule));
+    let mut kinds: std::collections::BTreeSet<usize> = errors.iter().map(order_ordinal).collect();
+    kinds.insert(16);
+    assert_eq!(kinds, (0..17).collect(), "one sample of each OrderError");
+
+    let documented = documented_answers(&orders::api::ApiDoc::openapi());
+    for error in errors {
+        let label = format!("{error:?}");
+        let problem = platform::Problem::from(error);
+        assert!(
+            documented.contains(&(problem.status, problem.kind.clone())),
+            "orders answers {} `{}` for {label}; no operation of its OpenAPI lists it",
+            problem.status,
+            problem.kind
+        );
+    }
+
+    use contracts::payment::PaymentStatus;
+    use payments::domain::{CaptureRefusal, RefundRefusal, Refusal};
+    use payments::service::PaymentError;
+    fn payment_ordinal(error: &PaymentError) -> usize {
+        match error {
+            PaymentError::NotFound => 0,
+            PaymentError::Forbidden(_) => 1,
+            PaymentError::Refused(_) => 2,
+            PaymentError::OrderAlreadyHasPayment => 3,
+            PaymentError::CaptureRefused(_) => 4,
+            PaymentError::NotVoidable(_) => 5,
+            PaymentError::ProviderDeclined(_) => 6,
+            PaymentError::ProviderUnavailable(_) => 7,
+            PaymentError::RefundRefused(_) => 8,
+            PaymentError::KeyInFlight => 9,
+            PaymentError::KeyMismatch => 10,
+            PaymentError::OrdersUnavailable(_) => 11,
+            PaymentError::Unexpected(_) => 12,
+        }
+    }
+    let money =
+        contracts::money::Money::parse("1.00", contracts::money::Currency::parse("USD").unwrap())
+            .unwrap();
+    let errors = vec![
+        PaymentError::NotFound,
+        PaymentError::Forbidden("not yours".to_owned()),
+        PaymentError::Refused(Refusal::OrderNotFound),
+        PaymentError::Refused(Refusal::NotPayable(contracts::order::OrderStatus::Paid)),
+        PaymentError::Refused(Refusal::AmountMismatch { expected: money }),
+        PaymentError::OrderAlreadyHasPayment,
+        PaymentError::CaptureRefused(CaptureRefusal::NotCapturable(PaymentStatus::Failed)),
+        PaymentError::CaptureRefused(CaptureRefusal::ExceedsAuthorized { authorized: money }),
+        PaymentError::CaptureRefused(CaptureRefusal::Zero),
+        PaymentError::CaptureRefused(CaptureRefusal::InvalidAmount("x".to_owned())),
+        PaymentError::NotVoidable(PaymentStatus::Succeeded),
+        PaymentError::ProviderDeclined("no".to_owned()),
+        PaymentError::ProviderUnavailable("down".to_owned()),
+        PaymentError::RefundRefused(RefundRefusal::NotRefundable(PaymentStatus::Failed)),
+        PaymentError::RefundRefused(RefundRefusal::ExceedsCaptured { refundable: money }),
+        PaymentError::RefundRefused(RefundRefusal::CurrencyMismatch {
+            expected: money.currency(),
+        }),
+        PaymentError::RefundRefused(RefundRefusal::Zero),
+        PaymentError::KeyInFlight,
+        PaymentError::KeyMismatch,
+        PaymentError::OrdersUnavailable("down".to_owned()),
+    ];
+    let mut kinds: std::collections::BTreeSet<usize> = errors.iter().map(payment_ordinal).collect();
+    kinds.insert(12);
+    assert_eq!(kinds, (0..13).collect(), "one sample of each PaymentError");
+    let documented = documented_answers(&payments::api::ApiDoc::openapi());
+    for error in errors {
+        let label = format!("{error:?}");
+        let problem = platform::Problem::from(error);
+        assert!(
+            documented.contains(&(problem.status, problem.kind.clone())),
+            "payments answers {} `{}` for {label}; no operation of its OpenAPI lists it",
+            problem.status,
+            problem.kind
+        );
+    }
+}

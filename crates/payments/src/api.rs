@@ -228,11 +228,11 @@ impl CreatePaymentBody {
     security(("bearer" = ["payments.write"])),
     responses(
         (status = 201, description = "The payment, settled (succeeded or failed)", body = PaymentData),
-        (status = 400, description = "Invalid request or card data sent", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order of the caller (order_not_found)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Order not payable (order_not_payable), already has a payment (payment_exists), or the same key is in flight (idempotency_in_flight)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Amount or currency is not the order's total (amount_mismatch, with expected_amount and expected_currency), or Idempotency-Key reused with another request", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The order could not be checked (dependency_unavailable); nothing charged", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid request (`validation_error`, `malformed_request`) or card data sent (`card_data_refused`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order of the caller (`order_not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Order not payable (`order_not_payable`), already has a payment (`payment_exists`), or the same key is in flight (`idempotency_in_flight`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Amount or currency is not the order's total (`amount_mismatch`, with expected_amount and expected_currency), or Idempotency-Key reused with another request (`idempotency_key_reused`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The order could not be checked (`dependency_unavailable`); nothing charged", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/payments")]
@@ -321,13 +321,13 @@ pub struct CaptureBody {
     security(("bearer" = ["payments.admin"])),
     responses(
         (status = 200, description = "Captured (now or before)", body = PaymentData),
-        (status = 400, description = "Invalid body, malformed JSON or an unknown field", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such payment", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not authorized (not_capturable), or declined by the provider (provider_declined, with reason)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "More than is authorized (capture_exceeds_authorized)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The provider kept failing (provider_unavailable); nothing changed", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid body or an unknown field (`validation_error`), malformed JSON (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such payment (`not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not authorized (`not_capturable`), or declined by the provider (`provider_declined`, with reason)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "More than is authorized (`capture_exceeds_authorized`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider kept failing (`provider_unavailable`); nothing changed", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/payments/{id}/capture")]
@@ -356,11 +356,11 @@ pub async fn capture_payment(
     security(("bearer" = ["payments.admin"])),
     responses(
         (status = 200, description = "Voided (now or before)", body = PaymentData),
-        (status = 400, description = "A body was sent (void takes none)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such payment", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not authorized (not_voidable), or declined by the provider (provider_declined)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The provider kept failing (provider_unavailable); nothing changed", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A body was sent (`validation_error`: void takes none)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such payment (`not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not authorized (`not_voidable`), or declined by the provider (`provider_declined`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider kept failing (`provider_unavailable`); nothing changed", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/payments/{id}/void")]
@@ -455,12 +455,12 @@ impl CreateRefundBody {
     security(("bearer" = ["payments.admin"])),
     responses(
         (status = 201, description = "The refund, accepted (pending)", body = RefundData),
-        (status = 400, description = "Invalid body, malformed JSON, an unknown field, or card data (validation_error, malformed_body, card_data_refused)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such payment", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Nothing was taken (not_refundable), or the same key is in flight (idempotency_in_flight)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON (unsupported_media_type)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "More than remains of what was captured (refund_exceeds_captured, with refundable_amount), or Idempotency-Key reused with another request", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid body or an unknown field (`validation_error`), malformed JSON (`malformed_request`), or card data (`card_data_refused`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such payment (`not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Nothing was taken (`not_refundable`), or the same key is in flight (`idempotency_in_flight`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "More than remains of what was captured (`refund_exceeds_captured`, with refundable_amount), or Idempotency-Key reused with another request (`idempotency_key_reused`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/payments/{id}/refunds")]
@@ -498,7 +498,7 @@ pub async fn create_refund(
     security(("bearer" = ["payments.read"])),
     responses(
         (status = 200, description = "The payment's refunds", body = RefundListResponse),
-        (status = 404, description = "No such payment (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such payment, or not yours (`not_found`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/payments/{id}/refunds")]
@@ -528,11 +528,11 @@ pub async fn list_refunds(
     responses(
         (status = 200, description = "Already refunded", body = PaymentData),
         (status = 202, description = "The refund is recorded and will be done", body = PaymentData),
-        (status = 400, description = "Invalid body, malformed JSON, an unknown field, or card data", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such payment", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Nothing was taken: the payment failed or is still processing (not_refundable)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON (unsupported_media_type)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid body or an unknown field (`validation_error`), malformed JSON (`malformed_request`), or card data (`card_data_refused`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such payment (`not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Nothing was taken: the payment failed or is still processing (`not_refundable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/payments/{id}/refund")]
@@ -570,7 +570,7 @@ pub async fn refund_payment(
     security(("bearer" = ["payments.read"])),
     responses(
         (status = 200, description = "The payment", body = PaymentData),
-        (status = 404, description = "No such payment (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such payment, or not yours (`not_found`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/payments/{id}")]
@@ -591,7 +591,7 @@ pub async fn find_payment(
     security(("bearer" = ["payments.read"])),
     responses(
         (status = 200, description = "Payments, newest first", body = PaymentListResponse),
-        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid query (`validation_error`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/payments")]

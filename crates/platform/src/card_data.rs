@@ -9,6 +9,12 @@
 //! string that is a UUID is skipped (its segments are not a card number).
 //! A hit is `400 card_data_refused`, and the body is dropped unread.
 //!
+//! The same walk refuses text no client has reason to send: a control
+//! character (C0 but tab, line feed and carriage return; DEL; C1) in any
+//! string or key is `400 validation_error` (PostgreSQL refuses NUL, logs and
+//! terminals misread the rest). Paths and query strings may hold no control
+//! character at all.
+//!
 //! The walk borrows strings without escapes and allocates for nothing
 //! else, so it costs one tokenizing pass over the body.
 
@@ -19,14 +25,31 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 
 use crate::problem::Problem;
 
-/// Refuses `body` if any of its values holds a card number. A body that is
-/// not JSON passes (the parser reports it next).
-pub fn refuse_card_data(body: &[u8]) -> Result<(), Problem> {
+/// Refuses `body` if any of its values holds a card number or a control
+/// character. A body that is not JSON passes (the parser reports it next).
+pub fn refuse_hostile_text(body: &[u8]) -> Result<(), Problem> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     match Scan.deserialize(&mut deserializer) {
         Err(error) if error.to_string().starts_with(FOUND) => Err(refused()),
+        Err(error) if error.to_string().starts_with(CONTROL) => Err(control_refused("body")),
         _ => Ok(()),
     }
+}
+
+/// Whether `text` holds a control character a client has no reason to
+/// send in JSON text: C0 controls but tab, line feed and carriage return;
+/// DEL; C1 controls.
+pub fn holds_control_character(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
+/// The problem of text holding control characters, in `part` of the request.
+fn control_refused(part: &str) -> Problem {
+    Problem::validation(vec![crate::problem::FieldError::new(
+        part,
+        "must not contain control characters",
+    )])
 }
 
 /// The problem of a refused card number.
@@ -42,9 +65,9 @@ fn refused() -> Problem {
 }
 
 /// Middleware: refuses a request whose path or query string holds a card
-/// number (percent-decoded, `+` read as a space in the query), before any
-/// handler, log line or store sees it. Bodies are checked where they are
-/// read ([`refuse_card_data`]).
+/// number (percent-decoded, `+` read as a space in the query) or any control
+/// character, before any handler, log line or store sees it. Bodies are
+/// checked where they are read ([`refuse_hostile_text`]).
 pub async fn refuse_in_url(
     request: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
@@ -53,6 +76,12 @@ pub async fn refuse_in_url(
     let query = percent_decode(request.query_string(), true);
     if holds_card_number(&path) || query.split('&').any(holds_card_number) {
         let response = actix_web::ResponseError::error_response(&refused());
+        return Ok(request.into_response(response));
+    }
+    let controlled = |text: &str| text.chars().any(char::is_control);
+    if controlled(&path) || controlled(&query) {
+        let part = if controlled(&path) { "path" } else { "query" };
+        let response = actix_web::ResponseError::error_response(&control_refused(part));
         return Ok(request.into_response(response));
     }
     Ok(next.call(request).await?.map_into_boxed_body())
@@ -165,6 +194,7 @@ fn luhn(digits: &[u8]) -> bool {
 }
 
 const FOUND: &str = "card number found";
+const CONTROL: &str = "control character found";
 
 /// Walks any JSON value, failing with [`FOUND`] at the first card number.
 #[derive(Clone, Copy)]
@@ -186,7 +216,9 @@ impl<'de> Visitor<'de> for Scan {
     }
 
     fn visit_str<E: de::Error>(self, value: &str) -> Result<(), E> {
-        if holds_card_number(value) {
+        if holds_control_character(value) {
+            Err(E::custom(CONTROL))
+        } else if holds_card_number(value) {
             Err(E::custom(FOUND))
         } else {
             Ok(())
@@ -261,7 +293,7 @@ mod tests {
             r#"{"note": "amex 3782 822463 10005"}"#,
             r#"{"token": "4222222222222"}"#,
         ] {
-            assert!(refuse_card_data(body.as_bytes()).is_err(), "{body}");
+            assert!(refuse_hostile_text(body.as_bytes()).is_err(), "{body}");
         }
     }
 
@@ -283,7 +315,7 @@ mod tests {
             r#"{"note": "re 01a201ab-4222-2222-2222-222222222222"}"#,
             r#"{"note": "call 555-0100 or 555-0199"}"#,
         ] {
-            assert!(refuse_card_data(body.as_bytes()).is_ok(), "{body}");
+            assert!(refuse_hostile_text(body.as_bytes()).is_ok(), "{body}");
         }
     }
 
@@ -319,6 +351,27 @@ mod tests {
         text
     }
 
+    #[test]
+    fn control_characters_are_refused_but_line_breaks_pass() {
+        for body in [
+            r#"{"method": "card\u0000x"}"#,
+            r#"{"notes": "a\u0001b"}"#,
+            r#"{"notes": "a\u007fb"}"#,
+            r#"{"notes": "a\u009bb"}"#,
+            r#"{"x\u0000": 1}"#,
+            r#"{"items": [{"name": "\u001b[31mred"}]}"#,
+        ] {
+            let problem = refuse_hostile_text(body.as_bytes()).expect_err(body);
+            assert_eq!(problem.kind, "validation_error", "{body}");
+        }
+        for body in [
+            r#"{"notes": "line one\nline two\r\n\tindented"}"#,
+            r#"{"notes": "caf\u00e9 \u2603"}"#,
+        ] {
+            assert!(refuse_hostile_text(body.as_bytes()).is_ok(), "{body}");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2_000))]
         /// The false positive that once refused 0.2% of real orders.
@@ -326,7 +379,7 @@ mod tests {
         fn uuids_are_never_card_numbers(bits in any::<u128>(), words in "[a-z ]{0,12}") {
             let id = uuid::Uuid::from_u128(bits);
             let body = serde_json::json!({"order_id": id, "note": format!("{words} {id}")}).to_string();
-            prop_assert!(refuse_card_data(body.as_bytes()).is_ok(), "{}", body);
+            prop_assert!(refuse_hostile_text(body.as_bytes()).is_ok(), "{}", body);
         }
 
         #[test]
@@ -339,7 +392,7 @@ mod tests {
         ) {
             let value = spelled(&digits, separator, escape);
             let body = format!(r#"{{"{field}": "{prefix}{value}"}}"#);
-            prop_assert!(refuse_card_data(body.as_bytes()).is_err(), "{}", body);
+            prop_assert!(refuse_hostile_text(body.as_bytes()).is_err(), "{}", body);
         }
 
         #[test]
@@ -362,7 +415,7 @@ mod tests {
                 "broken": broken,
             })
             .to_string();
-            prop_assert!(refuse_card_data(body.as_bytes()).is_ok(), "{}", body);
+            prop_assert!(refuse_hostile_text(body.as_bytes()).is_ok(), "{}", body);
         }
     }
 }

@@ -53,6 +53,11 @@ pub struct HttpConfig {
     /// (a stalled body is answered `408`, and the connection closed).
     #[serde(default = "default_body_timeout")]
     pub body_timeout_ms: u64,
+    /// Answers `500 undocumented_answer` (and logs it) instead of any
+    /// status or problem type the OpenAPI document does not list for the
+    /// operation. For tests and staging; off in production.
+    #[serde(default)]
+    pub check_contract: bool,
 }
 
 fn default_body_timeout() -> u64 {

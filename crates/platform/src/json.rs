@@ -164,7 +164,7 @@ fn read_body(
             }
             body.extend_from_slice(&chunk);
         }
-        crate::card_data::refuse_card_data(&body)?;
+        crate::card_data::refuse_hostile_text(&body)?;
         Ok(body)
     })
 }

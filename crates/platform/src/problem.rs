@@ -30,6 +30,11 @@ impl FieldError {
     }
 }
 
+/// The `type` of the problem a response carries, kept in the response's
+/// extensions for middleware (the contract check, metrics) to read.
+#[derive(Debug, Clone)]
+pub struct ProblemKind(pub String);
+
 /// An RFC 9457 problem document.
 ///
 /// `type` is a stable, machine-readable slug (a relative URI reference such as
@@ -197,6 +202,10 @@ impl ResponseError for Problem {
         }
         // Serializing plain strings and numbers cannot fail; fall back to an empty
         // body rather than panic on a request path.
-        response.body(serde_json::to_vec(self).unwrap_or_default())
+        let mut response = response.body(serde_json::to_vec(self).unwrap_or_default());
+        response
+            .extensions_mut()
+            .insert(ProblemKind(self.kind.clone()));
+        response
     }
 }

@@ -214,6 +214,11 @@ impl Service {
         let body_timeout = crate::json::BodyTimeout(std::time::Duration::from_millis(
             self.http.body_timeout_ms.max(1),
         ));
+        let contract = web::Data::new(if self.http.check_contract {
+            crate::openapi::ContractCheck::new(&openapi)
+        } else {
+            crate::openapi::ContractCheck::default()
+        });
         let (listener, port) = http::bind(&self.http.host, self.http.port)?;
         // Every HTTP worker is a single-threaded runtime with a pool of its
         // own, built on its thread: its connections' I/O tasks run there, so
@@ -238,6 +243,9 @@ impl Service {
                     crate::card_data::refuse_in_url,
                 ))
                 .wrap(actix_web::middleware::from_fn(
+                    crate::openapi::check_contract,
+                ))
+                .wrap(actix_web::middleware::from_fn(
                     crate::metrics::track_requests,
                 ))
                 .wrap(TracingLogger::<http::TracedRootSpan>::new())
@@ -246,6 +254,7 @@ impl Service {
                 .app_data(verifier.clone())
                 .app_data(readiness.clone())
                 .app_data(limits.clone())
+                .app_data(contract.clone())
                 .app_data(body_limit)
                 .app_data(body_timeout)
                 .configure(http::extractor_config)

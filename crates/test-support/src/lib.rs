@@ -5,9 +5,11 @@
 //! - [`tokens`]: JWTs signed with the test secret or the RS256 fixture key, and
 //!   every kind of bad token;
 //! - [`broker`]: per-test RabbitMQ names, a recording subscriber, clean-up;
-//! - [`proxy`]: a TCP proxy that can cut a service off the broker.
+//! - [`proxy`]: a TCP proxy that can cut a service off the broker;
+//! - [`hostile`]: the hostile-input suite every endpoint must refuse.
 
 pub mod broker;
+pub mod hostile;
 pub mod http;
 pub mod proxy;
 pub mod tokens;

@@ -98,14 +98,12 @@ pub(super) fn order_response(order: &Order) -> HttpResponse {
         (status = 201, description = "Order placed", body = OrderData,
             headers(("Location" = String, description = "URL of the new order"),
                     ("ETag" = String, description = "The order's version"))),
-        (status = 400, description = "Invalid order, or user_not_found", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope, or another user's order without admin scope", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many orders from this user; see Retry-After", body = Problem, content_type = "application/problem+json",
+        (status = 400, description = "Invalid order (`validation_error`), an unknown product (`product_not_found`), user (`user_not_found`) or coupon (`invalid_coupon`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope, or another user's order without admin scope (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not enough stock for every line, nothing reserved (`insufficient_stock`, with `items`); or a request with this Idempotency-Key is still in flight (`idempotency_in_flight`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many orders from this user; see Retry-After (`rate_limited`)", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The User Service could not validate the user (dependency_unavailable)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The User Service or the Catalog Service did not answer; nothing was written (`dependency_unavailable`, with Retry-After)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/orders")]
@@ -130,16 +128,16 @@ pub async fn create_order(
 
 /// List orders, newest first.
 ///
-/// A user sees their own orders; an admin sees everyone's and may filter by
-/// `user_id`.
+/// A user sees their own orders; an admin (or `orders.read_all`) sees
+/// everyone's and may filter by `user_id`.
 #[utoipa::path(
     get, path = "/api/v1/orders", tag = "orders",
     params(ListOrdersQuery),
     security(("bearer" = ["orders.read"])),
     responses(
         (status = 200, description = "A page of orders", body = OrderListResponse),
-        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope, or another user's orders", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid query (`validation_error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope, or another user's orders (`forbidden`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/orders")]
@@ -154,7 +152,7 @@ pub async fn list_orders(
         .into_filter()
         .map_err(Problem::validation)?;
     let (limit, offset) = (filter.limit, filter.offset);
-    let page = orders.list(&actor(&principal), filter).await?;
+    let page = orders.list(&reader(&principal), filter).await?;
     Ok(HttpResponse::Ok().json(OrderListResponse {
         data: page.orders.iter().map(order_data).collect(),
         total: page.total,
@@ -171,7 +169,7 @@ pub async fn list_orders(
     responses(
         (status = 200, description = "The order", body = OrderData,
             headers(("ETag" = String, description = "The order's version, for If-Match"))),
-        (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order, or not yours (`not_found`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/orders/{id}")]
@@ -203,11 +201,11 @@ pub async fn find_order(
     responses(
         (status = 200, description = "The updated order", body = OrderData),
         (status = 202, description = "Shipping an order whose payment is only authorized (manual capture): the capture is under way and the order becomes shipped when it succeeds (order.capture_requested in its history; order.capture_failed if declined)", body = OrderData),
-        (status = 400, description = "Invalid transition or body", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope or admin-only transition", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent changes kept winning, retry (conflict); or shipping an order whose payment was refunded in full (payment_refunded) or whose authorization was voided (payment_voided); shipping again with another carrier or tracking number (shipment_recorded)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The order is not at the If-Match version", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not a transition the order can make (`invalid_transition`) or an invalid body (`validation_error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope or an admin-only transition (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order, or not yours (`not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent changes kept winning, retry (`conflict`); shipping an order whose payment was refunded in full (`payment_refunded`) or whose authorization was voided (`payment_voided`); shipping again with another carrier or tracking number (`shipment_recorded`); an order whose history is full (`order_history_full`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The order is not at the If-Match version (`precondition_failed`, with `current_version`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/orders/{id}")]
@@ -257,9 +255,10 @@ pub async fn update_order(
     security(("bearer" = ["orders.write"])),
     responses(
         (status = 200, description = "The cancelled order", body = OrderData),
-        (status = 400, description = "The order can no longer be cancelled", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The order is not at the If-Match version", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The order can no longer be cancelled (`invalid_transition`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent changes kept winning, retry (`conflict`); an order whose history is full (`order_history_full`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order, or not yours (`not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The order is not at the If-Match version (`precondition_failed`, with `current_version`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/orders/{id}")]
@@ -301,8 +300,8 @@ pub async fn cancel_order(
     security(("bearer" = ["orders.read"])),
     responses(
         (status = 200, description = "A page of the order's events, oldest first", body = OrderHistoryResponse),
-        (status = 400, description = "Invalid query (limit, after)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid query: limit, after (`validation_error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order, or not yours (`not_found`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/orders/{id}/events")]
@@ -361,10 +360,11 @@ fn invalid(errors: Vec<FieldError>) -> OrderError {
     security(("bearer" = ["orders.write"])),
     responses(
         (status = 201, description = "The order with the new line (a replay with the same Idempotency-Key answers the first response)", body = OrderData),
-        (status = 422, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The order is no longer pending (items_frozen)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The order is not at the If-Match version", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid line (`validation_error`) or an unknown product (`product_not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The Catalog Service did not answer; nothing was written (`dependency_unavailable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order, or not yours (`not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The order is no longer pending (`items_frozen`); not enough stock (`insufficient_stock`); its history is full (`order_history_full`); concurrent changes kept winning, retry (`conflict`); a request with this Idempotency-Key is in flight (`idempotency_in_flight`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The order is not at the If-Match version (`precondition_failed`, with `current_version`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/orders/{id}/items")]
@@ -444,9 +444,9 @@ fn changed(outcome: ItemsChanged) -> HttpResponse {
     security(("bearer" = ["orders.write"])),
     responses(
         (status = 200, description = "The updated order", body = OrderData),
-        (status = 404, description = "No such order or line", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The order is no longer pending (items_frozen)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The order is not at the If-Match version", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order or line (`not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The order is no longer pending (`items_frozen`); not enough stock (`insufficient_stock`); its history is full (`order_history_full`); concurrent changes kept winning, retry (`conflict`); a request with this Idempotency-Key is in flight (`idempotency_in_flight`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The order is not at the If-Match version (`precondition_failed`, with `current_version`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/orders/{id}/items/{item_id}")]
@@ -481,10 +481,10 @@ pub async fn change_order_item(
     security(("bearer" = ["orders.write"])),
     responses(
         (status = 200, description = "The updated order", body = OrderData),
-        (status = 400, description = "It is the last line", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order or line", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The order is no longer pending (items_frozen)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The order is not at the If-Match version", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "It is the last line (`validation_error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order or line (`not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The order is no longer pending (`items_frozen`); not enough stock (`insufficient_stock`); its history is full (`order_history_full`); concurrent changes kept winning, retry (`conflict`); a request with this Idempotency-Key is in flight (`idempotency_in_flight`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The order is not at the If-Match version (`precondition_failed`, with `current_version`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/orders/{id}/items/{item_id}")]

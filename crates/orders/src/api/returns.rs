@@ -76,10 +76,10 @@ impl CreateReturnBody {
     security(("bearer" = ["orders.write"])),
     responses(
         (status = 201, description = "The order with the return requested", body = OrderData),
-        (status = 400, description = "Invalid body or an unknown line (validation_error)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order (or not yours)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not delivered (not_returnable), or the return window closed (return_window_closed)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "More units of a line than remain to return (return_exceeds_quantity, with item_id and returnable_quantity)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid body or an unknown line (`validation_error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order, or not yours (`not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not delivered (`not_returnable`), the return window closed (`return_window_closed`), or concurrent changes kept winning (`conflict`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "More units of a line than remain to return (`return_exceeds_quantity`, with item_id and returnable_quantity)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/orders/{id}/returns")]
@@ -121,8 +121,8 @@ pub async fn request_return(
     security(("bearer" = ["orders.admin"])),
     responses(
         (status = 200, description = "The order with the return received", body = OrderData),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such order or return", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order or return (`not_found`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/orders/{id}/returns/{return_id}/receive")]

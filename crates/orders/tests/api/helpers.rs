@@ -36,6 +36,8 @@ pub fn test_settings(db: &TestDatabase, broker: &mut TestBroker) -> Settings {
     let mut settings = Settings::defaults().expect("the built-in defaults load");
     settings.http.port = 0;
     settings.http.workers = 2;
+    // Every answer a test provokes must be one the OpenAPI lists.
+    settings.http.check_contract = true;
     settings.database.url = SecretString::from(db.url.clone());
     settings.database.migrate_on_start = false;
     settings.database.pool_size = 8;

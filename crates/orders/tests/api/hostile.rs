@@ -271,30 +271,79 @@ async fn a_validly_signed_token_with_an_odd_subject_is_a_401_never_a_500() {
     }
 }
 
+/// Every read endpoint, walked with each scope set and as the owner or
+/// another user: whatever lets a caller read an order lets it read that
+/// order's history and find it in a list, and nothing less lets it read any.
 #[tokio::test]
 async fn whatever_reads_an_order_reads_its_history() {
+    use test_support::tokens::TokenSpec;
     let app = spawn_app().await;
     let order = app.create_order(&user("alice")).await;
     let id = order["id"].as_str().unwrap();
-    let reader = test_support::tokens::TokenSpec::new(
-        "orders",
-        "svc-payments",
-        &["orders.read", "orders.read_all"],
-    )
-    .sign();
-    for path in [
+    let number = order["order_number"].as_str().unwrap();
+    let reads = [
         format!("/api/v1/orders/{id}"),
+        format!("/api/v1/orders/{number}"),
         format!("/api/v1/orders/{id}/events"),
-    ] {
-        assert_eq!(
-            app.get(&reader, &path).await.status(),
+    ];
+    // (subject, scopes, what each read of alice's order answers, whether
+    // the list shows it).
+    let cases: [(&str, &[&str], StatusCode, bool); 9] = [
+        ("alice", &["orders.read"], StatusCode::OK, true),
+        (
+            "alice",
+            &["orders.read", "orders.write"],
             StatusCode::OK,
-            "{path}"
-        );
-        assert_eq!(
-            app.get(&user("mallory"), &path).await.status(),
+            true,
+        ),
+        ("alice", &["orders.write"], StatusCode::FORBIDDEN, false),
+        ("alice", &[], StatusCode::FORBIDDEN, false),
+        (
+            "mallory",
+            &["orders.read", "orders.write"],
             StatusCode::NOT_FOUND,
-            "{path}"
+            false,
+        ),
+        (
+            "svc-payments",
+            &["orders.read", "orders.read_all"],
+            StatusCode::OK,
+            true,
+        ),
+        (
+            "svc-payments",
+            &["orders.read_all"],
+            StatusCode::FORBIDDEN,
+            false,
+        ),
+        (
+            "admin_1",
+            &["orders.read", "orders.admin"],
+            StatusCode::OK,
+            true,
+        ),
+        ("admin_1", &["orders.admin"], StatusCode::OK, true),
+    ];
+    for (subject, scopes, expected, listed) in cases {
+        let token = TokenSpec::new("orders", subject, scopes).sign();
+        for path in &reads {
+            assert_eq!(
+                app.get(&token, path).await.status(),
+                expected,
+                "{subject} {scopes:?} GET {path}"
+            );
+        }
+        let list = app.get(&token, "/api/v1/orders?user_id=alice").await;
+        let status = list.status();
+        let page: Value = list.json().await.unwrap_or_default();
+        let found = page["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|listed| listed["id"] == order["id"]);
+        assert_eq!(
+            found, listed,
+            "{subject} {scopes:?} lists alice's order ({status})"
         );
     }
 }
@@ -375,4 +424,46 @@ async fn an_amount_string_outside_the_contracts_pattern_is_a_400() {
         );
     }
     assert_eq!(app.event_count().await, 0);
+}
+
+/// The shared hostile-input suite (`test_support::hostile`): control
+/// characters and card numbers in every body string, path segment and
+/// query value of every endpoint are refused `400`, in bounded time, and
+/// nothing is written.
+#[tokio::test]
+async fn every_endpoint_refuses_hostile_text_anywhere_in_the_request() {
+    use test_support::hostile::{Endpoint, assert_all_refused};
+    let app = spawn_app().await;
+    let order = app.create_order(&admin()).await;
+    let id = order["id"].as_str().unwrap();
+    let item = order["items"][0]["id"].as_str().unwrap();
+    let events = app.event_count().await;
+    let orders = "/api/v1/orders".to_owned();
+    let one = format!("{orders}/{id}");
+    let endpoints = [
+        Endpoint::new(Method::POST, &orders).body(order_body()),
+        Endpoint::new(Method::GET, &orders)
+            .query("status", "pending")
+            .query("limit", "10"),
+        Endpoint::new(Method::GET, &one),
+        Endpoint::new(Method::PATCH, &one).body(
+            json!({"status": "shipped", "carrier": "UPS", "tracking_number": "1Z999", "reason": "sent"}),
+        ),
+        Endpoint::new(Method::DELETE, &one).query("reason", "changed my mind"),
+        Endpoint::new(Method::GET, format!("{one}/events")).query("limit", "5"),
+        Endpoint::new(Method::POST, format!("{one}/items")).body(
+            json!({"product_id": "prod_9", "quantity": 1, "unit_price": "2.50", "name": "Mug", "sku": "MUG-1"}),
+        ),
+        Endpoint::new(Method::PATCH, format!("{one}/items/{item}")).body(json!({"quantity": 3})),
+        Endpoint::new(Method::DELETE, format!("{one}/items/{item}")),
+        Endpoint::new(Method::POST, format!("{one}/returns"))
+            .body(json!({"items": [{"item_id": item, "quantity": 1}], "reason": "too small"})),
+        Endpoint::new(
+            Method::POST,
+            format!("{one}/returns/{}/receive", uuid::Uuid::new_v4()),
+        ),
+    ];
+    let sent = assert_all_refused(&app.address, &admin(), &endpoints).await;
+    assert!(sent > 200, "only {sent} cases");
+    assert_eq!(app.event_count().await, events, "a refused request wrote");
 }

@@ -98,6 +98,8 @@ fn orders_settings(
     let mut settings = orders::config::Settings::defaults().unwrap();
     settings.http.port = 0;
     settings.http.workers = 2;
+    // Every answer a test provokes must be one the OpenAPI lists.
+    settings.http.check_contract = true;
     settings.database.url = SecretString::from(db.url.clone());
     settings.database.migrate_on_start = false;
     settings.database.pool_size = 8;
@@ -262,6 +264,8 @@ impl Platform {
         let mut settings = payments::config::Settings::defaults().unwrap();
         settings.http.port = 0;
         settings.http.workers = 2;
+        // Every answer a test provokes must be one the OpenAPI lists.
+        settings.http.check_contract = true;
         settings.database.url = SecretString::from(self.payments_db.url.clone());
         settings.database.migrate_on_start = false;
         settings.database.pool_size = 8;

@@ -44,6 +44,8 @@ pub async fn spawn_app_with(
     let mut settings = payments::config::Settings::defaults().unwrap();
     settings.http.port = 0;
     settings.http.workers = 2;
+    // Every answer a test provokes must be one the OpenAPI lists.
+    settings.http.check_contract = true;
     settings.database.url = SecretString::from(db.url.clone());
     settings.database.migrate_on_start = false;
     settings.database.pool_size = 8;

@@ -101,7 +101,7 @@ async fn control_characters_and_odd_subjects_are_4xx_never_500() {
         "validation_error",
     )
     .await;
-    assert_eq!(refused["errors"][0]["field"], "method");
+    assert_eq!(refused["errors"][0]["field"], "body");
     for subject in ["nul\u{0}x", "two words"] {
         let odd = TokenSpec::new("payments", subject, &["payments.read", "payments.write"]).sign();
         problem(
@@ -131,4 +131,40 @@ async fn a_stalled_body_is_answered_408_within_its_deadline() {
         test_support::http::stall_a_body(&app.address, "/api/v1/payments", &token("alice")).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("request_timeout"), "{answer}");
+}
+
+/// The shared hostile-input suite (`test_support::hostile`): control
+/// characters and card numbers in every body string, path segment and
+/// query value of every endpoint are refused `400`, in bounded time, and
+/// nothing is written.
+#[tokio::test]
+async fn every_endpoint_refuses_hostile_text_anywhere_in_the_request() {
+    use reqwest::Method;
+    use test_support::hostile::{Endpoint, assert_all_refused};
+    let app = spawn_app().await;
+    let order = app.pending_order("ops").await;
+    let paid = app
+        .pay(&crate::helpers::admin(), &body(order, "tok_visa"))
+        .await;
+    assert_eq!(paid.status(), StatusCode::CREATED);
+    let payment: serde_json::Value = paid.json().await.unwrap();
+    let id = payment["id"].as_str().unwrap();
+    let counts = app.counts().await;
+    let payments = "/api/v1/payments".to_owned();
+    let one = format!("{payments}/{id}");
+    let other = app.pending_order("ops").await;
+    let endpoints = [
+        Endpoint::new(Method::POST, &payments).body(body(other, "tok_visa")),
+        Endpoint::new(Method::GET, &payments).query("order_id", &order.to_string()),
+        Endpoint::new(Method::GET, &one),
+        Endpoint::new(Method::POST, format!("{one}/capture")).body(json!({"amount": "1.00"})),
+        Endpoint::new(Method::POST, format!("{one}/void")),
+        Endpoint::new(Method::POST, format!("{one}/refunds"))
+            .body(json!({"amount": "1.00", "reason": "damaged"})),
+        Endpoint::new(Method::GET, format!("{one}/refunds")),
+        Endpoint::new(Method::POST, format!("{one}/refund")).body(json!({"reason": "damaged"})),
+    ];
+    let sent = assert_all_refused(&app.address, &crate::helpers::admin(), &endpoints).await;
+    assert!(sent > 100, "only {sent} cases");
+    assert_eq!(app.counts().await, counts, "a refused request wrote");
 }
