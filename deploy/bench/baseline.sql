@@ -32,3 +32,22 @@ CREATE TABLE baseline.events (
     occurred_at timestamptz NOT NULL,
     UNIQUE (order_id, sequence)
 );
+-- The least a paid order costs (deploy/bench/baseline_paid_order.pgbench):
+-- the creation above, then a payment with its outbox event, then the order
+-- marked paid with its event; three committed transactions.
+CREATE TABLE baseline.payments (
+    id uuid PRIMARY KEY,
+    order_id uuid NOT NULL UNIQUE,
+    amount_minor bigint NOT NULL,
+    currency text NOT NULL,
+    status text NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE TABLE baseline.payment_outbox (
+    position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id uuid NOT NULL,
+    event_type text NOT NULL,
+    payload jsonb NOT NULL,
+    occurred_at timestamptz NOT NULL
+);

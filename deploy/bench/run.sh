@@ -68,6 +68,10 @@ say "baseline: pgbench, minimal create-order transaction, 16 clients, ${PG_SECON
 tps="$(pgbench -n -M prepared -c 16 -j 2 -T "$PG_SECONDS" -h "$PGHOST" -p "$PGPORT" -U "$PGSUPERUSER" \
     -f "$ROOT/deploy/bench/baseline_create.pgbench" "$BASE_DB" 2>/dev/null | pgbench_tps)"
 echo "{\"kind\":\"baseline\",\"name\":\"pgbench-create-minimal\",\"concurrency\":16,\"throughput\":${tps:-0}}" >>"$RESULTS"
+say "baseline: pgbench, the least a paid order costs (three transactions, each with its event), 16 clients, ${PG_SECONDS}s"
+tps="$(pgbench -n -M prepared -c 16 -j 2 -T "$PG_SECONDS" -h "$PGHOST" -p "$PGPORT" -U "$PGSUPERUSER" \
+    -f "$ROOT/deploy/bench/baseline_paid_order.pgbench" "$BASE_DB" 2>/dev/null | pgbench_tps)"
+echo "{\"kind\":\"baseline\",\"name\":\"pgbench-paid-order\",\"concurrency\":16,\"throughput\":${tps:-0}}" >>"$RESULTS"
 say "baseline: pgbench -S (primary-key reads), 16 clients, ${PG_SECONDS}s"
 pgbench -i -q -s "$PG_SCALE" -h "$PGHOST" -p "$PGPORT" -U "$PGSUPERUSER" "$BASE_DB" >/dev/null 2>&1
 tps="$(pgbench -n -S -M prepared -c 16 -j 2 -T "$PG_SECONDS" -h "$PGHOST" -p "$PGPORT" -U "$PGSUPERUSER" \
@@ -133,6 +137,10 @@ for c in $CONCURRENCIES; do
     say "GET /api/v1/orders?limit=20, $c connections"
     http_run --name list --url "$ORDERS/api/v1/orders?limit=20" --concurrency "$c"
 done
+say "baseline: pgbench running the same page query on the same data, 16 clients, ${PG_SECONDS}s"
+tps="$(pgbench -n -M prepared -c 16 -j 2 -T "$PG_SECONDS" -h "$PGHOST" -p "$PGPORT" -U "$PGSUPERUSER" \
+    -D user=bench_user -f "$ROOT/deploy/bench/baseline_list.pgbench" "$DB" 2>/dev/null | pgbench_tps)"
+echo "{\"kind\":\"baseline\",\"name\":\"pgbench-list-page\",\"concurrency\":16,\"throughput\":${tps:-0}}" >>"$RESULTS"
 
 for c in $PAY_CONCURRENCIES; do
     say "the pay flow, $c connections placing orders with a card"

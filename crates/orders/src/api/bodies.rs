@@ -372,8 +372,28 @@ pub struct ListOrdersQuery {
     pub status: Option<String>,
     /// Page size, 1 to 100 (default 20).
     pub limit: Option<i64>,
-    /// Orders to skip (default 0).
+    /// Orders to skip (default 0, at most 10,000; deeper pages are reached
+    /// with `cursor`).
     pub offset: Option<i64>,
+    /// Where the page starts: the `next_cursor` of the page before
+    /// (opaque). Pages walked by cursor never skip or repeat an order as
+    /// new ones arrive.
+    pub cursor: Option<String>,
+}
+
+/// `next_cursor`: the sort key of a page's last order (opaque to clients).
+pub fn encode_cursor((at, id): (time::OffsetDateTime, Uuid)) -> String {
+    format!("{}_{}", at.unix_timestamp_nanos() / 1_000, id.simple())
+}
+
+fn decode_cursor(cursor: &str) -> Result<(time::OffsetDateTime, Uuid), String> {
+    let invalid = || "is not a cursor this service gave (pass next_cursor as it is)".to_owned();
+    let (micros, id) = cursor.split_once('_').ok_or_else(invalid)?;
+    let micros: i128 = micros.parse().map_err(|_| invalid())?;
+    let at =
+        time::OffsetDateTime::from_unix_timestamp_nanos(micros * 1_000).map_err(|_| invalid())?;
+    let id = Uuid::try_parse(id).map_err(|_| invalid())?;
+    Ok((at, id))
 }
 
 /// Query of `DELETE /api/v1/orders/{id}`.
@@ -385,14 +405,22 @@ pub struct CancelOrderQuery {
     pub reason: Option<String>,
 }
 
-/// A page of orders.
+/// A page of orders, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderListResponse {
     pub data: Vec<OrderData>,
-    /// Orders matching the filter, across all pages.
+    /// Orders matching the filter across all pages, counted up to 1,000:
+    /// with more, it is 1000 and `total_capped` is true.
     pub total: u64,
+    /// Whether more than 1,000 orders match (then `total` is 1000).
+    pub total_capped: bool,
     pub limit: u32,
     pub offset: u32,
+    /// Whether another page follows.
+    pub has_more: bool,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// The audit trail of an order, oldest first, a page at a time.
@@ -745,11 +773,19 @@ impl ListOrdersQuery {
             "query.offset",
             match self.offset {
                 None => Ok(0),
-                Some(offset) => {
-                    u32::try_from(offset).map_err(|_| "must be a non-negative integer".to_owned())
-                }
+                Some(offset @ 0..=10_000) => Ok(u32::try_from(offset).unwrap_or_default()),
+                Some(_) => Err(format!(
+                    "must be between 0 and {}; walk deeper with cursor",
+                    crate::store::MAX_OFFSET
+                )),
             },
         );
+        let before = match self.cursor.as_deref() {
+            None => Some(None),
+            Some(cursor) => errors
+                .check("query.cursor", decode_cursor(cursor))
+                .map(Some),
+        };
         let status = match self.status.as_deref() {
             None => Some(None),
             Some(status) => errors
@@ -766,6 +802,7 @@ impl ListOrdersQuery {
                 status: status?,
                 limit: limit?,
                 offset: offset?,
+                before: before?,
             })
         })();
         errors.finish(filter)

@@ -28,11 +28,20 @@ fn parse_key(key: &str) -> Result<OrderKey, OrderError> {
     }
 }
 
-/// A page of orders.
+/// A page of orders, newest first.
 #[derive(Debug)]
 pub struct Page {
-    pub orders: Vec<Order>,
+    /// Each order as `contracts::order::OrderData` JSON.
+    pub orders: Vec<String>,
+    /// Orders matching the filter across all pages, counted up to
+    /// [`store::COUNT_CAP`].
     pub total: u64,
+    /// Whether more than [`store::COUNT_CAP`] orders match (`total` is then
+    /// the cap).
+    pub total_capped: bool,
+    /// Where the next page starts (`created_at`, `id` of the last order),
+    /// if there is one.
+    pub next: Option<(time::OffsetDateTime, Uuid)>,
 }
 
 impl Orders {
@@ -94,8 +103,43 @@ impl Orders {
             }
         }
         let mut conn = db::connection(&self.pool).await?;
-        let (orders, total) = store::projections::list_orders(&mut conn, &filter).await?;
-        Ok(Page { orders, total })
+        // The page and the count of all pages, pipelined in one round trip.
+        let everything = ListFilter {
+            before: None,
+            ..filter.clone()
+        };
+        let (page, counted) = futures_util::future::try_join(
+            store::projections::list_views(&conn, &filter),
+            store::projections::count_orders(&conn, &everything),
+        )
+        .await?;
+        let next = page
+            .has_more
+            .then(|| page.views.last().map(|last| (last.created_at, last.id)))
+            .flatten();
+        let mut orders = Vec::with_capacity(page.views.len());
+        for listed in page.views {
+            match (listed.shape, listed.body) {
+                (Some(view::SHAPE), Some(json)) => orders.push(json),
+                // Stored in another shape: rendered from its history.
+                _ => {
+                    let order = store::events::load_order(&mut conn, OrderId(listed.id))
+                        .await?
+                        .ok_or(OrderError::NotFound)?;
+                    orders.push(
+                        JsonText::of(&view::order_data(&order))
+                            .context("rendering an order")?
+                            .0,
+                    );
+                }
+            }
+        }
+        Ok(Page {
+            orders,
+            total: u64::try_from(counted.min(store::COUNT_CAP)).unwrap_or_default(),
+            total_capped: counted > store::COUNT_CAP,
+            next,
+        })
     }
 
     /// The audit trail of an order the actor may see.

@@ -27,7 +27,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 pub use events::{Also, Cause, HistoryEntry, NewEvent, OUTBOX};
 pub use idempotency::{KeyClaim, StoredResponse};
 pub use numbers::OrderNumbers;
-pub use projections::{ListFilter, OrderKey};
+pub use projections::{COUNT_CAP, ListFilter, MAX_OFFSET, OrderKey};
 
 /// The jobs table of schema `orders` (see [`platform::jobs`]).
 pub const JOBS: &str = "orders.jobs";

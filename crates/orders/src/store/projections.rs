@@ -77,56 +77,135 @@ pub async fn find_id_by_number(
     Ok(id.map(OrderId))
 }
 
-/// Which orders to list.
+/// Which orders a list shows, and which page of them.
 #[derive(Debug, Clone)]
 pub struct ListFilter {
     pub user_id: Option<UserId>,
     pub status: Option<OrderStatus>,
     pub limit: u32,
+    /// Orders to skip (the contract's `offset`; at most [`MAX_OFFSET`]).
     pub offset: u32,
+    /// Keyset: only orders older than this one (`created_at`, `id`).
+    pub before: Option<(OffsetDateTime, Uuid)>,
 }
 
-/// A page of orders, newest first, and how many match in all.
-pub async fn list_orders(
-    conn: &mut AsyncPgConnection,
-    filter: &ListFilter,
-) -> Result<(Vec<Order>, u64), StoreError> {
-    let filtered = || {
-        let mut query = orders::table.into_boxed();
-        if let Some(user_id) = &filter.user_id {
-            query = query.filter(orders::user_id.eq(user_id.as_str().to_owned()));
-        }
-        if let Some(status) = filter.status {
-            query = query.filter(orders::status.eq(status.as_str()));
-        }
-        query
+/// The deepest `offset` served; deeper pages are reached with the cursor.
+pub const MAX_OFFSET: u32 = 10_000;
+
+/// A `total` is counted up to this many orders, never further.
+pub const COUNT_CAP: i64 = 1_000;
+
+/// A page of stored views, newest first.
+#[derive(Debug)]
+pub struct ViewPage {
+    pub views: Vec<ListedView>,
+    /// Whether more orders follow the page.
+    pub has_more: bool,
+}
+
+/// One order of a list: its stored representation, and where it sorts.
+#[derive(Debug, QueryableByName)]
+pub struct ListedView {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    pub created_at: OffsetDateTime,
+    #[diesel(sql_type = Nullable<SmallInt>)]
+    pub shape: Option<i16>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub body: Option<String>,
+}
+
+#[derive(Debug, QueryableByName)]
+struct Counted {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// The `WHERE` of a list (a few fixed shapes, so each is prepared once),
+/// with the number of the next bind.
+fn list_where(filter: &ListFilter) -> (String, usize) {
+    let mut clauses = Vec::new();
+    let mut bind = 1;
+    if filter.user_id.is_some() {
+        clauses.push(format!("o.user_id = ${bind}"));
+        bind += 1;
+    }
+    if filter.status.is_some() {
+        clauses.push(format!("o.status = ${bind}"));
+        bind += 1;
+    }
+    if filter.before.is_some() {
+        clauses.push(format!("(o.created_at, o.id) < (${}, ${})", bind, bind + 1));
+        bind += 2;
+    }
+    let clause = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
     };
-    let conn: &AsyncPgConnection = conn;
-    let (page, total) = try_join(
-        filtered()
-            .order((orders::created_at.desc(), orders::id.desc()))
-            .limit(i64::from(filter.limit))
-            .offset(i64::from(filter.offset))
-            .select(OrderRow::as_select())
-            .load::<OrderRow>(&mut &*conn),
-        filtered().count().get_result::<i64>(&mut &*conn),
-    )
-    .await?;
-    let ids: Vec<Uuid> = page.iter().map(|row| row.id).collect();
-    let (items, addresses) = try_join(
-        order_items::table
-            .filter(order_items::order_id.eq_any(&ids))
-            .order((order_items::order_id, order_items::line.asc()))
-            .select(ItemRow::as_select())
-            .load::<ItemRow>(&mut &*conn),
-        order_addresses::table
-            .filter(order_addresses::order_id.eq_any(&ids))
-            .select(AddressRow::as_select())
-            .load::<AddressRow>(&mut &*conn),
-    )
-    .await?;
-    let orders = rows::assemble(page, items, addresses)?;
-    Ok((orders, u64::try_from(total).unwrap_or_default()))
+    (clause, bind)
+}
+
+fn bind_filter<'a>(
+    mut query: diesel::query_builder::BoxedSqlQuery<
+        'a,
+        diesel::pg::Pg,
+        diesel::query_builder::SqlQuery,
+    >,
+    filter: &'a ListFilter,
+) -> diesel::query_builder::BoxedSqlQuery<'a, diesel::pg::Pg, diesel::query_builder::SqlQuery> {
+    if let Some(user_id) = &filter.user_id {
+        query = query.bind::<Text, _>(user_id.as_str());
+    }
+    if let Some(status) = filter.status {
+        query = query.bind::<Text, _>(status.as_str());
+    }
+    if let Some((at, id)) = filter.before {
+        query = query
+            .bind::<diesel::sql_types::Timestamptz, _>(at)
+            .bind::<diesel::sql_types::Uuid, _>(id);
+    }
+    query
+}
+
+/// A page of orders, newest first, as their stored views: one statement
+/// walking the index that matches the filter (`(user_id | status,)
+/// created_at DESC, id DESC`), never counting what it does not show.
+pub async fn list_views(
+    conn: &AsyncPgConnection,
+    filter: &ListFilter,
+) -> Result<ViewPage, StoreError> {
+    let (clause, bind) = list_where(filter);
+    let sql = format!(
+        "SELECT o.id, o.created_at, e.snapshot_shape AS shape, e.snapshot::text AS body \
+         FROM orders.orders o LEFT JOIN orders.events e \
+         ON e.order_id = o.id AND e.sequence = o.version{clause} \
+         ORDER BY o.created_at DESC, o.id DESC LIMIT ${bind} OFFSET ${}",
+        bind + 1
+    );
+    let query = bind_filter(diesel::sql_query(sql).into_boxed(), filter)
+        .bind::<diesel::sql_types::BigInt, _>(i64::from(filter.limit) + 1)
+        .bind::<diesel::sql_types::BigInt, _>(i64::from(filter.offset));
+    let mut views = Prepared(query).load::<ListedView>(&mut &*conn).await?;
+    let has_more = views.len() > filter.limit as usize;
+    views.truncate(filter.limit as usize);
+    Ok(ViewPage { views, has_more })
+}
+
+/// How many orders match `filter` (its cursor included), counted up to
+/// [`COUNT_CAP`] + 1 on the index alone.
+pub async fn count_orders(
+    conn: &AsyncPgConnection,
+    filter: &ListFilter,
+) -> Result<i64, StoreError> {
+    let (clause, bind) = list_where(filter);
+    let sql = format!(
+        "SELECT count(*) AS n FROM (SELECT 1 FROM orders.orders o{clause} LIMIT ${bind}) capped"
+    );
+    let query = bind_filter(diesel::sql_query(sql).into_boxed(), filter)
+        .bind::<diesel::sql_types::BigInt, _>(COUNT_CAP + 1);
+    Ok(Prepared(query).get_result::<Counted>(&mut &*conn).await?.n)
 }
 
 /// How a reader names an order.

@@ -2,8 +2,6 @@
 //! Reading re-parses every value, so a corrupt row is an error, never a
 //! silently invalid order.
 
-use std::collections::HashMap;
-
 use anyhow::{Context, anyhow};
 use diesel::prelude::*;
 use platform::db::JsonText;
@@ -363,30 +361,4 @@ pub(super) fn into_order(
         updated_at: row.updated_at,
         version: u32::try_from(row.version).context("negative version")?,
     })
-}
-
-/// Re-assembles a page of orders, keeping the page's order.
-pub(super) fn assemble(
-    page: Vec<OrderRow>,
-    items: Vec<ItemRow>,
-    addresses: Vec<AddressRow>,
-) -> anyhow::Result<Vec<Order>> {
-    let mut items_by_order: HashMap<Uuid, Vec<ItemRow>> = HashMap::new();
-    for item in items {
-        items_by_order.entry(item.order_id).or_default().push(item);
-    }
-    let mut addresses_by_order: HashMap<Uuid, Vec<AddressRow>> = HashMap::new();
-    for address in addresses {
-        addresses_by_order
-            .entry(address.order_id)
-            .or_default()
-            .push(address);
-    }
-    page.into_iter()
-        .map(|row| {
-            let items = items_by_order.remove(&row.id).unwrap_or_default();
-            let addresses = addresses_by_order.remove(&row.id).unwrap_or_default();
-            into_order(row, items, addresses)
-        })
-        .collect()
 }

@@ -112,7 +112,15 @@ impl Page {
         match value {
             Value::String(text) => *text = self.normalize_text(text),
             Value::Array(items) => items.iter_mut().for_each(|item| self.normalize(item)),
-            Value::Object(fields) => fields.values_mut().for_each(|field| self.normalize(field)),
+            Value::Object(fields) => {
+                for (name, field) in fields.iter_mut() {
+                    if name == "next_cursor" {
+                        *field = Value::from("<cursor>");
+                    } else {
+                        self.normalize(field);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -635,7 +643,7 @@ each of their example requests, as the document writes it, to the real orders
 service, with the development doubles of the User Service and the Catalog
 (`deploy/local/stubs.py`) and the development configuration
 (`deploy/local/orders.yaml`) that `just up` runs, and shows the answer. Generated
-values are replaced by names (`<id-1>`, `<time>`, `ORD-XXXX-XXXX`); the documents'
+values are replaced by names (`<id-1>`, `<time>`, `ORD-XXXX-XXXX`, `<cursor>`); the documents'
 own ids are kept.
 
 We accept their forms and answer in ours: money is a decimal string in every

@@ -1,0 +1,1 @@
+DROP INDEX orders.orders_user_status_created_idx;
