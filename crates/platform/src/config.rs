@@ -58,6 +58,15 @@ pub struct HttpConfig {
     /// operation. For tests and staging; off in production.
     #[serde(default)]
     pub check_contract: bool,
+    /// API requests the service works on at once (all workers together);
+    /// one more is answered `503 overloaded` with `Retry-After` at once.
+    /// 0: no limit.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+}
+
+fn default_max_in_flight() -> usize {
+    256
 }
 
 fn default_body_timeout() -> u64 {

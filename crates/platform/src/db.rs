@@ -66,11 +66,19 @@ pub fn build_pool(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
         .context("building the database pool")
 }
 
-/// Checks out a connection, with the pool's error turned into context.
+/// No connection could be had within `acquire_timeout_ms`: the database is
+/// saturated or unreachable. Nothing was done; the request may be retried.
+/// [`crate::Problem::internal`] answers it `503` with `Retry-After`, logged
+/// without a backtrace.
+#[derive(Debug, thiserror::Error)]
+#[error("no database connection available: {0}")]
+pub struct Unavailable(pub String);
+
+/// Checks out a connection; failing, a [`Unavailable`].
 pub async fn connection(pool: &PgPool) -> anyhow::Result<PooledConnection> {
     pool.get()
         .await
-        .map_err(|error| anyhow::anyhow!("no database connection available: {error}"))
+        .map_err(|error| anyhow::Error::new(Unavailable(error.to_string())))
 }
 
 /// A statement whose SQL text is fixed, prepared once per connection and

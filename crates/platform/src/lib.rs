@@ -7,6 +7,7 @@
 //! here knows about orders or payments.
 
 pub mod actor;
+pub mod admission;
 pub mod amqp;
 pub mod auth;
 pub mod card_data;

@@ -29,7 +29,8 @@ use crate::problem::{Problem, ProblemKind};
 /// - with a path parameter: `404` (`not_found`);
 /// - with `Idempotency-Key`: `409` (`idempotency_in_flight`), `422`
 ///   (`idempotency_key_reused`);
-/// - secured: `401` (no or bad token), `403` (missing scope);
+/// - secured: `401` (no or bad token), `403` (missing scope), `503`
+///   (`overloaded`, `service_unavailable`, with `Retry-After`);
 /// - every write (`POST`, `PATCH`, `PUT`, `DELETE`): `429` (rate limited,
 ///   with `Retry-After` and `RateLimit-*`).
 ///
@@ -187,6 +188,12 @@ fn standardise(operation: &mut Operation, write: bool) {
             &["unauthorized"],
         );
         add(operation, "403", "Missing scope", &["forbidden"]);
+        add(
+            operation,
+            "503",
+            "At capacity (`overloaded`: http.max_in_flight) or the database not reached in time (`service_unavailable`); nothing was done, retry after Retry-After",
+            &["overloaded", "service_unavailable"],
+        );
     }
     for response in operation.responses.responses.values_mut() {
         if let RefOr::T(response) = response

@@ -161,8 +161,29 @@ impl Problem {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, kind, title)
     }
 
-    /// 500 whose cause is logged here, once, and never sent to the client.
+    /// 503: the service is at capacity (admission control) or cannot reach
+    /// its database in time; nothing was done, retry after a second.
+    pub fn overloaded(kind: &str, detail: &str) -> Self {
+        Self::service_unavailable(kind, "Service unavailable")
+            .with_detail(detail)
+            .with_retry_after(1)
+    }
+
+    /// 500 whose cause is logged here, once, and never sent to the client;
+    /// or, when the cause is a database that could not be reached in time
+    /// ([`crate::db::Unavailable`]), the `503` it is, logged as a warning
+    /// without its backtrace (an expected failure costs no symbolisation).
     pub fn internal(cause: &anyhow::Error) -> Self {
+        if cause
+            .chain()
+            .any(|error| error.is::<crate::db::Unavailable>())
+        {
+            tracing::warn!(error.message = %cause, "answered 503: no database connection in time");
+            return Self::overloaded(
+                "service_unavailable",
+                "the database could not be reached in time; nothing was done, retry after Retry-After",
+            );
+        }
         tracing::error!(error.cause_chain = ?cause, error.message = %cause, "unexpected error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

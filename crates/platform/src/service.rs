@@ -219,6 +219,7 @@ impl Service {
         } else {
             crate::openapi::ContractCheck::default()
         });
+        let admission = web::Data::new(crate::admission::Admission::new(self.http.max_in_flight));
         let (listener, port) = http::bind(&self.http.host, self.http.port)?;
         // Every HTTP worker is a single-threaded runtime with a pool of its
         // own, built on its thread: its connections' I/O tasks run there, so
@@ -245,6 +246,7 @@ impl Service {
                 .wrap(actix_web::middleware::from_fn(
                     crate::openapi::check_contract,
                 ))
+                .wrap(actix_web::middleware::from_fn(crate::admission::admit))
                 .wrap(actix_web::middleware::from_fn(
                     crate::metrics::track_requests,
                 ))
@@ -255,6 +257,7 @@ impl Service {
                 .app_data(readiness.clone())
                 .app_data(limits.clone())
                 .app_data(contract.clone())
+                .app_data(admission.clone())
                 .app_data(body_limit)
                 .app_data(body_timeout)
                 .configure(http::extractor_config)

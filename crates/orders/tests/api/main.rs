@@ -15,6 +15,7 @@ mod items;
 mod jobs;
 mod lifecycle;
 mod operations;
+mod overload;
 mod rate_limit;
 mod read;
 mod shutdown;
