@@ -146,6 +146,28 @@ fn documented_answers(
     answers
 }
 
+/// Each error, through its service's one mapping, is an answer `openapi`
+/// lists on some operation.
+fn assert_documented<E: std::fmt::Debug>(
+    service: &str,
+    openapi: &utoipa::openapi::OpenApi,
+    errors: Vec<E>,
+) where
+    platform::Problem: From<E>,
+{
+    let documented = documented_answers(openapi);
+    for error in errors {
+        let label = format!("{error:?}");
+        let problem = platform::Problem::from(error);
+        assert!(
+            documented.contains(&(problem.status, problem.kind.clone())),
+            "{service} answers {} `{}` for {label}; no operation of its OpenAPI lists it",
+            problem.status,
+            problem.kind
+        );
+    }
+}
+
 /// Every answer the error mapping can produce is documented: each kind of
 /// error (one of each, an exhaustive match keeping the list whole) goes
 /// through the one `From<…> for Problem` of its service, and its status and
@@ -264,17 +286,7 @@ fn every_answer_the_error_mapping_can_give_is_documented() {
     kinds.insert(16);
     assert_eq!(kinds, (0..17).collect(), "one sample of each OrderError");
 
-    let documented = documented_answers(&orders::api::ApiDoc::openapi());
-    for error in errors {
-        let label = format!("{error:?}");
-        let problem = platform::Problem::from(error);
-        assert!(
-            documented.contains(&(problem.status, problem.kind.clone())),
-            "orders answers {} `{}` for {label}; no operation of its OpenAPI lists it",
-            problem.status,
-            problem.kind
-        );
-    }
+    assert_documented("orders", &orders::api::ApiDoc::openapi(), errors);
 
     use contracts::payment::PaymentStatus;
     use payments::domain::{CaptureRefusal, RefundRefusal, Refusal};
@@ -326,15 +338,5 @@ fn every_answer_the_error_mapping_can_give_is_documented() {
     let mut kinds: std::collections::BTreeSet<usize> = errors.iter().map(payment_ordinal).collect();
     kinds.insert(12);
     assert_eq!(kinds, (0..13).collect(), "one sample of each PaymentError");
-    let documented = documented_answers(&payments::api::ApiDoc::openapi());
-    for error in errors {
-        let label = format!("{error:?}");
-        let problem = platform::Problem::from(error);
-        assert!(
-            documented.contains(&(problem.status, problem.kind.clone())),
-            "payments answers {} `{}` for {label}; no operation of its OpenAPI lists it",
-            problem.status,
-            problem.kind
-        );
-    }
+    assert_documented("payments", &payments::api::ApiDoc::openapi(), errors);
 }
