@@ -141,6 +141,15 @@ impl TestApp {
         response.json().await.expect("an order")
     }
 
+    /// A placed order with no card, left pending for an admin to move on.
+    pub async fn create_unpaid_order(&self, token: &str) -> Value {
+        let mut body = order_body();
+        body.as_object_mut().unwrap().remove("payment");
+        let response = self.post_order(token, &body).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.expect("an order")
+    }
+
     pub async fn get(&self, token: &str, path: &str) -> Response {
         self.client
             .get(self.url(path))

@@ -366,14 +366,7 @@ async fn a_stalled_body_is_answered_408_within_its_deadline() {
 #[tokio::test]
 async fn shipping_again_with_another_carrier_is_refused_not_ignored() {
     let app = spawn_app().await;
-    let mut body = order_body();
-    body.as_object_mut().unwrap().remove("payment");
-    let order: Value = app
-        .post_order(&user("alice"), &body)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let order = app.create_unpaid_order(&user("alice")).await;
     let id = order["id"].as_str().unwrap();
     assert_eq!(
         app.patch_status(&admin(), id, "paid").await.status(),
