@@ -324,7 +324,12 @@ async fn pages_are_walked_by_cursor_without_skips_or_repeats() {
     assert_eq!(by_offset["has_more"], false);
     assert!(by_offset.get("next_cursor").is_none());
 
-    for bad in ["?cursor=nonsense", "?cursor=12_notauuid", "?offset=10001"] {
+    for bad in [
+        "?cursor=nonsense",
+        "?cursor=12_notauuid",
+        "?cursor=zz",
+        "?offset=10001",
+    ] {
         let problem = problem(
             app.get(&alice, &format!("/api/v1/orders{bad}")).await,
             StatusCode::BAD_REQUEST,
