@@ -11,6 +11,9 @@ use uuid::Uuid;
 pub const SOURCE: &str = "/orders";
 /// The topic exchange order events are published to.
 pub const EXCHANGE: &str = "orders.events";
+/// The token subject of the orders service when it calls payments, and the
+/// actor it records for what it does on its own.
+pub const SERVICE_SUBJECT: &str = "svc-orders";
 
 /// The order event types; each is also the routing key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

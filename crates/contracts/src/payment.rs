@@ -9,6 +9,9 @@ use uuid::Uuid;
 pub const SOURCE: &str = "/payments";
 /// The topic exchange payment events are published to.
 pub const EXCHANGE: &str = "payments.events";
+/// The token subject of the payments service when it calls orders, and the
+/// actor orders records for what payments' events cause.
+pub const SERVICE_SUBJECT: &str = "svc-payments";
 
 /// The payment event types; each is also the routing key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -1,4 +1,6 @@
 //! How payments knows an order: it asks orders, the order's only authority.
+//! (A charge the orders service asks for itself states the facts; see
+//! `service::charge`.)
 //!
 //! Before a charge, payments reads the order (`GET /api/v1/orders/{id}` with
 //! a service token holding `orders.read orders.read_all`) and charges only

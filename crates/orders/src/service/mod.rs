@@ -55,9 +55,9 @@ pub use read::{OrderView, Page};
 
 /// The subject orders acts under on its own (timers such as the unpaid
 /// sweep).
-pub const SYSTEM: &str = "svc-orders";
+pub const SYSTEM: &str = contracts::order::SERVICE_SUBJECT;
 /// The subject payments acts under through its events.
-pub const PAYMENTS: &str = "svc-payments";
+pub const PAYMENTS: &str = contracts::payment::SERVICE_SUBJECT;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {

@@ -6,7 +6,8 @@
 //! Charging an order:
 //!
 //! Charging an order:
-//! 1. read the order from orders, the authority (see [`crate::orders`]);
+//! 1. read the order from orders, the authority (see [`crate::orders`]),
+//!    unless orders itself asks and states the owner and total;
 //! 2. one transaction claims the `Idempotency-Key` (a completed request is
 //!    replayed whatever has changed since; one in flight is a 409), checks
 //!    the order is payable by the caller at exactly its total, and inserts
@@ -55,7 +56,7 @@ pub use platform::idempotency::{IdempotencyKey, KeyPolicy};
 pub use refund::{RefundAsk, RefundRequested, refund_data, refund_refusal_kind};
 
 /// The subject payments acts under at orders.
-pub const SYSTEM: &str = "svc-payments";
+pub const SYSTEM: &str = contracts::payment::SERVICE_SUBJECT;
 
 /// A validated charge request.
 #[derive(Debug, Clone)]

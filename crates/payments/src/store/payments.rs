@@ -183,6 +183,19 @@ pub async fn mark_order_cancelled(
     Ok(())
 }
 
+/// Whether orders has announced `order_id` cancelled (`order.cancelled`
+/// consumed).
+pub async fn order_cancelled(
+    conn: &mut AsyncPgConnection,
+    order_id: Uuid,
+) -> Result<bool, StoreError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        cancelled_orders::table.filter(cancelled_orders::order_id.eq(order_id)),
+    ))
+    .get_result(conn)
+    .await?)
+}
+
 /// Moves a payment from `from` to the state of `next` if, and only if, it is
 /// still in `from` (compare-and-set: a late or repeated outcome never
 /// overwrites one already recorded), appending `event_type` with `data` to the

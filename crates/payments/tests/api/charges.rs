@@ -265,3 +265,66 @@ async fn orders_unreachable_means_nothing_charged() {
     assert!(!refused.to_string().contains("127.0.0.1"), "{refused}");
     assert_eq!(app.counts().await, (0, 0));
 }
+
+/// Orders states the facts of a charge it asks for (owner and total, decided
+/// when the order was placed): payments takes them without asking orders
+/// back, and still refuses an order it knows was cancelled since. Another
+/// admin, or a token merely named like orders without the admin scope, is
+/// checked against orders as any caller is.
+#[tokio::test]
+async fn orders_states_its_own_charges_and_a_cancelled_order_is_still_refused() {
+    let app = spawn_app().await;
+    let orders = TokenSpec::new(
+        "payments",
+        contracts::order::SERVICE_SUBJECT,
+        &["payments.read", "payments.write", "payments.admin"],
+    )
+    .sign();
+    let order = Uuid::now_v7();
+    let mut stated = body(order, "tok_visa");
+    stated["user_id"] = json!("alice");
+    let paid = app.pay(&orders, &stated).await;
+    assert_eq!(paid.status(), StatusCode::CREATED);
+    let paid: Value = paid.json().await.unwrap();
+    assert_eq!(paid["status"], "succeeded");
+    assert_eq!(paid["user_id"], "alice");
+    let asked = app.orders.received_requests().await.unwrap_or_default();
+    assert!(asked.is_empty(), "orders was asked back: {asked:?}");
+
+    // Payments has consumed order.cancelled for another order.
+    let cancelled = Uuid::now_v7();
+    let mut conn = app.db.connect().await.unwrap();
+    diesel::sql_query("INSERT INTO payments.cancelled_orders (order_id) VALUES ($1)")
+        .bind::<diesel::sql_types::Uuid, _>(cancelled)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut late = body(cancelled, "tok_visa");
+    late["user_id"] = json!("alice");
+    let refused = problem(
+        app.pay(&orders, &late).await,
+        StatusCode::CONFLICT,
+        "order_not_payable",
+    )
+    .await;
+    assert_eq!(refused["order_status"], "cancelled");
+
+    // Anyone else is checked against orders, which knows neither order.
+    let named_only = TokenSpec::new(
+        "payments",
+        contracts::order::SERVICE_SUBJECT,
+        &["payments.read", "payments.write"],
+    )
+    .sign();
+    let mut unknown = body(Uuid::now_v7(), "tok_visa");
+    unknown["user_id"] = json!(contracts::order::SERVICE_SUBJECT);
+    for bearer in [named_only, admin()] {
+        problem(
+            app.pay(&bearer, &unknown).await,
+            StatusCode::NOT_FOUND,
+            "order_not_found",
+        )
+        .await;
+    }
+    assert_eq!(app.counts().await, (1, 1));
+}
