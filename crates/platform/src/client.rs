@@ -26,8 +26,22 @@ pub struct ServiceClient {
 /// Why a dependency gave no usable answer (transport failure, `5xx`, open
 /// circuit, no token).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct Unreachable(pub String);
+#[error("{reason}")]
+pub struct Unreachable {
+    pub reason: String,
+    /// How long the dependency asked to be left alone (`Retry-After` in
+    /// seconds on a `503`), if it said.
+    pub retry_after: Option<Duration>,
+}
+
+impl Unreachable {
+    fn new(reason: String) -> Self {
+        Self {
+            reason,
+            retry_after: None,
+        }
+    }
+}
 
 impl ServiceClient {
     pub fn new(
@@ -58,9 +72,10 @@ impl ServiceClient {
 
     /// `base` + path segments, each percent-encoded.
     pub fn url(&self, segments: &[&str]) -> Result<reqwest::Url, Unreachable> {
-        let mut url = reqwest::Url::parse(&self.base).map_err(|e| Unreachable(e.to_string()))?;
+        let mut url =
+            reqwest::Url::parse(&self.base).map_err(|e| Unreachable::new(e.to_string()))?;
         url.path_segments_mut()
-            .map_err(|()| Unreachable(format!("{} cannot have paths", self.base)))?
+            .map_err(|()| Unreachable::new(format!("{} cannot have paths", self.base)))?
             .pop_if_empty()
             .extend(segments);
         Ok(url)
@@ -99,11 +114,11 @@ impl ServiceClient {
         let token = self
             .credentials
             .token()
-            .map_err(|error| Unreachable(format!("no service token: {error:#}")))?;
+            .map_err(|error| Unreachable::new(format!("no service token: {error:#}")))?;
         let mut request = build(&self.http)
             .bearer_auth(token)
             .build()
-            .map_err(|error| Unreachable(format!("unsendable request: {error}")))?;
+            .map_err(|error| Unreachable::new(format!("unsendable request: {error}")))?;
         // The current trace, unless the caller continues another (a job
         // carries the trace of the request that decided it).
         if !request.headers().contains_key("traceparent")
@@ -113,20 +128,27 @@ impl ServiceClient {
             request.headers_mut().insert("traceparent", value);
         }
         match self.http.execute(request).await {
-            Ok(response) if response.status().is_server_error() => Err(Unreachable(format!(
-                "answered {}",
-                response.status().as_u16()
-            ))),
+            Ok(response) if response.status().is_server_error() => Err(Unreachable {
+                reason: format!("answered {}", response.status().as_u16()),
+                retry_after: response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs),
+            }),
             Ok(response) => Ok(response),
-            Err(error) if error.is_timeout() => Err(Unreachable(format!("timed out: {error}"))),
-            Err(error) => Err(Unreachable(format!("unreachable: {error}"))),
+            Err(error) if error.is_timeout() => {
+                Err(Unreachable::new(format!("timed out: {error}")))
+            }
+            Err(error) => Err(Unreachable::new(format!("unreachable: {error}"))),
         }
     }
 }
 
 fn flatten(tripped: Tripped<Unreachable>) -> Unreachable {
     match tripped {
-        Tripped::Open => Unreachable("circuit open after repeated failures".to_owned()),
+        Tripped::Open => Unreachable::new("circuit open after repeated failures".to_owned()),
         Tripped::Failed(error) => error,
     }
 }

@@ -16,7 +16,8 @@
 //!   enqueues it once. Finished jobs are deleted.
 //! - **Back-off with jitter**: a failed attempt is retried after an
 //!   exponentially growing, randomly jittered delay, so a dependency coming
-//!   back is not hit by every waiting job at the same instant.
+//!   back is not hit by every waiting job at the same instant; one that said
+//!   when to come back (`Retry-After`) is left alone at least that long.
 //! - **Parked, not lost**: after `max_attempts`, or when a handler says the
 //!   job can never succeed, it is parked (kept, with its last error, for an
 //!   operator) and counted in `jobs_total{outcome="parked"}`.
@@ -83,6 +84,10 @@ pub enum Outcome {
     Done,
     /// Try again later (back-off with jitter), up to `max_attempts`.
     Retry(String),
+    /// Try again no sooner than this (a dependency said when, with
+    /// `Retry-After`; capped at `max_backoff_ms`), nor sooner than the
+    /// back-off; counted as an attempt.
+    RetryAfter(Duration, String),
     /// Can never succeed: keep it for an operator.
     Park(String),
 }
@@ -259,6 +264,13 @@ impl Worker {
                     tracing::warn!(job.kind = %job.kind, job.key = %job.key, job.attempts = job.attempts, error.message = %error, "job failed; will retry");
                     ids.push(job.id);
                     run_at.push(now + backoff(job.attempts, base, max));
+                    errors.push(error);
+                    park.push(false);
+                }
+                Outcome::RetryAfter(after, error) => {
+                    tracing::warn!(job.kind = %job.kind, job.key = %job.key, job.attempts = job.attempts, retry_after_ms = after.as_millis(), error.message = %error, "job deferred as its dependency asked; will retry");
+                    ids.push(job.id);
+                    run_at.push(now + after.min(max).max(backoff(job.attempts, base, max)));
                     errors.push(error);
                     park.push(false);
                 }

@@ -105,7 +105,7 @@ impl Dispatcher {
             .await
         {
             Ok(answer) => answer,
-            Err(error) => return Outcome::Retry(error),
+            Err(deferred) => return deferred,
         };
         match (status, kind.as_str()) {
             (200..=299, _) | (409, "payment_exists") => Outcome::Done,
@@ -159,7 +159,7 @@ impl Dispatcher {
                 job.payment_id
             )),
             Ok((status, kind)) => Outcome::Retry(format!("payments answered {status} {kind}")),
-            Err(error) => Outcome::Retry(error),
+            Err(deferred) => deferred,
         }
     }
 
@@ -196,7 +196,7 @@ impl Dispatcher {
                 }
             }
             Ok((status, kind)) => Outcome::Retry(format!("payments answered {status} {kind}")),
-            Err(error) => Outcome::Retry(error),
+            Err(deferred) => deferred,
         }
     }
 
@@ -234,20 +234,24 @@ impl Dispatcher {
                 job.return_id
             )),
             Ok((status, kind)) => Outcome::Retry(format!("payments answered {status} {kind}")),
-            Err(error) => Outcome::Retry(error),
+            Err(deferred) => deferred,
         }
     }
 
-    /// POSTs to payments; the status and the problem `type`, or why payments
-    /// could not be reached (transport failure, 5xx).
+    /// POSTs to payments; the status and the problem `type`, or the retry
+    /// when payments could not be reached (transport failure) or asked to be
+    /// called back later (`429`/`503` with `Retry-After`).
     async fn post(
         &self,
         path: &[&str],
         key: Option<&str>,
         body: &serde_json::Value,
         traceparent: Option<&str>,
-    ) -> Result<(u16, String), String> {
-        let url = self.payments.url(path).map_err(|error| error.to_string())?;
+    ) -> Result<(u16, String), Outcome> {
+        let url = self
+            .payments
+            .url(path)
+            .map_err(|error| Outcome::Retry(error.to_string()))?;
         let response = self
             .payments
             .send(|http| {
@@ -261,13 +265,30 @@ impl Dispatcher {
                 call
             })
             .await
-            .map_err(|error| format!("payments {error}"))?;
+            .map_err(|error| match error.retry_after {
+                Some(after) => Outcome::RetryAfter(after, format!("payments {error}")),
+                None => Outcome::Retry(format!("payments {error}")),
+            })?;
         let status = response.status().as_u16();
         if response.status().is_success() {
             return Ok((status, String::new()));
         }
+        // Overloaded or limited, payments says when to come back
+        // (`Retry-After` in seconds): the job waits that long, not less.
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let problem: serde_json::Value = response.json().await.unwrap_or_default();
         let kind = problem["type"].as_str().unwrap_or_default();
+        if let (429 | 503, Some(after)) = (status, retry_after) {
+            return Err(Outcome::RetryAfter(
+                after,
+                format!("payments answered {status} {kind}"),
+            ));
+        }
         // A provider's refusal says why (`provider_declined: capture_declined`).
         Ok((
             status,

@@ -75,3 +75,81 @@ async fn a_charge_that_keeps_failing_is_retried_then_parked_and_counted() {
         );
     }
 }
+
+#[derive(QueryableByName, Debug)]
+struct Deferred {
+    #[diesel(sql_type = Integer)]
+    attempts: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    last_error: Option<String>,
+    /// Seconds from now until the job may run again.
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    waits: f64,
+}
+
+/// Payments overloaded answers `503` with `Retry-After`: the charge waits
+/// as long as it was asked to (not the far shorter back-off), then goes
+/// through once payments takes it.
+#[tokio::test]
+async fn a_charge_payments_asks_to_defer_waits_as_long_as_it_was_asked() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let payments = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/payments"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("Retry-After", "30")
+                .set_body_json(json!({"type": "overloaded", "status": 503})),
+        )
+        .up_to_n_times(1)
+        .mount(&payments)
+        .await;
+    let url = payments.uri();
+    let app = spawn_app_with(move |settings| {
+        settings.payments.url = url;
+        settings.jobs.poll_ms = 50;
+        settings.jobs.base_backoff_ms = 10;
+        settings.jobs.max_backoff_ms = 60_000;
+    })
+    .await;
+    let mut body = order_body();
+    body["payment"] = json!({"method": "card", "token": "tok_visa"});
+    assert_eq!(app.post_order(&user("alice"), &body).await.status(), 201);
+
+    let mut conn = app.conn().await;
+    let mut deferred = None;
+    for _ in 0..100 {
+        let rows: Vec<Deferred> = diesel::sql_query(
+            "SELECT attempts, last_error, extract(epoch FROM run_at - now())::float8 AS waits \
+             FROM orders.jobs WHERE kind = 'pay' AND last_error IS NOT NULL",
+        )
+        .load(&mut conn)
+        .await
+        .unwrap();
+        if let Some(row) = rows.into_iter().next() {
+            deferred = Some(row);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deferred = deferred.expect("the charge was deferred");
+    assert_eq!(deferred.attempts, 1);
+    assert!(
+        deferred
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("503"),
+        "{deferred:?}"
+    );
+    // Back-off alone would have waited at most 10 ms.
+    assert!(
+        deferred.waits > 25.0 && deferred.waits <= 30.0,
+        "the job waits as long as payments asked: {deferred:?}"
+    );
+    assert_eq!(
+        payments.received_requests().await.unwrap_or_default().len(),
+        1
+    );
+}
