@@ -123,3 +123,58 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// The Grafana dashboard (`deploy/observability/grafana/dashboards`): valid
+/// JSON Grafana provisions, every panel on the provisioned Prometheus, every
+/// query valid PromQL (parsed by `promtool`, as recording rules) reading
+/// only metrics the services export.
+#[test]
+fn the_dashboard_is_valid_and_queries_exported_metrics() {
+    let dir = root().join("deploy/observability/grafana/dashboards");
+    let text = std::fs::read_to_string(dir.join("orders-platform.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(dashboard["uid"], "orders-platform");
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 8);
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    let mut source = String::new();
+    for dir in [
+        "crates/platform/src",
+        "crates/orders/src",
+        "crates/payments/src",
+    ] {
+        for entry in walk(&root().join(dir)) {
+            source.push_str(&std::fs::read_to_string(entry).unwrap());
+        }
+    }
+    let mut count = 0;
+    for panel in panels {
+        let title = panel["title"].as_str().unwrap();
+        assert_eq!(panel["datasource"]["uid"], "prometheus", "{title}");
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            count += 1;
+            rules.push_str(&format!(
+                "      - record: dashboard:query{count}\n        expr: {}\n",
+                serde_json::to_string(expr).unwrap()
+            ));
+            let read = metrics_read(&format!("expr: {expr}"));
+            assert!(!read.is_empty(), "{title}: {expr}");
+            for name in read {
+                let exported = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| name.strip_suffix(suffix))
+                    .unwrap_or(&name);
+                assert!(
+                    source.contains(&format!("\"{exported}\"")),
+                    "{title} reads {name}, which no service exports"
+                );
+            }
+        }
+    }
+    let scratch =
+        std::env::temp_dir().join(format!("dashboard-queries-{}.yml", std::process::id()));
+    std::fs::write(&scratch, rules).unwrap();
+    promtool(&["check", "rules", scratch.to_str().unwrap()]);
+    std::fs::remove_file(scratch).ok();
+}
