@@ -71,16 +71,7 @@ fn metrics_read(rules: &str) -> Vec<String> {
 #[test]
 fn every_rule_reads_exported_metrics_and_has_a_runbook() {
     let rules = std::fs::read_to_string(root().join("deploy/observability/alerts.yml")).unwrap();
-    let mut source = String::new();
-    for dir in [
-        "crates/platform/src",
-        "crates/orders/src",
-        "crates/payments/src",
-    ] {
-        for entry in walk(&root().join(dir)) {
-            source.push_str(&std::fs::read_to_string(entry).unwrap());
-        }
-    }
+    let source = services_source();
     let names = metrics_read(&rules);
     assert!(names.len() >= 8, "metrics found in the rules: {names:?}");
     for name in names {
@@ -111,6 +102,21 @@ fn every_rule_reads_exported_metrics_and_has_a_runbook() {
     }
 }
 
+/// The services' source, where every exported metric's name is written.
+fn services_source() -> String {
+    let mut source = String::new();
+    for dir in [
+        "crates/platform/src",
+        "crates/orders/src",
+        "crates/payments/src",
+    ] {
+        for entry in walk(&root().join(dir)) {
+            source.push_str(&std::fs::read_to_string(entry).unwrap());
+        }
+    }
+    source
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -137,16 +143,7 @@ fn the_dashboard_is_valid_and_queries_exported_metrics() {
     let panels = dashboard["panels"].as_array().unwrap();
     assert!(panels.len() >= 8);
     let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
-    let mut source = String::new();
-    for dir in [
-        "crates/platform/src",
-        "crates/orders/src",
-        "crates/payments/src",
-    ] {
-        for entry in walk(&root().join(dir)) {
-            source.push_str(&std::fs::read_to_string(entry).unwrap());
-        }
-    }
+    let source = services_source();
     let mut count = 0;
     for panel in panels {
         let title = panel["title"].as_str().unwrap();
