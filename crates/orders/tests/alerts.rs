@@ -89,7 +89,7 @@ fn every_rule_reads_exported_metrics_and_has_a_runbook() {
         .lines()
         .filter_map(|line| line.trim().strip_prefix("- alert: "))
         .collect();
-    assert_eq!(alerts.len(), 9);
+    assert_eq!(alerts.len(), 10);
     for alert in alerts {
         assert!(
             runbook.contains(&format!("\n## {alert}\n")),

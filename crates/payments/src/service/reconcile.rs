@@ -45,13 +45,17 @@ impl Payments {
     }
 
     /// Enqueues the reconciliation of payments `processing` for longer than
-    /// `stale_after`; returns how many.
+    /// `stale_after`; returns how many are stuck. Their number is the gauge
+    /// `payments_stuck_processing` (not zero for long: reconciliation is not
+    /// getting through, e.g. the provider cannot be asked).
     pub async fn find_stuck(&self, stale_after: time::Duration) -> Result<usize, PaymentError> {
         let mut conn = db::connection(&self.pool).await?;
         let found = store::payments::enqueue_stuck(&mut conn, now() - stale_after).await?;
-        if found > 0 {
+        #[allow(clippy::cast_precision_loss)] // a count of payments
+        metrics::gauge!("payments_stuck_processing").set(found.stuck as f64);
+        if found.enqueued > 0 {
             self.jobs.notify_one();
         }
-        Ok(found)
+        Ok(usize::try_from(found.stuck).unwrap_or_default())
     }
 }

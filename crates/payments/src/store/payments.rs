@@ -283,23 +283,35 @@ pub async fn settle(
     })
 }
 
+/// Payments `processing` since before a scan's threshold, and how many
+/// reconciliations the scan enqueued (the others were already pending).
+#[derive(Debug, QueryableByName)]
+pub struct Stuck {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub stuck: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub enqueued: i64,
+}
+
 /// Enqueues a reconciliation of every payment `processing` since before
-/// `stale_before` (a crash between the provider's answer and the settle);
-/// returns how many were enqueued.
+/// `stale_before` (a crash between the provider's answer and the settle).
 pub async fn enqueue_stuck(
     conn: &mut AsyncPgConnection,
     stale_before: OffsetDateTime,
-) -> Result<usize, StoreError> {
+) -> Result<Stuck, StoreError> {
     Ok(Prepared(
         diesel::sql_query(
-            "INSERT INTO payments.jobs (kind, key, payload, run_at) \
-         SELECT 'reconcile', id::text, jsonb_build_object('payment_id', id), now() \
-         FROM payments.payments WHERE status = 'processing' AND updated_at < $1 \
-         ON CONFLICT (kind, key) DO NOTHING",
+            "WITH stuck AS (SELECT id FROM payments.payments \
+                 WHERE status = 'processing' AND updated_at < $1), \
+             enqueued AS (INSERT INTO payments.jobs (kind, key, payload, run_at) \
+                 SELECT 'reconcile', id::text, jsonb_build_object('payment_id', id), now() \
+                 FROM stuck ON CONFLICT (kind, key) DO NOTHING RETURNING 1) \
+             SELECT (SELECT count(*) FROM stuck) AS stuck, \
+                    (SELECT count(*) FROM enqueued) AS enqueued",
         )
         .bind::<diesel::sql_types::Timestamptz, _>(stale_before),
     )
-    .execute(conn)
+    .get_result(conn)
     .await?)
 }
 

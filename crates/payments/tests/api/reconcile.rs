@@ -9,6 +9,8 @@ struct Interrupted {
     charged_first: bool,
     /// Lets a held charge through (only when not `charged_first`).
     resume: Arc<tokio::sync::Notify>,
+    /// The provider cannot be asked what happened.
+    unreachable: bool,
 }
 
 impl PaymentProvider for Interrupted {
@@ -74,18 +76,83 @@ impl PaymentProvider for Interrupted {
         &self,
         payment_id: Uuid,
     ) -> futures_util::future::BoxFuture<'_, Result<Resolution, ProviderError>> {
+        if self.unreachable {
+            return Box::pin(async { Err(ProviderError::Transient("unreachable".into())) });
+        }
         self.inner.resolve(payment_id)
     }
 }
 
 fn interrupted(charged_first: bool, resume: Arc<tokio::sync::Notify>) -> Option<WrapProvider> {
+    wrap(charged_first, resume, false)
+}
+
+fn wrap(
+    charged_first: bool,
+    resume: Arc<tokio::sync::Notify>,
+    unreachable: bool,
+) -> Option<WrapProvider> {
     Some(Box::new(move |inner| {
         Arc::new(Interrupted {
             inner,
             charged_first,
             resume,
+            unreachable,
         }) as Arc<dyn PaymentProvider>
     }))
+}
+
+/// A payment left `processing` that reconciliation cannot settle (the
+/// provider cannot be asked) is counted in `payments_stuck_processing`, the
+/// gauge the PaymentsStuckProcessing alert watches; it stays unsettled, never
+/// guessed.
+#[tokio::test]
+async fn a_payment_reconciliation_cannot_settle_is_counted_as_stuck() {
+    let app = spawn_app_with(|_| {}, wrap(true, Arc::default(), true)).await;
+    let order = app.pending_order("alice").await;
+    let hung = app
+        .client
+        .post(format!("{}/api/v1/payments", app.address))
+        .bearer_auth(token("alice"))
+        .timeout(Duration::from_millis(500))
+        .json(&body(order, "tok_visa"))
+        .send()
+        .await;
+    assert!(hung.is_err(), "the charge never answers");
+    let mut gauge = String::new();
+    for _ in 0..100 {
+        let metrics = app
+            .client
+            .get(format!("{}/metrics", app.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        gauge = metrics
+            .lines()
+            .find(|line| line.starts_with("payments_stuck_processing "))
+            .unwrap_or_default()
+            .to_owned();
+        if gauge == "payments_stuck_processing 1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(gauge, "payments_stuck_processing 1");
+    let id = app.first_payment_of(order).await;
+    let payment: Value = app
+        .client
+        .get(format!("{}/api/v1/payments/{id}", app.address))
+        .bearer_auth(token("alice"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(payment["status"], "processing");
 }
 
 #[tokio::test]
