@@ -130,12 +130,7 @@ impl ServiceClient {
         match self.http.execute(request).await {
             Ok(response) if response.status().is_server_error() => Err(Unreachable {
                 reason: format!("answered {}", response.status().as_u16()),
-                retry_after: response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|value| value.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs),
+                retry_after: retry_after(response.headers()),
             }),
             Ok(response) => Ok(response),
             Err(error) if error.is_timeout() => {
@@ -144,6 +139,15 @@ impl ServiceClient {
             Err(error) => Err(Unreachable::new(format!("unreachable: {error}"))),
         }
     }
+}
+
+/// A response's `Retry-After` in seconds (an HTTP date is not honoured).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 fn flatten(tripped: Tripped<Unreachable>) -> Unreachable {

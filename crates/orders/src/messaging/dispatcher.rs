@@ -275,12 +275,7 @@ impl Dispatcher {
         }
         // Overloaded or limited, payments says when to come back
         // (`Retry-After` in seconds): the job waits that long, not less.
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = platform::client::retry_after(response.headers());
         let problem: serde_json::Value = response.json().await.unwrap_or_default();
         let kind = problem["type"].as_str().unwrap_or_default();
         if let (429 | 503, Some(after)) = (status, retry_after) {

@@ -121,15 +121,7 @@ async fn a_payment_reconciliation_cannot_settle_is_counted_as_stuck() {
     assert!(hung.is_err(), "the charge never answers");
     let mut gauge = String::new();
     for _ in 0..100 {
-        let metrics = app
-            .client
-            .get(format!("{}/metrics", app.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = app.get("", "/metrics").await.text().await.unwrap();
         gauge = metrics
             .lines()
             .find(|line| line.starts_with("payments_stuck_processing "))
@@ -143,12 +135,8 @@ async fn a_payment_reconciliation_cannot_settle_is_counted_as_stuck() {
     assert_eq!(gauge, "payments_stuck_processing 1");
     let id = app.first_payment_of(order).await;
     let payment: Value = app
-        .client
-        .get(format!("{}/api/v1/payments/{id}", app.address))
-        .bearer_auth(token("alice"))
-        .send()
+        .get(&token("alice"), &format!("/api/v1/payments/{id}"))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
