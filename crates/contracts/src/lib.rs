@@ -8,6 +8,7 @@
 pub mod amqp;
 pub mod cloud;
 pub mod money;
+pub mod ops;
 pub mod order;
 pub mod payment;
 pub mod schema;

@@ -57,6 +57,9 @@ impl Application {
             );
         }
         let wake_jobs = Arc::new(Notify::new());
+        let console = service.console(api::ops::OPS, JOBS, wake_jobs.clone());
+        let payments_console =
+            web::Data::new(crate::console::PaymentsConsole::new(&settings.payments)?);
         let orders = Arc::new(
             Orders::new(
                 service.pool.clone(),
@@ -135,6 +138,8 @@ impl Application {
             move |routes, pool| {
                 routes
                     .app_data(web::Data::new(orders.on_pool(pool.clone())))
+                    .app_data(web::Data::new(console.console(pool.clone())))
+                    .app_data(payments_console.clone())
                     .configure(api::configure);
             },
         )?;

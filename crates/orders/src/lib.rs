@@ -12,6 +12,7 @@ pub mod api;
 pub mod app;
 pub mod catalog;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod messaging;
 pub mod service;

@@ -22,6 +22,8 @@ use crate::service::{
 pub const READ: &str = "payments.read";
 pub const WRITE: &str = "payments.write";
 pub const ADMIN: &str = "payments.admin";
+/// The operators' console (`/api/v1/ops`); no other scope opens it.
+pub const OPS: &str = "payments.ops";
 
 /// Rate-limit classes: charging, refunding.
 pub const CREATE_LIMIT: &str = "payments.create";
@@ -620,7 +622,10 @@ pub async fn list_payments(
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
+    cfg.service(platform::ops::scope(|ops| {
+        ops.service(crate::ops::order_story)
+    }))
+    .service(
         web::scope("/api/v1")
             .service(create_payment)
             .service(refund_payment)
@@ -641,10 +646,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Every error is application/problem+json (RFC 9457). Money is a decimal string with an ISO 4217 currency.",
         license(name = "Apache-2.0"),
     ),
-    paths(create_payment, capture_payment, void_payment, create_refund, list_refunds, refund_payment, find_payment, list_payments, platform::http::health, platform::http::ready, platform::metrics::metrics_endpoint),
+    paths(create_payment, capture_payment, void_payment, create_refund, list_refunds, refund_payment, find_payment, list_payments, platform::http::health, platform::http::ready, platform::metrics::metrics_endpoint,
+        crate::ops::order_story,
+        platform::ops::dead_letters::list_dead_letters, platform::ops::dead_letters::find_dead_letter,
+        platform::ops::dead_letters::redrive_dead_letter, platform::ops::dead_letters::discard_dead_letter,
+        platform::ops::jobs::list_jobs, platform::ops::jobs::find_job, platform::ops::jobs::retry_job, platform::ops::jobs::discard_job,
+        platform::ops::outbox::outbox_status, platform::ops::outbox::republish_outbox, platform::ops::audit::list_audit),
     components(schemas(Problem, FieldError, PaymentData, RefundBody, CreateRefundBody, RefundData, RefundListResponse, CaptureBody, CaptureMethod)),
     modifiers(&BearerAuth, &StandardResponses),
-    tags((name = "payments", description = "Payments"), (name = "operations", description = "Liveness and readiness"))
+    tags((name = "payments", description = "Payments"), (name = "operations", description = "Liveness and readiness"),
+        (name = "ops", description = "The operators' console: dead letters, jobs, the outbox, the audit trail and an order's story. Every operation needs the `payments.ops` scope (no other scope opens it); every change is audited."))
 )]
 pub struct ApiDoc;
 

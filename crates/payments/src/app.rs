@@ -79,6 +79,8 @@ impl Application {
             service.outbox_signal(),
         ));
 
+        let console = service.console(api::OPS, JOBS, wake_jobs.clone());
+
         // Refunds and reconciliations.
         let jobs = Arc::new(JobHandler {
             payments: payments.clone(),
@@ -138,6 +140,7 @@ impl Application {
             move |routes, pool| {
                 routes
                     .app_data(web::Data::new(payments.on_pool(pool.clone())))
+                    .app_data(web::Data::new(console.console(pool.clone())))
                     .configure(api::configure);
             },
         )?;

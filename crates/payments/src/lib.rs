@@ -16,6 +16,7 @@ pub mod app;
 pub mod config;
 pub mod consumer;
 pub mod domain;
+pub mod ops;
 pub mod orders;
 pub mod provider;
 pub mod service;

@@ -9,7 +9,10 @@
 //!   message that cannot be parsed is rejected straight to the DLQ; one that
 //!   keeps failing is dead-lettered by the broker after `delivery_limit`
 //!   deliveries (quorum queues count them), so nothing loops forever and
-//!   nothing is silently dropped.
+//!   nothing is silently dropped;
+//! - per consumer, a fanout exchange `<queue>.redrive` bound to the queue
+//!   alone: the operators' console redrives a dead letter through it, to
+//!   that queue and no other, under its original routing key.
 
 use std::time::Duration;
 
@@ -215,6 +218,29 @@ pub async fn declare_consumer(
         )
         .await
         .with_context(|| format!("declaring {}", consume.queue))?;
+    let redrive = format!("{}.redrive", consume.queue);
+    channel
+        .exchange_declare(
+            ShortString::from(redrive.as_str()),
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .with_context(|| format!("declaring {redrive}"))?;
+    channel
+        .queue_bind(
+            ShortString::from(consume.queue.as_str()),
+            ShortString::from(redrive.as_str()),
+            ShortString::from(""),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .with_context(|| format!("binding {} to {redrive}", consume.queue))?;
     if declare_source {
         declare_exchange(channel, &consume.exchange).await?;
     }

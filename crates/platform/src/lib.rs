@@ -23,6 +23,7 @@ pub mod jobs;
 pub mod json;
 pub mod metrics;
 pub mod openapi;
+pub mod ops;
 pub mod problem;
 pub mod rate_limit;
 pub mod relay;

@@ -55,6 +55,10 @@ use crate::resilience::Reconnect;
 pub struct OutboxSource {
     /// Service name: names the leader lock and the AMQP connection.
     pub name: &'static str,
+    /// The outbox table (schema-qualified): `position`, `event_type`,
+    /// `occurred_at` and `published_at` columns, what the operators'
+    /// console reads and marks for re-publishing.
+    pub table: &'static str,
     /// The channel the relay LISTENs on; instances that do not lead it
     /// `NOTIFY` it there after committing events ([`nudge`]).
     pub notify_channel: &'static str,

@@ -170,6 +170,30 @@ impl Service {
         }));
     }
 
+    /// The operators' console of this service ([`crate::ops`]), behind
+    /// `scope`, over its jobs table; starts keeping its dead letters.
+    /// Register `crate::ops::scope` with the returned [`Ops`]'s console.
+    pub fn console(
+        &mut self,
+        scope: &'static str,
+        jobs_table: &'static str,
+        wake_jobs: Arc<tokio::sync::Notify>,
+    ) -> Arc<crate::ops::Ops> {
+        let ops = Arc::new(crate::ops::Ops {
+            service: self.name,
+            scope,
+            jobs_table,
+            wake_jobs,
+            outbox: self.outbox,
+            outbox_signal: self.signal.clone(),
+            queue: self.amqp.consume.queue.clone(),
+            amqp_url: self.amqp.url.clone(),
+        });
+        let (keeper, pool) = (ops.clone(), self.pool.clone());
+        self.until_stopped(move |stop| crate::ops::dead_letters::keep(keeper, pool, stop));
+        ops
+    }
+
     /// Prunes old rows by `rules` (see [`crate::retention`]).
     pub fn prune(
         &mut self,

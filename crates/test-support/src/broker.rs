@@ -49,12 +49,14 @@ impl TestBroker {
         name
     }
 
-    /// A consumer queue name; its `.dlx` and `.dlq` are cleaned up too.
+    /// A consumer queue name; its `.dlx`, `.dlq` and `.redrive` are cleaned
+    /// up too.
     pub fn queue(&mut self, base: &str) -> String {
         let name = format!("{base}.{}", self.suffix);
         self.queues.push(name.clone());
         self.queues.push(format!("{name}.dlq"));
         self.exchanges.push(format!("{name}.dlx"));
+        self.exchanges.push(format!("{name}.redrive"));
         name
     }
 

@@ -2,6 +2,7 @@
 
 pub mod bodies;
 mod error;
+pub mod ops;
 pub mod orders;
 pub mod rate_limit;
 pub mod returns;
@@ -16,7 +17,13 @@ use utoipa::{
 /// Registers every route of the orders API under `/api/v1` (each write
 /// checks its own rate-limit class, `rate_limit`).
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(
+    cfg.service(platform::ops::scope(|scope| {
+        scope
+            .service(ops::order_story)
+            .service(ops::rebuild_projections)
+    }))
+    .service(ops::timeline_page)
+    .service(
         web::scope("/api/v1")
             .service(orders::create_order)
             .service(orders::list_orders)
@@ -56,12 +63,26 @@ pub fn configure(cfg: &mut ServiceConfig) {
         platform::http::health,
         platform::metrics::metrics_endpoint,
         platform::http::ready,
+        ops::order_story,
+        ops::rebuild_projections,
+        platform::ops::dead_letters::list_dead_letters,
+        platform::ops::dead_letters::find_dead_letter,
+        platform::ops::dead_letters::redrive_dead_letter,
+        platform::ops::dead_letters::discard_dead_letter,
+        platform::ops::jobs::list_jobs,
+        platform::ops::jobs::find_job,
+        platform::ops::jobs::retry_job,
+        platform::ops::jobs::discard_job,
+        platform::ops::outbox::outbox_status,
+        platform::ops::outbox::republish_outbox,
+        platform::ops::audit::list_audit,
     ),
     components(schemas(platform::Problem, platform::FieldError, contracts::order::OrderData)),
     modifiers(&BearerAuth, &StandardResponses),
     tags(
         (name = "orders", description = "Orders and their history"),
         (name = "operations", description = "Liveness and readiness"),
+        (name = "ops", description = "The operators' console: dead letters, jobs, the outbox, the audit trail, an order's story and projection rebuilds. Every operation needs the `orders.ops` scope (no other scope opens it); every change is audited. The story is also a page for people at `/ops/orders/{id}`."),
     )
 )]
 pub struct ApiDoc;

@@ -27,6 +27,7 @@ use crate::domain::{Order, OrderEvent, OrderId, Recorded};
 /// The outbox the shared relay publishes: the event store itself, each
 /// event with the public order state after it (`snapshot`).
 pub const OUTBOX: OutboxSource = OutboxSource {
+    table: "orders.events",
     name: "orders",
     notify_channel: "orders_outbox",
     select_unpublished: "SELECT position, id, order_id::text AS subject, sequence, event_type, \

@@ -19,8 +19,10 @@ pub mod events;
 pub mod idempotency;
 mod numbers;
 pub mod projections;
+pub mod rebuild;
 mod rows;
 pub mod schema;
+pub mod story;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 

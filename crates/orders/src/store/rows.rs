@@ -77,7 +77,7 @@ impl EventRow {
     }
 }
 
-#[derive(Debug, Queryable, Selectable, Insertable)]
+#[derive(Debug, Queryable, Selectable, Insertable, serde::Serialize)]
 #[diesel(table_name = orders, treat_none_as_default_value = false)]
 pub(super) struct OrderRow {
     pub id: Uuid,
@@ -98,12 +98,16 @@ pub(super) struct OrderRow {
     tax_rate_bp: i32,
     shipping_fee_minor: Option<i64>,
     version: i32,
+    #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     updated_at: OffsetDateTime,
     coupon: Option<serde_json::Value>,
     carrier: Option<String>,
     tracking_number: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
     completed_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
     cancelled_at: Option<OffsetDateTime>,
 }
 
@@ -184,7 +188,7 @@ impl OrderChangeRow {
     }
 }
 
-#[derive(Debug, Queryable, Selectable, Insertable)]
+#[derive(Debug, Queryable, Selectable, Insertable, serde::Serialize)]
 #[diesel(table_name = order_items, treat_none_as_default_value = false)]
 pub(super) struct ItemRow {
     id: Uuid,
@@ -238,7 +242,7 @@ impl ItemRow {
     }
 }
 
-#[derive(Debug, Queryable, Selectable, Insertable)]
+#[derive(Debug, Queryable, Selectable, Insertable, serde::Serialize)]
 #[diesel(table_name = order_addresses, treat_none_as_default_value = false)]
 pub(super) struct AddressRow {
     order_id: Uuid,

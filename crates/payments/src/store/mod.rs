@@ -105,6 +105,7 @@ pub const INBOX: &str = "payments.inbox";
 
 /// Where payments' outbox is.
 pub const OUTBOX: OutboxSource = OutboxSource {
+    table: "payments.outbox",
     name: "payments",
     notify_channel: "payments_outbox",
     select_unpublished: "SELECT position, id, subject, NULL::int4 AS sequence, event_type, data::text AS data, \

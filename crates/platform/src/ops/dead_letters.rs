@@ -1,0 +1,617 @@
+//! Dead letters: kept, looked at, redriven once, or discarded.
+//!
+//! A small consumer of the service's dead-letter queue (`<queue>.dlq`)
+//! moves every message into the `dead_letters` table (committed before the
+//! message is acknowledged, so none is lost), with the reason it was given
+//! up on: the consumer's own (`x-dead-letter-reason`), or the broker's when
+//! its delivery limit ran out (`x-first-death-reason`, `delivery_limit`).
+//!
+//! A **redrive** publishes the message, with its original routing key,
+//! message id and trace context, through `<queue>.redrive`: a fanout
+//! exchange bound to that queue alone, so no other subscriber sees it
+//! again. The row is marked `redriven` in the transaction that holds it
+//! locked while the broker confirms, so two operators redriving at once
+//! publish it once. If it fails again it comes back to the table under the
+//! same message id, `dead` again with its new reason: never a loop, since
+//! only an operator redrives.
+
+use std::{sync::Arc, time::Duration};
+
+use actix_web::{HttpResponse, get, post, web};
+use anyhow::Context;
+use diesel::{
+    QueryableByName,
+    sql_types::{BigInt, Bytea, Integer, Jsonb, Nullable, Text, Timestamptz},
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures_util::StreamExt;
+use lapin::{
+    BasicProperties,
+    message::Delivery,
+    options::{
+        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions,
+        BasicQosOptions, ConfirmSelectOptions,
+    },
+    types::{AMQPValue, FieldTable, LongString, ShortString},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{
+    Console, Ops,
+    audit::{self, Action},
+    unexpected,
+};
+use crate::{
+    amqp, auth::Authenticated, db::PgPool, http::Stop, problem::Problem, resilience::Reconnect,
+};
+
+/// A dead letter as listed.
+#[derive(Debug, Clone, Serialize, QueryableByName, ToSchema)]
+pub struct DeadLetter {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    /// The queue it was dead-lettered from.
+    #[diesel(sql_type = Text)]
+    pub queue: String,
+    /// The message (CloudEvent) id.
+    #[diesel(sql_type = Text)]
+    pub message_id: String,
+    /// Its routing key: the event type.
+    #[diesel(sql_type = Text)]
+    #[serde(rename = "type")]
+    pub routing_key: String,
+    /// Why it was given up on (the last time).
+    #[diesel(sql_type = Text)]
+    pub reason: String,
+    /// The order it names (the CloudEvent's subject), when it names one.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub subject: Option<String>,
+    /// `dead`, `redriven` or `discarded`.
+    #[diesel(sql_type = Text)]
+    pub state: String,
+    /// How often it was dead-lettered.
+    #[diesel(sql_type = Integer)]
+    pub times_dead_lettered: i32,
+    /// How often an operator redrove it.
+    #[diesel(sql_type = Integer)]
+    pub redrives: i32,
+    #[diesel(sql_type = Timestamptz)]
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_dead_lettered_at: OffsetDateTime,
+    #[diesel(sql_type = Timestamptz)]
+    #[serde(with = "time::serde::rfc3339")]
+    pub dead_lettered_at: OffsetDateTime,
+    /// When it was last redriven or discarded.
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub settled_at: Option<OffsetDateTime>,
+}
+
+/// A dead letter with what it carried, masked.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeadLetterDetail {
+    #[serde(flatten)]
+    pub letter: DeadLetter,
+    /// Its AMQP headers (the broker's `x-death` record included).
+    #[schema(value_type = Object)]
+    pub headers: Value,
+    /// Its body, personal and card data masked (non-JSON: its text).
+    #[schema(value_type = Object)]
+    pub body: Value,
+}
+
+#[derive(QueryableByName)]
+struct Stored {
+    #[diesel(embed)]
+    letter: DeadLetter,
+    #[diesel(sql_type = Jsonb)]
+    headers: Value,
+    #[diesel(sql_type = Bytea)]
+    body: Vec<u8>,
+    #[diesel(sql_type = Nullable<Text>)]
+    content_type: Option<String>,
+}
+
+pub(super) const COLUMNS: &str = "id, queue, message_id, routing_key, reason, subject, state, \
+    times_dead_lettered, redrives, first_dead_lettered_at, dead_lettered_at, settled_at";
+
+// ---------------------------------------------------------------------------
+// Keeping: the dead-letter queue drained into the table.
+
+/// Drains `<queue>.dlq` into the `dead_letters` table until stopped,
+/// reconnecting after failures.
+pub async fn keep(ops: Arc<Ops>, pool: PgPool, mut stop: Stop) {
+    let mut backoff = Reconnect::new(5_000);
+    loop {
+        let outcome = drain(&ops, &pool, &mut backoff, &mut stop).await;
+        if *stop.borrow() {
+            return;
+        }
+        if let Err(error) = outcome {
+            tracing::debug!(
+                error.message = %format!("{error:#}"),
+                "dead-letter keeper interrupted; reconnecting"
+            );
+        }
+        tokio::select! {
+            () = backoff.wait() => {}
+            () = crate::http::stopped(&mut stop) => return,
+        }
+    }
+}
+
+async fn drain(
+    ops: &Ops,
+    pool: &PgPool,
+    backoff: &mut Reconnect,
+    stop: &mut Stop,
+) -> anyhow::Result<()> {
+    let connection = amqp::connect(&ops.amqp_url, &format!("{}-dead-letters", ops.service)).await?;
+    let channel = connection.create_channel().await?;
+    channel.basic_qos(16, BasicQosOptions::default()).await?;
+    let dlq = format!("{}.dlq", ops.queue);
+    let mut deliveries = channel
+        .basic_consume(
+            ShortString::from(dlq.as_str()),
+            ShortString::from(format!("{}-dead-letters", ops.service)),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .with_context(|| format!("consuming {dlq}"))?;
+    backoff.reset();
+    loop {
+        let next = tokio::select! {
+            next = deliveries.next() => next,
+            () = crate::http::stopped(stop) => {
+                connection.close(200, "stopping".into()).await.ok();
+                return Ok(());
+            }
+        };
+        let Some(delivery) = next else {
+            anyhow::bail!("the dead-letter stream ended")
+        };
+        let delivery = delivery?;
+        match store(ops, pool, &delivery).await {
+            Ok(()) => {
+                delivery.ack(BasicAckOptions::default()).await?;
+            }
+            Err(error) => {
+                tracing::warn!(
+                    error.message = %format!("{error:#}"),
+                    "could not keep a dead letter; it stays in the queue"
+                );
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..BasicNackOptions::default()
+                    })
+                    .await?;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Why the message was dead-lettered: the consumer's reason, or the
+/// broker's.
+fn reason(properties: &BasicProperties) -> String {
+    if let Some(reason) = amqp::header(properties, crate::consumer::REASON_HEADER) {
+        return reason;
+    }
+    match amqp::header(properties, "x-first-death-reason").as_deref() {
+        Some("delivery_limit") => {
+            "failed on every delivery until the queue's delivery limit (delivery_limit)".to_owned()
+        }
+        Some(other) => format!("dead-lettered by the broker ({other})"),
+        None => "unknown".to_owned(),
+    }
+}
+
+async fn store(ops: &Ops, pool: &PgPool, delivery: &Delivery) -> anyhow::Result<()> {
+    let properties = &delivery.properties;
+    let message_id = properties
+        .message_id()
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| format!("unidentified-{}", uuid::Uuid::now_v7()));
+    let headers = properties
+        .headers()
+        .as_ref()
+        .map_or(Value::Object(Map::new()), table_json);
+    let subject = serde_json::from_slice::<Value>(&delivery.data)
+        .ok()
+        .and_then(|event| {
+            event
+                .get("subject")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .filter(|subject| subject.len() <= 200);
+    let reason = reason(properties);
+    let mut conn = crate::db::connection(pool).await?;
+    diesel::sql_query(format!(
+        "INSERT INTO {} AS d (queue, message_id, routing_key, content_type, reason, headers, body, subject) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (queue, message_id) DO UPDATE SET state = 'dead', reason = EXCLUDED.reason, \
+           headers = EXCLUDED.headers, times_dead_lettered = d.times_dead_lettered + 1, \
+           dead_lettered_at = now(), settled_at = NULL",
+        ops.table("dead_letters")
+    ))
+    .bind::<Text, _>(&ops.queue)
+    .bind::<Text, _>(&message_id)
+    .bind::<Text, _>(delivery.routing_key.as_str())
+    .bind::<Nullable<Text>, _>(properties.content_type().as_ref().map(ToString::to_string))
+    .bind::<Text, _>(&reason)
+    .bind::<Jsonb, _>(&headers)
+    .bind::<Bytea, _>(&delivery.data)
+    .bind::<Nullable<Text>, _>(subject)
+    .execute(&mut conn)
+    .await?;
+    tracing::warn!(
+        message.id = %message_id,
+        message.routing_key = %delivery.routing_key,
+        reason,
+        "dead letter kept for the operators"
+    );
+    Ok(())
+}
+
+fn table_json(table: &FieldTable) -> Value {
+    Value::Object(
+        table
+            .inner()
+            .iter()
+            .map(|(name, value)| (name.to_string(), value_json(value)))
+            .collect(),
+    )
+}
+
+fn value_json(value: &AMQPValue) -> Value {
+    match value {
+        AMQPValue::LongString(text) => {
+            Value::String(String::from_utf8_lossy(text.as_bytes()).into_owned())
+        }
+        AMQPValue::ShortString(text) => Value::String(text.to_string()),
+        AMQPValue::Boolean(flag) => Value::Bool(*flag),
+        AMQPValue::ShortShortInt(n) => Value::from(*n),
+        AMQPValue::ShortShortUInt(n) => Value::from(*n),
+        AMQPValue::ShortInt(n) => Value::from(*n),
+        AMQPValue::ShortUInt(n) => Value::from(*n),
+        AMQPValue::LongInt(n) => Value::from(*n),
+        AMQPValue::LongUInt(n) => Value::from(*n),
+        AMQPValue::LongLongInt(n) => Value::from(*n),
+        AMQPValue::Timestamp(n) => Value::from(*n),
+        AMQPValue::FieldTable(table) => table_json(table),
+        AMQPValue::FieldArray(items) => {
+            Value::Array(items.as_slice().iter().map(value_json).collect())
+        }
+        other => Value::String(format!("{other:?}")),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The console.
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeadLetterQuery {
+    /// `dead` (default), `redriven`, `discarded` or `all`.
+    pub state: Option<String>,
+    /// Only those whose reason contains this text.
+    pub reason: Option<String>,
+    /// Only this event type.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub event_type: Option<String>,
+    /// Only those naming this order.
+    pub subject: Option<String>,
+    /// Only those dead-lettered at least this many seconds ago.
+    pub older_than_seconds: Option<i64>,
+    /// At most this many, newest first (1–500, default 50).
+    pub limit: Option<i64>,
+}
+
+/// Dead letters of this service's consumer, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/ops/dead-letters", tag = "ops",
+    params(DeadLetterQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The dead letters that match, newest first", body = [DeadLetter]),
+        (status = 400, description = "Invalid query (`validation_error`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an operator (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/dead-letters")]
+pub async fn list_dead_letters(
+    Authenticated(principal): Authenticated,
+    console: web::Data<Console>,
+    query: web::Query<DeadLetterQuery>,
+) -> Result<HttpResponse, Problem> {
+    console.operator(&principal)?;
+    let limit = super::limit(query.limit)?;
+    let state = match query.state.as_deref() {
+        None => Some("dead"),
+        Some("all") => None,
+        Some(state @ ("dead" | "redriven" | "discarded")) => Some(state),
+        Some(_) => {
+            return Err(Problem::validation(vec![crate::problem::FieldError::new(
+                "state",
+                "must be one of dead, redriven, discarded, all",
+            )]));
+        }
+    };
+    let mut conn = crate::db::connection(&console.pool)
+        .await
+        .map_err(|error| Problem::internal(&error))?;
+    let letters: Vec<DeadLetter> = diesel::sql_query(format!(
+        "SELECT {COLUMNS} FROM {} \
+         WHERE ($1::text IS NULL OR state = $1) \
+           AND ($2::text IS NULL OR strpos(lower(reason), lower($2)) > 0) \
+           AND ($3::text IS NULL OR routing_key = $3) \
+           AND ($4::text IS NULL OR subject = $4) \
+           AND ($5::int8 IS NULL OR dead_lettered_at <= now() - $5 * interval '1 second') \
+         ORDER BY id DESC LIMIT $6",
+        console.ops.table("dead_letters")
+    ))
+    .bind::<Nullable<Text>, _>(state)
+    .bind::<Nullable<Text>, _>(query.reason.as_deref())
+    .bind::<Nullable<Text>, _>(query.event_type.as_deref())
+    .bind::<Nullable<Text>, _>(query.subject.as_deref())
+    .bind::<Nullable<BigInt>, _>(query.older_than_seconds)
+    .bind::<BigInt, _>(limit)
+    .load(&mut conn)
+    .await
+    .map_err(unexpected)?;
+    Ok(HttpResponse::Ok().json(letters))
+}
+
+async fn load(
+    conn: &mut AsyncPgConnection,
+    ops: &Ops,
+    id: i64,
+    lock: bool,
+) -> Result<Stored, Problem> {
+    let stored: Option<Stored> = diesel::sql_query(format!(
+        "SELECT {COLUMNS}, headers, body, content_type FROM {} WHERE id = $1{}",
+        ops.table("dead_letters"),
+        if lock { " FOR UPDATE" } else { "" }
+    ))
+    .bind::<BigInt, _>(id)
+    .get_result(conn)
+    .await
+    .map(Some)
+    .or_else(|error| match error {
+        diesel::result::Error::NotFound => Ok(None),
+        other => Err(unexpected(other)),
+    })?;
+    stored.ok_or_else(|| Problem::not_found(format!("no dead letter {id}")))
+}
+
+fn detail(stored: Stored) -> DeadLetterDetail {
+    let mut headers = stored.headers;
+    super::mask::json(&mut headers);
+    DeadLetterDetail {
+        letter: stored.letter,
+        headers,
+        body: super::mask::body(&stored.body),
+    }
+}
+
+/// One dead letter: its headers and its body, masked.
+#[utoipa::path(
+    get, path = "/api/v1/ops/dead-letters/{id}", tag = "ops",
+    params(("id" = i64, Path, description = "Dead letter id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The dead letter, personal and card data masked", body = DeadLetterDetail),
+        (status = 403, description = "Not an operator (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such dead letter (`not_found`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/dead-letters/{id}")]
+pub async fn find_dead_letter(
+    Authenticated(principal): Authenticated,
+    console: web::Data<Console>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    console.operator(&principal)?;
+    let mut conn = crate::db::connection(&console.pool)
+        .await
+        .map_err(|error| Problem::internal(&error))?;
+    let stored = load(&mut conn, &console.ops, id.into_inner(), false).await?;
+    Ok(HttpResponse::Ok().json(detail(stored)))
+}
+
+/// What a redrive republishes: the message as it was first published (the
+/// dead-lettering headers left behind).
+fn republished(stored: &Stored) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    if let Value::Object(fields) = &stored.headers {
+        for (name, value) in fields {
+            if name.starts_with("x-") {
+                continue;
+            }
+            if let Value::String(text) = value {
+                headers.insert(
+                    ShortString::from(name.as_str()),
+                    AMQPValue::LongString(LongString::from(text.as_bytes().to_vec())),
+                );
+            }
+        }
+    }
+    let mut properties = BasicProperties::default()
+        .with_message_id(ShortString::from(stored.letter.message_id.as_str()))
+        .with_type(ShortString::from(stored.letter.routing_key.as_str()))
+        .with_delivery_mode(2)
+        .with_headers(headers);
+    if let Some(content_type) = &stored.content_type {
+        properties = properties.with_content_type(ShortString::from(content_type.as_str()));
+    }
+    properties
+}
+
+async fn publish(ops: &Ops, stored: &Stored) -> anyhow::Result<()> {
+    let confirmed = tokio::time::timeout(Duration::from_secs(10), async {
+        let connection = amqp::connect(&ops.amqp_url, &format!("{}-redrive", ops.service)).await?;
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        let confirmation = channel
+            .basic_publish(
+                ShortString::from(format!("{}.redrive", ops.queue)),
+                ShortString::from(stored.letter.routing_key.as_str()),
+                BasicPublishOptions::default(),
+                &stored.body,
+                republished(stored),
+            )
+            .await?
+            .await?;
+        connection.close(200, "redriven".into()).await.ok();
+        anyhow::ensure!(
+            confirmation.is_ack(),
+            "the broker did not confirm the redrive"
+        );
+        Ok(())
+    })
+    .await;
+    confirmed.unwrap_or_else(|_| Err(anyhow::anyhow!("the broker did not answer in time")))
+}
+
+/// Republishes a dead letter to the queue it came from, once.
+#[utoipa::path(
+    post, path = "/api/v1/ops/dead-letters/{id}/redrive", tag = "ops",
+    params(("id" = i64, Path, description = "Dead letter id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Redriven (now, or already before and not back since)", body = DeadLetter),
+        (status = 403, description = "Not an operator (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such dead letter (`not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It was discarded (`dead_letter_discarded`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The broker did not confirm it (`broker_unavailable`); nothing changed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/dead-letters/{id}/redrive")]
+pub async fn redrive_dead_letter(
+    Authenticated(principal): Authenticated,
+    console: web::Data<Console>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    let operator = console.operator(&principal)?;
+    settle(&console, &operator, id.into_inner(), Settle::Redrive).await
+}
+
+/// Discards a dead letter (it is kept, marked `discarded`, for the record).
+#[utoipa::path(
+    post, path = "/api/v1/ops/dead-letters/{id}/discard", tag = "ops",
+    params(("id" = i64, Path, description = "Dead letter id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Discarded (now or before)", body = DeadLetter),
+        (status = 403, description = "Not an operator (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such dead letter (`not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It was redriven and is not back (`dead_letter_redriven`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/dead-letters/{id}/discard")]
+pub async fn discard_dead_letter(
+    Authenticated(principal): Authenticated,
+    console: web::Data<Console>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    let operator = console.operator(&principal)?;
+    settle(&console, &operator, id.into_inner(), Settle::Discard).await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    Redrive,
+    Discard,
+}
+
+async fn settle(
+    console: &Console,
+    operator: &str,
+    id: i64,
+    how: Settle,
+) -> Result<HttpResponse, Problem> {
+    let ops = console.ops.clone();
+    let mut conn = crate::db::connection(&console.pool)
+        .await
+        .map_err(|error| Problem::internal(&error))?;
+    let operator = operator.to_owned();
+    let settled = conn
+        .transaction(
+            async move |conn| -> Result<(DeadLetter, Option<Action>), Problem> {
+                let stored = load(conn, &ops, id, true).await?;
+                let (target_state, action) = match how {
+                    Settle::Redrive => ("redriven", "dead_letter.redrive"),
+                    Settle::Discard => ("discarded", "dead_letter.discard"),
+                };
+                match (stored.letter.state.as_str(), how) {
+                    (state, _) if state == target_state => return Ok((stored.letter, None)),
+                    ("discarded", Settle::Redrive) => {
+                        return Err(Problem::new(
+                            actix_web::http::StatusCode::CONFLICT,
+                            "dead_letter_discarded",
+                            "The dead letter was discarded",
+                        ));
+                    }
+                    ("redriven", Settle::Discard) => {
+                        return Err(Problem::new(
+                            actix_web::http::StatusCode::CONFLICT,
+                            "dead_letter_redriven",
+                            "The dead letter was redriven and has not come back",
+                        ));
+                    }
+                    _ => {}
+                }
+                if how == Settle::Redrive {
+                    publish(&ops, &stored).await.map_err(|error| {
+                    tracing::warn!(error.message = %format!("{error:#}"), "redrive not confirmed");
+                    Problem::overloaded(
+                        "broker_unavailable",
+                        "the broker did not confirm the redrive; nothing changed, retry later",
+                    )
+                })?;
+                }
+                let letter: DeadLetter = diesel::sql_query(format!(
+                    "UPDATE {} SET state = $2, settled_at = now(), \
+                   redrives = redrives + CASE WHEN $2 = 'redriven' THEN 1 ELSE 0 END \
+                 WHERE id = $1 RETURNING {COLUMNS}",
+                    ops.table("dead_letters")
+                ))
+                .bind::<BigInt, _>(id)
+                .bind::<Text, _>(target_state)
+                .get_result(conn)
+                .await
+                .map_err(unexpected)?;
+                let entry = Action {
+                    operator,
+                    action,
+                    target: format!("dead_letter:{id}"),
+                    detail: serde_json::json!({
+                        "message_id": letter.message_id,
+                        "type": letter.routing_key,
+                        "queue": letter.queue,
+                        "reason": letter.reason,
+                    }),
+                };
+                audit::record(conn, ops.service, &entry)
+                    .await
+                    .map_err(unexpected)?;
+                Ok((letter, Some(entry)))
+            },
+        )
+        .await;
+    let (letter, action) = settled?;
+    if let Some(action) = action {
+        audit::log(&action);
+    }
+    Ok(HttpResponse::Ok().json(letter))
+}

@@ -1,0 +1,2 @@
+DROP TABLE orders.ops_audit;
+DROP TABLE orders.dead_letters;
