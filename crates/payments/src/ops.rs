@@ -11,7 +11,7 @@ use contracts::{
 };
 use diesel::{
     QueryableByName,
-    sql_types::{Array, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid},
+    sql_types::{Array, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::RunQueryDsl;
 use platform::{Problem, auth::Authenticated, ops::Console};
@@ -24,8 +24,9 @@ use crate::service::{Actor, Payments};
 struct Published {
     #[diesel(sql_type = Text)]
     event_type: String,
-    #[diesel(sql_type = Jsonb)]
-    data: serde_json::Value,
+    /// The event's data as stored (`json` text).
+    #[diesel(sql_type = Text)]
+    data: String,
     #[diesel(sql_type = Nullable<Text>)]
     traceparent: Option<String>,
     #[diesel(sql_type = Timestamptz)]
@@ -107,7 +108,7 @@ pub async fn order_story(
     .collect();
     keys.extend(ids.iter().map(Uuid::to_string));
     let published: Vec<Published> = diesel::sql_query(
-        "SELECT event_type, data, traceparent, occurred_at FROM payments.outbox \
+        "SELECT event_type, data::text AS data, traceparent, occurred_at FROM payments.outbox \
          WHERE subject = $1 ORDER BY position",
     )
     .bind::<Text, _>(order_id.to_string())
@@ -120,7 +121,7 @@ pub async fn order_story(
             at: event.occurred_at,
             service: "payments".to_owned(),
             kind: StepKind::Event,
-            summary: summary(&event.data),
+            summary: summary(&serde_json::from_str(&event.data).unwrap_or_default()),
             name: event.event_type,
             actor: None,
             trace_id: contracts::ops::trace_id(event.traceparent.as_deref()),

@@ -27,6 +27,8 @@ pub struct TokenSpec {
     pub subject: String,
     pub scopes: Vec<String>,
     pub audience: String,
+    /// More audiences the token is also for (one token for both services).
+    pub also_for: Vec<String>,
     pub issuer: String,
     /// Seconds from now; negative for an expired token.
     pub expires_in: i64,
@@ -40,10 +42,17 @@ impl TokenSpec {
             subject: subject.to_owned(),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             audience: audience.to_owned(),
+            also_for: Vec::new(),
             issuer: ISSUER.to_owned(),
             expires_in: 600,
             not_before_in: None,
         }
+    }
+
+    /// The token is also for `audience`.
+    pub fn also_for(mut self, audience: &str) -> Self {
+        self.also_for.push(audience.to_owned());
+        self
     }
 
     fn claims(&self) -> Claims {
@@ -52,7 +61,10 @@ impl TokenSpec {
             sub: self.subject.clone(),
             scope: self.scopes.join(" "),
             iss: self.issuer.clone(),
-            aud: vec![self.audience.clone()],
+            aud: std::iter::once(&self.audience)
+                .chain(&self.also_for)
+                .cloned()
+                .collect(),
             exp: u64::try_from(now + self.expires_in).unwrap_or(0),
             iat: u64::try_from(now).ok(),
             nbf: self

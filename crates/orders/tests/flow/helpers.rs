@@ -49,6 +49,8 @@ pub struct Options {
     pub manual_capture: bool,
     /// Payments voids authorizations older than this (default: a week).
     pub authorization_expiry_seconds: Option<i64>,
+    /// Orders parks a job after this many attempts (default: the config's).
+    pub max_job_attempts: Option<i32>,
 }
 
 /// Every JSON log line the services in this test process wrote.
@@ -151,6 +153,9 @@ pub async fn spawn_platform(options: Options) -> Platform {
     settings.relay.poll_ms = relay_poll_ms;
     if options.manual_capture {
         settings.payments.capture = contracts::payment::CaptureMethod::Manual;
+    }
+    if let Some(attempts) = options.max_job_attempts {
+        settings.jobs.max_attempts = attempts;
     }
     let app = orders::app::Application::build(settings).await.unwrap();
     let orders = format!("http://127.0.0.1:{}", app.port());
@@ -479,6 +484,66 @@ impl Platform {
             .await
             .unwrap();
         body["data"].as_array().unwrap().clone()
+    }
+}
+
+/// An operator's token: both consoles, for both services' audiences.
+pub fn ops_token() -> String {
+    TokenSpec::new("orders", "oncall", &["orders.ops", "payments.ops"])
+        .also_for("payments")
+        .sign()
+}
+
+impl Platform {
+    /// `GET` on a console (`base`: `self.orders` or payments' URL) with the
+    /// operator's token: the status and the JSON answer.
+    pub async fn ops_get(&self, base: &str, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(format!("{base}/api/v1/ops{path}"))
+            .bearer_auth(ops_token())
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    /// `POST` on a console with the operator's token.
+    pub async fn ops_post(&self, base: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(format!("{base}/api/v1/ops{path}"))
+            .bearer_auth(ops_token());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    /// Waits until `base`'s console keeps more than `seen` dead letters (in
+    /// any state); the newest, in detail.
+    pub async fn next_dead_letter(&self, base: &str, seen: usize) -> Value {
+        for _ in 0..300 {
+            let (status, letters) = self.ops_get(base, "/dead-letters?state=all").await;
+            assert_eq!(status, 200, "{letters}");
+            let letters = letters.as_array().unwrap();
+            if letters.len() > seen {
+                let id = &letters[0]["id"];
+                let (status, detail) = self.ops_get(base, &format!("/dead-letters/{id}")).await;
+                assert_eq!(status, 200, "{detail}");
+                return detail;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no dead letter came to {base}'s console");
+    }
+
+    /// Runs `sql` on orders' database (to break or mend what a test needs).
+    pub async fn orders_sql(&self, sql: &str) {
+        use diesel_async::SimpleAsyncConnection;
+        let mut conn = self.orders_db.connect().await.unwrap();
+        conn.batch_execute(sql).await.unwrap();
     }
 }
 
