@@ -458,5 +458,36 @@ async fn every_endpoint_refuses_hostile_text_anywhere_in_the_request() {
     ];
     let sent = assert_all_refused(&app.address, &admin(), &endpoints).await;
     assert!(sent > 200, "only {sent} cases");
+    // The operators' console (its own scope).
+    let ops = "/api/v1/ops";
+    let console = [
+        Endpoint::new(Method::GET, format!("{ops}/dead-letters"))
+            .query("state", "all")
+            .query("reason", "limit")
+            .query("type", "payment.failed")
+            .query("subject", id),
+        Endpoint::new(Method::GET, format!("{ops}/dead-letters/1")),
+        Endpoint::new(Method::POST, format!("{ops}/dead-letters/1/redrive")),
+        Endpoint::new(Method::POST, format!("{ops}/dead-letters/1/discard")),
+        Endpoint::new(Method::GET, format!("{ops}/jobs"))
+            .query("state", "all")
+            .query("kind", "pay"),
+        Endpoint::new(Method::GET, format!("{ops}/jobs/1")),
+        Endpoint::new(Method::POST, format!("{ops}/jobs/1/retry")),
+        Endpoint::new(Method::POST, format!("{ops}/jobs/1/discard")),
+        Endpoint::new(Method::GET, format!("{ops}/outbox")),
+        Endpoint::new(Method::GET, format!("{ops}/audit"))
+            .query("operator", "oncall")
+            .query("target", "job:1"),
+        Endpoint::new(Method::GET, format!("{ops}/orders/{id}")),
+        Endpoint::new(Method::POST, format!("{ops}/projections/rebuild"))
+            .body(json!({"order_id": id})),
+        Endpoint::new(Method::GET, format!("/ops/orders/{id}")),
+    ];
+    let operator =
+        test_support::tokens::TokenSpec::new(crate::helpers::AUDIENCE, "oncall", &["orders.ops"])
+            .sign();
+    let sent = assert_all_refused(&app.address, &operator, &console).await;
+    assert!(sent > 100, "only {sent} cases");
     assert_eq!(app.event_count().await, events, "a refused request wrote");
 }

@@ -166,5 +166,27 @@ async fn every_endpoint_refuses_hostile_text_anywhere_in_the_request() {
     ];
     let sent = assert_all_refused(&app.address, &crate::helpers::admin(), &endpoints).await;
     assert!(sent > 100, "only {sent} cases");
+    // The operators' console (its own scope).
+    let ops = "/api/v1/ops";
+    let console = [
+        Endpoint::new(Method::GET, format!("{ops}/dead-letters"))
+            .query("reason", "limit")
+            .query("type", "order.cancelled")
+            .query("subject", &order.to_string()),
+        Endpoint::new(Method::GET, format!("{ops}/dead-letters/1")),
+        Endpoint::new(Method::POST, format!("{ops}/dead-letters/1/redrive")),
+        Endpoint::new(Method::POST, format!("{ops}/dead-letters/1/discard")),
+        Endpoint::new(Method::GET, format!("{ops}/jobs")).query("kind", "refund"),
+        Endpoint::new(Method::GET, format!("{ops}/jobs/1")),
+        Endpoint::new(Method::POST, format!("{ops}/jobs/1/retry")),
+        Endpoint::new(Method::POST, format!("{ops}/jobs/1/discard")),
+        Endpoint::new(Method::GET, format!("{ops}/outbox")),
+        Endpoint::new(Method::GET, format!("{ops}/audit")).query("operator", "oncall"),
+        Endpoint::new(Method::GET, format!("{ops}/orders/{order}")),
+    ];
+    let operator =
+        test_support::tokens::TokenSpec::new("payments", "oncall", &["payments.ops"]).sign();
+    let sent = assert_all_refused(&app.address, &operator, &console).await;
+    assert!(sent > 80, "only {sent} cases");
     assert_eq!(app.counts().await, counts, "a refused request wrote");
 }
