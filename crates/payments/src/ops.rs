@@ -43,7 +43,7 @@ fn summary(data: &serde_json::Value) -> String {
     let text = |name: &str| data.get(name).and_then(|v| v.as_str()).unwrap_or_default();
     let mut summary = format!(
         "payment {} {}, amount {} {}",
-        text("id").get(..8).unwrap_or_default(),
+        text("id"),
         text("status"),
         text("amount"),
         text("currency")

@@ -524,6 +524,36 @@ async fn the_story_of_a_paid_partly_refunded_cancelled_order_lists_each_step_onc
     assert_eq!(story["payments"].as_array().unwrap().len(), 1);
     assert_eq!(story["payments"][0]["status"], "refunded");
 
+    // The same story as a person meets it: the page in headless Chromium.
+    let page = browse_timeline(
+        &format!("{}/ops/orders/{id}", platform.orders),
+        &ops_token(),
+    )
+    .await;
+    assert_eq!(page["status"], 200, "{page}");
+    assert!(
+        page["heading"]
+            .as_str()
+            .unwrap()
+            .contains(story["order_number"].as_str().unwrap()),
+        "{page}"
+    );
+    assert_eq!(page["order_status"], "cancelled");
+    assert_eq!(page["payment_status"], "refunded");
+    assert_eq!(page["missing"], json!([]));
+    let rows = page["steps"].as_array().unwrap();
+    assert_eq!(rows.len(), steps.len(), "every step is shown once: {page}");
+    for (row, step) in rows.iter().zip(steps) {
+        assert_eq!(row["visible"], true);
+        let cells = row["cells"].as_array().unwrap();
+        assert_eq!(cells[0], step["at"], "in the story's order: {page}");
+        assert_eq!(cells[1], step["service"]);
+        assert_eq!(cells[3], step["name"]);
+    }
+    let payments_rows = page["payments"].as_array().unwrap();
+    assert_eq!(payments_rows.len(), 1);
+    assert_eq!(payments_rows[0]["cells"][1], "refunded");
+
     // Without payments' scope, payments' side is said to be missing.
     let orders_only = TokenSpec::new("orders", "oncall", &["orders.ops"]).sign();
     let partial: Value = platform
@@ -551,6 +581,33 @@ async fn the_story_of_a_paid_partly_refunded_cancelled_order_lists_each_step_onc
         )
         .await;
     assert_eq!(status, 404);
+}
+
+/// What headless Chromium shows of a timeline page
+/// (`deploy/tools/browser/timeline.mjs`); a screenshot is left in the
+/// temporary directory.
+async fn browse_timeline(url: &str, token: &str) -> Value {
+    let (url, token) = (url.to_owned(), token.to_owned());
+    // Blocking, off the test's runtime (it runs the services' proxies).
+    tokio::task::spawn_blocking(move || browse(&url, &token))
+        .await
+        .unwrap()
+}
+
+fn browse(url: &str, token: &str) -> Value {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let screenshot = std::env::temp_dir().join(format!("timeline-{}.png", uuid::Uuid::now_v7()));
+    let output = std::process::Command::new(root.join("deploy/tools/browser/run.sh"))
+        .args(["timeline.mjs", url, token])
+        .arg(&screenshot)
+        .output()
+        .expect("running the browser check (needs node and chromium)");
+    assert!(
+        output.status.success(),
+        "the browser check failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 #[tokio::test]
