@@ -1,0 +1,656 @@
+//! `shopctl`: the operators' console of both services on the command line.
+//!
+//! It speaks only the services' console API (`/api/v1/ops`, the scopes
+//! `orders.ops` and `payments.ops`), with a token from the environment
+//! (`SHOPCTL_TOKEN`). Tables for people, `--json` for scripts. Every action
+//! that changes something says what it is about to do and asks first,
+//! unless `--yes`; every one is idempotent on the server (a second redrive
+//! or retry changes nothing), so a script may repeat it safely.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a CLI: its output is its answer
+
+use std::io::{BufRead, Write};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(
+    name = "shopctl",
+    version,
+    about = "The operators' console of the orders platform"
+)]
+struct Cli {
+    /// Orders' base URL.
+    #[arg(long, env = "ORDERS_URL", default_value = "http://127.0.0.1:8080")]
+    orders: String,
+    /// Payments' base URL.
+    #[arg(long, env = "PAYMENTS_URL", default_value = "http://127.0.0.1:8081")]
+    payments: String,
+    /// A bearer token with `orders.ops` and/or `payments.ops` (for an
+    /// order's whole story, both, with both audiences).
+    #[arg(long, env = "SHOPCTL_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Print the services' JSON answers instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Do not ask before changing anything.
+    #[arg(long, short = 'y', global = true)]
+    yes: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Service {
+    Orders,
+    Payments,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Messages a consumer gave up on.
+    #[command(subcommand)]
+    DeadLetters(DeadLetters),
+    /// Pending and parked jobs.
+    #[command(subcommand)]
+    Jobs(Jobs),
+    /// The outbox: backlog, and re-publishing a range.
+    #[command(subcommand)]
+    Outbox(Outbox),
+    /// What operators did, newest first.
+    Audit {
+        #[arg(long, value_enum, default_value = "orders")]
+        service: Service,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// An order's whole story across both services, in time order.
+    Story { order_id: uuid::Uuid },
+    /// Rebuild orders' read model from its events: report every difference
+    /// (every order, page by page), and rewrite the differing rows with
+    /// `--apply`.
+    Rebuild {
+        /// One order only.
+        #[arg(long)]
+        order: Option<uuid::Uuid>,
+        #[arg(long)]
+        apply: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeadLetters {
+    /// List them (dead ones by default).
+    List {
+        #[arg(long, value_enum, default_value = "orders")]
+        service: Service,
+        /// dead, redriven, discarded or all.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only those whose reason contains this text.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Only this event type.
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// Only those dead-lettered at least this many seconds ago.
+        #[arg(long)]
+        older_than: Option<u64>,
+    },
+    /// One, with its headers and its body (personal and card data masked).
+    Show {
+        id: i64,
+        #[arg(long, value_enum, default_value = "orders")]
+        service: Service,
+    },
+    /// Republish one to the queue it came from (once).
+    Redrive {
+        id: i64,
+        #[arg(long, value_enum, default_value = "orders")]
+        service: Service,
+    },
+    /// Give one up for good.
+    Discard {
+        id: i64,
+        #[arg(long, value_enum, default_value = "orders")]
+        service: Service,
+    },
+}
+
+#[derive(Subcommand)]
+enum Jobs {
+    /// List them (parked ones by default).
+    List {
+        #[arg(long, value_enum, default_value = "orders")]
+        service: Service,
+        /// parked, pending or all.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+    },
+    /// One, with its attempts, last error and payload (masked).
+    Show {
+        id: i64,
+        #[arg(long, value_enum, default_value = "orders")]
+        service: Service,
+    },
+    /// Run a parked job again, at once.
+    Retry {
+        id: i64,
+        #[arg(long, value_enum, default_value = "orders")]
+        service: Service,
+    },
+    /// Give a parked job up for good.
+    Discard {
+        id: i64,
+        #[arg(long, value_enum, default_value = "orders")]
+        service: Service,
+    },
+}
+
+#[derive(Subcommand)]
+enum Outbox {
+    /// Backlog, oldest age, counts per type.
+    Status {
+        #[arg(long, value_enum, default_value = "orders")]
+        service: Service,
+    },
+    /// Publish positions FROM..=TO again (consumers deduplicate by id).
+    Republish {
+        from: i64,
+        to: i64,
+        #[arg(long, value_enum, default_value = "orders")]
+        service: Service,
+    },
+}
+
+struct Console {
+    http: reqwest::Client,
+    orders: String,
+    payments: String,
+    token: String,
+}
+
+impl Console {
+    fn base(&self, service: Service) -> &str {
+        match service {
+            Service::Orders => &self.orders,
+            Service::Payments => &self.payments,
+        }
+    }
+
+    async fn call(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .context("the service could not be reached")?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!(
+                "{status}: {} — {}",
+                body["type"].as_str().unwrap_or("error"),
+                body["detail"]
+                    .as_str()
+                    .or(body["title"].as_str())
+                    .unwrap_or("no detail")
+            );
+        }
+        Ok(body)
+    }
+
+    async fn get(
+        &self,
+        service: Service,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> anyhow::Result<Value> {
+        let url = format!(
+            "{}/api/v1/ops{path}",
+            self.base(service).trim_end_matches('/')
+        );
+        let url = reqwest::Url::parse_with_params(&url, query)
+            .with_context(|| format!("{url} is not a URL"))?;
+        self.call(self.http.get(url)).await
+    }
+
+    async fn post(
+        &self,
+        service: Service,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let url = format!(
+            "{}/api/v1/ops{path}",
+            self.base(service).trim_end_matches('/')
+        );
+        let mut request = self.http.post(url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.call(request).await
+    }
+}
+
+/// Asks "`what`? [y/N]" on the terminal; `--yes` answers for the operator.
+fn confirm(yes: bool, what: &str) -> anyhow::Result<()> {
+    if yes {
+        return Ok(());
+    }
+    eprint!("{what}? [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        bail!("not confirmed; nothing changed (use --yes in scripts)")
+    }
+}
+
+fn cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Prints `rows` as a table of `columns` (header, field).
+fn table(rows: &[Value], columns: &[(&str, &str)]) {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            columns
+                .iter()
+                .map(|(_, field)| {
+                    let text = cell(&row[*field]);
+                    text.chars().take(80).collect()
+                })
+                .collect()
+        })
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (header, _))| {
+            cells
+                .iter()
+                .map(|row| row[i].chars().count())
+                .chain([header.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |values: Vec<String>| {
+        let padded: Vec<String> = values
+            .iter()
+            .zip(&widths)
+            .map(|(value, width)| format!("{value:<width$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(columns.iter().map(|(h, _)| (*h).to_owned()).collect());
+    for row in cells {
+        line(row);
+    }
+    if rows.is_empty() {
+        println!("(none)");
+    }
+}
+
+fn detail(value: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+const LETTER_COLUMNS: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("STATE", "state"),
+    ("TYPE", "type"),
+    ("ORDER", "subject"),
+    ("TIMES", "times_dead_lettered"),
+    ("REDRIVES", "redrives"),
+    ("DEAD SINCE", "dead_lettered_at"),
+    ("REASON", "reason"),
+];
+
+const JOB_COLUMNS: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("KIND", "kind"),
+    ("KEY", "key"),
+    ("STATE", "state"),
+    ("ATTEMPTS", "attempts"),
+    ("NEXT/PARKED", "run_at"),
+    ("LAST ERROR", "last_error"),
+];
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let console = Console {
+        http: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()?,
+        orders: cli.orders,
+        payments: cli.payments,
+        token: cli.token,
+    };
+    let (json_out, yes) = (cli.json, cli.yes);
+    let show = |value: &Value, print: &dyn Fn(&Value) -> anyhow::Result<()>| {
+        if json_out {
+            println!("{}", serde_json::to_string_pretty(value)?);
+            Ok(())
+        } else {
+            print(value)
+        }
+    };
+    let list = |columns: &'static [(&'static str, &'static str)]| {
+        move |value: &Value| {
+            table(value.as_array().map_or(&[][..], Vec::as_slice), columns);
+            Ok(())
+        }
+    };
+    match cli.command {
+        Command::DeadLetters(DeadLetters::List {
+            service,
+            state,
+            reason,
+            event_type,
+            older_than,
+        }) => {
+            let mut query = Vec::new();
+            for (name, value) in [
+                ("state", state),
+                ("reason", reason),
+                ("type", event_type),
+                ("older_than_seconds", older_than.map(|s| s.to_string())),
+            ] {
+                if let Some(value) = value {
+                    query.push((name, value));
+                }
+            }
+            let letters = console.get(service, "/dead-letters", &query).await?;
+            show(&letters, &list(LETTER_COLUMNS))
+        }
+        Command::DeadLetters(DeadLetters::Show { id, service }) => {
+            let letter = console
+                .get(service, &format!("/dead-letters/{id}"), &[])
+                .await?;
+            show(&letter, &detail)
+        }
+        Command::DeadLetters(DeadLetters::Redrive { id, service }) => {
+            let letter = console
+                .get(service, &format!("/dead-letters/{id}"), &[])
+                .await?;
+            confirm(
+                yes,
+                &format!(
+                    "Redrive dead letter {id} ({} for order {}, {}) to {}",
+                    cell(&letter["type"]),
+                    cell(&letter["subject"]),
+                    cell(&letter["reason"]),
+                    cell(&letter["queue"])
+                ),
+            )?;
+            let letter = console
+                .post(service, &format!("/dead-letters/{id}/redrive"), None)
+                .await?;
+            show(&letter, &|l| {
+                println!(
+                    "dead letter {id}: {} ({} redrive(s))",
+                    cell(&l["state"]),
+                    cell(&l["redrives"])
+                );
+                Ok(())
+            })
+        }
+        Command::DeadLetters(DeadLetters::Discard { id, service }) => {
+            let letter = console
+                .get(service, &format!("/dead-letters/{id}"), &[])
+                .await?;
+            confirm(
+                yes,
+                &format!(
+                    "Discard dead letter {id} ({} for order {}) for good",
+                    cell(&letter["type"]),
+                    cell(&letter["subject"])
+                ),
+            )?;
+            let letter = console
+                .post(service, &format!("/dead-letters/{id}/discard"), None)
+                .await?;
+            show(&letter, &|l| {
+                println!("dead letter {id}: {}", cell(&l["state"]));
+                Ok(())
+            })
+        }
+        Command::Jobs(Jobs::List {
+            service,
+            state,
+            kind,
+        }) => {
+            let mut query = Vec::new();
+            for (name, value) in [("state", state), ("kind", kind)] {
+                if let Some(value) = value {
+                    query.push((name, value));
+                }
+            }
+            let jobs = console.get(service, "/jobs", &query).await?;
+            show(&jobs, &list(JOB_COLUMNS))
+        }
+        Command::Jobs(Jobs::Show { id, service }) => {
+            let job = console.get(service, &format!("/jobs/{id}"), &[]).await?;
+            show(&job, &detail)
+        }
+        Command::Jobs(Jobs::Retry { id, service }) => {
+            let job = console.get(service, &format!("/jobs/{id}"), &[]).await?;
+            confirm(
+                yes,
+                &format!(
+                    "Retry {} job {id} ({}, {} attempt(s), last error: {})",
+                    cell(&job["kind"]),
+                    cell(&job["key"]),
+                    cell(&job["attempts"]),
+                    cell(&job["last_error"])
+                ),
+            )?;
+            let job = console
+                .post(service, &format!("/jobs/{id}/retry"), None)
+                .await?;
+            show(&job, &|j| {
+                println!(
+                    "job {id}: {}, due {}",
+                    cell(&j["state"]),
+                    cell(&j["run_at"])
+                );
+                Ok(())
+            })
+        }
+        Command::Jobs(Jobs::Discard { id, service }) => {
+            let job = console.get(service, &format!("/jobs/{id}"), &[]).await?;
+            confirm(
+                yes,
+                &format!(
+                    "Discard {} job {id} ({}) for good",
+                    cell(&job["kind"]),
+                    cell(&job["key"])
+                ),
+            )?;
+            let job = console
+                .post(service, &format!("/jobs/{id}/discard"), None)
+                .await?;
+            show(&job, &|_| {
+                println!("job {id}: discarded");
+                Ok(())
+            })
+        }
+        Command::Outbox(Outbox::Status { service }) => {
+            let status = console.get(service, "/outbox", &[]).await?;
+            show(&status, &|s| {
+                println!(
+                    "backlog {} event(s), oldest {:.1} s, last position {}",
+                    cell(&s["backlog"]),
+                    s["oldest_age_seconds"].as_f64().unwrap_or(0.0),
+                    cell(&s["last_position"])
+                );
+                table(
+                    s["unpublished_by_type"]
+                        .as_array()
+                        .map_or(&[][..], Vec::as_slice),
+                    &[("TYPE", "type"), ("UNPUBLISHED", "count")],
+                );
+                Ok(())
+            })
+        }
+        Command::Outbox(Outbox::Republish { from, to, service }) => {
+            confirm(
+                yes,
+                &format!("Publish outbox positions {from}..={to} again"),
+            )?;
+            let marked = console
+                .post(
+                    service,
+                    "/outbox/republish",
+                    Some(json!({"from_position": from, "to_position": to})),
+                )
+                .await?;
+            show(&marked, &|m| {
+                println!(
+                    "{} event(s) marked; the relay publishes them again",
+                    cell(&m["marked"])
+                );
+                Ok(())
+            })
+        }
+        Command::Audit { service, limit } => {
+            let query: Vec<(&str, String)> = limit
+                .map(|l| ("limit", l.to_string()))
+                .into_iter()
+                .collect();
+            let entries = console.get(service, "/audit", &query).await?;
+            show(
+                &entries,
+                &list(&[
+                    ("AT", "at"),
+                    ("OPERATOR", "operator"),
+                    ("ACTION", "action"),
+                    ("TARGET", "target"),
+                ]),
+            )
+        }
+        Command::Story { order_id } => {
+            let story = console
+                .get(Service::Orders, &format!("/orders/{order_id}"), &[])
+                .await?;
+            show(&story, &|s| {
+                println!(
+                    "order {} ({}): {}, payment {}, total {} {}",
+                    cell(&s["order_number"]),
+                    cell(&s["order_id"]),
+                    cell(&s["status"]),
+                    cell(&s["payment_status"]),
+                    cell(&s["total"]),
+                    cell(&s["currency"])
+                );
+                for why in s["missing"].as_array().map_or(&[][..], Vec::as_slice) {
+                    println!("not shown: {}", cell(why));
+                }
+                table(
+                    s["steps"].as_array().map_or(&[][..], Vec::as_slice),
+                    &[
+                        ("WHEN (UTC)", "at"),
+                        ("SERVICE", "service"),
+                        ("KIND", "kind"),
+                        ("WHAT", "name"),
+                        ("DETAIL", "summary"),
+                        ("BY", "actor"),
+                        ("TRACE", "trace_id"),
+                    ],
+                );
+                Ok(())
+            })
+        }
+        Command::Rebuild { order, apply } => {
+            if apply {
+                confirm(
+                    yes,
+                    &match order {
+                        Some(id) => format!("Rewrite order {id}'s read model from its events"),
+                        None => {
+                            "Rewrite every differing order's read model from its events".to_owned()
+                        }
+                    },
+                )?;
+            }
+            let mut after: Option<String> = None;
+            let (mut checked, mut differing, mut differences) = (0, 0, Vec::new());
+            loop {
+                let mut body = json!({"apply": apply});
+                if let Some(id) = order {
+                    body["order_id"] = json!(id);
+                }
+                if let Some(after) = &after {
+                    body["after"] = json!(after);
+                }
+                let report = console
+                    .post(Service::Orders, "/projections/rebuild", Some(body))
+                    .await?;
+                checked += report["checked"].as_u64().unwrap_or(0);
+                differing += report["differing"].as_u64().unwrap_or(0);
+                differences.extend(
+                    report["differences"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+                match report["next_after"].as_str() {
+                    Some(next) => after = Some(next.to_owned()),
+                    None => break,
+                }
+            }
+            let report = json!({
+                "checked": checked,
+                "differing": differing,
+                "applied": apply,
+                "differences": differences,
+            });
+            show(&report, &|r| {
+                println!(
+                    "{} order(s) checked, {} differing{}",
+                    cell(&r["checked"]),
+                    cell(&r["differing"]),
+                    if apply {
+                        ", rewritten"
+                    } else {
+                        " (nothing changed; --apply rewrites them)"
+                    }
+                );
+                table(
+                    r["differences"].as_array().map_or(&[][..], Vec::as_slice),
+                    &[
+                        ("ORDER", "order_id"),
+                        ("FIELD", "field"),
+                        ("STORED", "current"),
+                        ("FROM EVENTS", "rebuilt"),
+                    ],
+                );
+                Ok(())
+            })
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("shopctl: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
