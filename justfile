@@ -36,12 +36,19 @@ services:
 token SUB SCOPES="orders.read orders.write payments.read payments.write":
     @cargo run --quiet -p orders -- token "{{SUB}}" --scopes "{{SCOPES}}"
 
+# The operators' console on the command line, e.g. `just shopctl story <order id>` (a development token with both ops scopes unless SHOPCTL_TOKEN is set).
+shopctl *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export SHOPCTL_TOKEN="${SHOPCTL_TOKEN:-$(cargo run --quiet -p orders -- token oncall --scopes 'orders.ops payments.ops')}"
+    cargo run --quiet -p shopctl -- {{ARGS}}
+
 # Formatting and clippy, as CI checks them.
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
 
-# Walk through the whole flow with curl: paid, shipped, delivered; declined, retried, refunded (needs `just up`).
+# Walk through the whole flow with curl: paid, shipped, delivered; declined, retried, refunded; ends with an order's timeline in the console (needs `just up`).
 demo:
     deploy/local/demo.sh
 

@@ -140,3 +140,13 @@ step "5. bad input is refused, every bad field named, nothing written"
 call "$USER_TOKEN" POST "$ORDERS/api/v1/orders" '{"currency": "USD", "items": [{"product_id": "p", "quantity": 0, "unit_price": "9.999"}], "shipping_address": {"first_name": "Ada", "country": "UK"}}' | jq -c '.errors[]'
 step "   and card numbers never enter the system"
 call "$USER_TOKEN" POST "$PAYMENTS/api/v1/payments" "$(echo "$payment_body" | jq -c '.token = "4242 4242 4242 4242"')" | jq -c '{type, title, detail}'
+
+step "6. the people on call: the operators' console (shopctl), with a token holding orders.ops and payments.ops"
+export SHOPCTL_TOKEN="$("$bin" token demo_oncall --scopes "orders.ops payments.ops")"
+export ORDERS_URL="$ORDERS" PAYMENTS_URL="$PAYMENTS"
+shopctl="$(target_dir)/debug/shopctl"
+"$shopctl" outbox status
+"$shopctl" dead-letters list
+"$shopctl" jobs list --service payments
+step "   the mug's order, told across both services in time order (also a page: GET $ORDERS/ops/orders/$id3)"
+"$shopctl" story "$id3"

@@ -21,7 +21,7 @@ ensure_rabbitmq
 provision_broker
 provision_database
 say "building (the first build compiles the dependencies: a few minutes)"
-cargo build --manifest-path "$ROOT/Cargo.toml" -p orders -p payments
+cargo build --manifest-path "$ROOT/Cargo.toml" -p orders -p payments -p shopctl
 say "migrating schemas orders and payments"
 "$(target_dir)/debug/orders" migrate
 "$(target_dir)/debug/payments" migrate
