@@ -28,6 +28,14 @@ pub struct RetentionConfig {
     pub outbox_days: u32,
     /// Parked jobs (kept for an operator to look at) are kept this long.
     pub parked_jobs_days: u32,
+    /// Dead letters an operator redrove or discarded are kept this long
+    /// (open ones are kept until an operator settles them).
+    #[serde(default = "default_dead_letters_days")]
+    pub dead_letters_days: u32,
+}
+
+fn default_dead_letters_days() -> u32 {
+    30
 }
 
 /// One table's rule: rows matching `older_than` (a condition with `$1`, an
@@ -39,8 +47,9 @@ pub struct Rule {
     pub max_age: Duration,
 }
 
-/// What every service prunes in its `schema`: consumed event ids and parked
-/// jobs (the `inbox` and `jobs` tables of the platform's layout).
+/// What every service prunes in its `schema`: consumed event ids, parked
+/// jobs and settled dead letters (the `inbox`, `jobs` and `dead_letters`
+/// tables of the platform's layout; the console's audit trail is kept).
 pub fn standard_rules(schema: &str, config: &RetentionConfig) -> Vec<Rule> {
     vec![
         Rule {
@@ -52,6 +61,11 @@ pub fn standard_rules(schema: &str, config: &RetentionConfig) -> Vec<Rule> {
             table: format!("{schema}.jobs"),
             older_than: "state = 'parked' AND run_at < now() - $1 * interval '1 second'",
             max_age: days(config.parked_jobs_days),
+        },
+        Rule {
+            table: format!("{schema}.dead_letters"),
+            older_than: "state <> 'dead' AND settled_at < now() - $1 * interval '1 second'",
+            max_age: days(config.dead_letters_days),
         },
     ]
 }

@@ -223,10 +223,21 @@ impl Service {
     where
         F: Fn(&mut web::ServiceConfig, &PgPool) + Clone + Send + 'static,
     {
-        let metrics = web::Data::new(crate::metrics::Metrics::for_service(
+        let (counted, service, queue) = (
             self.pool.clone(),
-            self.outbox,
-        ));
+            self.name,
+            self.amqp.consume.queue.clone(),
+        );
+        let metrics =
+            web::Data::new(
+                crate::metrics::Metrics::for_service(self.pool.clone(), self.outbox)
+                    .with_collector(move || {
+                        let (pool, queue) = (counted.clone(), queue.clone());
+                        async move {
+                            crate::ops::dead_letters::record_open(&pool, service, &queue).await
+                        }
+                    }),
+            );
         let readiness = web::Data::new(
             Readiness::default()
                 .with_link("database", self.database)

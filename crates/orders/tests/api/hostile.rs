@@ -210,12 +210,38 @@ async fn old_inbox_rows_and_parked_jobs_are_pruned_and_nothing_else() {
     .execute(&mut conn)
     .await
     .unwrap();
+    // Dead letters: settled long ago (pruned), settled lately, and one
+    // still open however old (kept until an operator settles it).
+    diesel::sql_query(
+        "INSERT INTO orders.dead_letters (queue, message_id, routing_key, reason, headers, body, state, settled_at, dead_lettered_at) VALUES \
+         ('q', 'old-redriven', 'payment.failed', 'x', '{}', '', 'redriven', now() - interval '40 days', now() - interval '41 days'), \
+         ('q', 'new-discarded', 'payment.failed', 'x', '{}', '', 'discarded', now() - interval '1 day', now() - interval '2 days'), \
+         ('q', 'old-open', 'payment.failed', 'x', '{}', '', 'dead', NULL, now() - interval '90 days')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
     let settings = orders::config::Settings::defaults().unwrap();
     let rules = orders::app::retention_rules(&settings.retention);
     let deleted = platform::retention::prune(&mut conn, &rules).await.unwrap();
-    assert_eq!(deleted, [("orders.inbox", 300), ("orders.jobs", 1)]);
+    assert_eq!(
+        deleted,
+        [
+            ("orders.inbox", 300),
+            ("orders.jobs", 1),
+            ("orders.dead_letters", 1)
+        ]
+    );
     let again = platform::retention::prune(&mut conn, &rules).await.unwrap();
-    assert_eq!(again, [("orders.inbox", 0), ("orders.jobs", 0)], "flat");
+    assert_eq!(
+        again,
+        [
+            ("orders.inbox", 0),
+            ("orders.jobs", 0),
+            ("orders.dead_letters", 0)
+        ],
+        "flat"
+    );
     let left = test_support::count(&mut conn, "SELECT count(*) AS n FROM orders.inbox")
         .await
         .unwrap();

@@ -242,7 +242,41 @@ async fn a_job_parked_while_payments_was_down_is_retried_and_charges_once() {
     assert_eq!(status, 200);
     assert_eq!(inspected["key"], parked["key"]);
 
-    // A pending job cannot be discarded by mistake; a parked one waits.
+    // A second order's charge is parked too; the shop settles that one by
+    // hand, so its job is discarded.
+    let other = platform.create_order("fay", Some("tok_visa")).await;
+    let other_id = other["id"].as_str().unwrap().to_owned();
+    let mut other_job = Value::Null;
+    wait_until("the second pay job to be parked", async || {
+        let (_, jobs) = platform.ops_get(&platform.orders, "/jobs").await;
+        other_job = jobs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["payload"]["order_id"] == other_id.as_str())
+            .cloned()
+            .unwrap_or(Value::Null);
+        other_job["state"] == "parked"
+    })
+    .await;
+    let other_job = other_job["id"].as_i64().unwrap();
+    let (status, discarded) = platform
+        .ops_post(
+            &platform.orders,
+            &format!("/jobs/{other_job}/discard"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{discarded}");
+    let (status, _) = platform
+        .ops_post(
+            &platform.orders,
+            &format!("/jobs/{other_job}/discard"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "discarded once");
+
     platform.start_payments().await;
     let (status, retried) = platform
         .ops_post(&platform.orders, &format!("/jobs/{job}/retry"), None)
@@ -260,10 +294,19 @@ async fn a_job_parked_while_payments_was_down_is_retried_and_charges_once() {
         .await;
     assert_eq!(status, 404);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(platform.charges_per_order().await.get(&id), Some(&1));
+    let charges = platform.charges_per_order().await;
+    assert_eq!(charges.get(&id), Some(&1));
+    assert_eq!(
+        charges.get(&other_id),
+        None,
+        "the discarded job charged nothing"
+    );
+    assert_eq!(platform.order("fay", &other_id).await["status"], "pending");
     let entries = audit(&platform, &platform.orders).await;
     assert_eq!(entries[0]["action"], "job.retry");
     assert_eq!(entries[0]["target"], format!("job:{job}"));
+    assert_eq!(entries[1]["action"], "job.discard");
+    assert_eq!(entries[1]["detail"]["payload"]["token"], "[masked]");
 }
 
 #[tokio::test]

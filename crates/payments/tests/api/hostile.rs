@@ -84,6 +84,7 @@ async fn old_inbox_and_published_outbox_rows_are_pruned_and_unpublished_ones_kep
         [
             ("payments.inbox", 50),
             ("payments.jobs", 0),
+            ("payments.dead_letters", 0),
             ("payments.outbox", 1)
         ]
     );

@@ -118,6 +118,37 @@ struct Stored {
 pub(super) const COLUMNS: &str = "id, queue, message_id, routing_key, reason, subject, state, \
     times_dead_lettered, redrives, first_dead_lettered_at, dead_lettered_at, settled_at";
 
+#[derive(QueryableByName)]
+struct Open {
+    #[diesel(sql_type = BigInt)]
+    open: i64,
+}
+
+/// Refreshes `dead_letters_open{queue}`: the dead letters of `service`'s
+/// `queue` nobody has redriven or discarded yet (what the `DeadLetters`
+/// alert watches).
+pub async fn record_open(pool: &PgPool, service: &str, queue: &str) {
+    let counted = async {
+        let mut conn = crate::db::connection(pool).await?;
+        let row: Open = diesel::sql_query(format!(
+            "SELECT count(*)::int8 AS open FROM {service}.dead_letters WHERE state = 'dead'"
+        ))
+        .get_result(&mut conn)
+        .await?;
+        Ok::<_, anyhow::Error>(row.open)
+    }
+    .await;
+    match counted {
+        #[allow(clippy::cast_precision_loss)]
+        Ok(open) => {
+            metrics::gauge!("dead_letters_open", "queue" => queue.to_owned()).set(open as f64)
+        }
+        Err(error) => {
+            tracing::debug!(error.message = %format!("{error:#}"), "could not count dead letters")
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Keeping: the dead-letter queue drained into the table.
 
