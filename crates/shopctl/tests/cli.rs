@@ -1,5 +1,7 @@
 //! `shopctl` run as an operator runs it, against a real orders service.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::{Output, Stdio};
 
 use diesel_async::SimpleAsyncConnection;
