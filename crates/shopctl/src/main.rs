@@ -236,6 +236,33 @@ impl Console {
     }
 }
 
+/// A change to one thing: looked at first (`inspect`), described and
+/// confirmed (`ask`), made (`act`), and reported (`done`).
+struct Action<'a> {
+    inspect: String,
+    act: String,
+    ask: &'a dyn Fn(&Value) -> String,
+    done: &'a dyn Fn(&Value) -> String,
+}
+
+async fn act(
+    console: &Console,
+    service: Service,
+    yes: bool,
+    json_out: bool,
+    action: &Action<'_>,
+) -> anyhow::Result<()> {
+    let current = console.get(service, &action.inspect, &[]).await?;
+    confirm(yes, &(action.ask)(&current))?;
+    let changed = console.post(service, &action.act, None).await?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&changed)?);
+    } else {
+        println!("{}", (action.done)(&changed));
+    }
+    Ok(())
+}
+
 /// Asks "`what`? [y/N]" on the terminal; `--yes` answers for the operator.
 fn confirm(yes: bool, what: &str) -> anyhow::Result<()> {
     if yes {
@@ -382,50 +409,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             show(&letter, &detail)
         }
         Command::DeadLetters(DeadLetters::Redrive { id, service }) => {
-            let letter = console
-                .get(service, &format!("/dead-letters/{id}"), &[])
-                .await?;
-            confirm(
-                yes,
-                &format!(
-                    "Redrive dead letter {id} ({} for order {}, {}) to {}",
-                    cell(&letter["type"]),
-                    cell(&letter["subject"]),
-                    cell(&letter["reason"]),
-                    cell(&letter["queue"])
-                ),
-            )?;
-            let letter = console
-                .post(service, &format!("/dead-letters/{id}/redrive"), None)
-                .await?;
-            show(&letter, &|l| {
-                println!(
-                    "dead letter {id}: {} ({} redrive(s))",
-                    cell(&l["state"]),
-                    cell(&l["redrives"])
-                );
-                Ok(())
-            })
+            let action = Action {
+                inspect: format!("/dead-letters/{id}"),
+                act: format!("/dead-letters/{id}/redrive"),
+                ask: &|l: &Value| {
+                    format!(
+                        "Redrive dead letter {id} ({} for order {}, {}) to {}",
+                        cell(&l["type"]),
+                        cell(&l["subject"]),
+                        cell(&l["reason"]),
+                        cell(&l["queue"])
+                    )
+                },
+                done: &|l: &Value| {
+                    format!(
+                        "dead letter {id}: {} ({} redrive(s))",
+                        cell(&l["state"]),
+                        cell(&l["redrives"])
+                    )
+                },
+            };
+            act(&console, service, yes, json_out, &action).await
         }
         Command::DeadLetters(DeadLetters::Discard { id, service }) => {
-            let letter = console
-                .get(service, &format!("/dead-letters/{id}"), &[])
-                .await?;
-            confirm(
-                yes,
-                &format!(
-                    "Discard dead letter {id} ({} for order {}) for good",
-                    cell(&letter["type"]),
-                    cell(&letter["subject"])
-                ),
-            )?;
-            let letter = console
-                .post(service, &format!("/dead-letters/{id}/discard"), None)
-                .await?;
-            show(&letter, &|l| {
-                println!("dead letter {id}: {}", cell(&l["state"]));
-                Ok(())
-            })
+            let action = Action {
+                inspect: format!("/dead-letters/{id}"),
+                act: format!("/dead-letters/{id}/discard"),
+                ask: &|l: &Value| {
+                    format!(
+                        "Discard dead letter {id} ({} for order {}) for good",
+                        cell(&l["type"]),
+                        cell(&l["subject"])
+                    )
+                },
+                done: &|l: &Value| format!("dead letter {id}: {}", cell(&l["state"])),
+            };
+            act(&console, service, yes, json_out, &action).await
         }
         Command::Jobs(Jobs::List {
             service,
@@ -446,46 +465,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             show(&job, &detail)
         }
         Command::Jobs(Jobs::Retry { id, service }) => {
-            let job = console.get(service, &format!("/jobs/{id}"), &[]).await?;
-            confirm(
-                yes,
-                &format!(
-                    "Retry {} job {id} ({}, {} attempt(s), last error: {})",
-                    cell(&job["kind"]),
-                    cell(&job["key"]),
-                    cell(&job["attempts"]),
-                    cell(&job["last_error"])
-                ),
-            )?;
-            let job = console
-                .post(service, &format!("/jobs/{id}/retry"), None)
-                .await?;
-            show(&job, &|j| {
-                println!(
-                    "job {id}: {}, due {}",
-                    cell(&j["state"]),
-                    cell(&j["run_at"])
-                );
-                Ok(())
-            })
+            let action = Action {
+                inspect: format!("/jobs/{id}"),
+                act: format!("/jobs/{id}/retry"),
+                ask: &|j: &Value| {
+                    format!(
+                        "Retry {} job {id} ({}, {} attempt(s), last error: {})",
+                        cell(&j["kind"]),
+                        cell(&j["key"]),
+                        cell(&j["attempts"]),
+                        cell(&j["last_error"])
+                    )
+                },
+                done: &|j: &Value| {
+                    format!(
+                        "job {id}: {}, due {}",
+                        cell(&j["state"]),
+                        cell(&j["run_at"])
+                    )
+                },
+            };
+            act(&console, service, yes, json_out, &action).await
         }
         Command::Jobs(Jobs::Discard { id, service }) => {
-            let job = console.get(service, &format!("/jobs/{id}"), &[]).await?;
-            confirm(
-                yes,
-                &format!(
-                    "Discard {} job {id} ({}) for good",
-                    cell(&job["kind"]),
-                    cell(&job["key"])
-                ),
-            )?;
-            let job = console
-                .post(service, &format!("/jobs/{id}/discard"), None)
-                .await?;
-            show(&job, &|_| {
-                println!("job {id}: discarded");
-                Ok(())
-            })
+            let action = Action {
+                inspect: format!("/jobs/{id}"),
+                act: format!("/jobs/{id}/discard"),
+                ask: &|j: &Value| {
+                    format!(
+                        "Discard {} job {id} ({}) for good",
+                        cell(&j["kind"]),
+                        cell(&j["key"])
+                    )
+                },
+                done: &|_: &Value| format!("job {id}: discarded"),
+            };
+            act(&console, service, yes, json_out, &action).await
         }
         Command::Outbox(Outbox::Status { service }) => {
             let status = console.get(service, "/outbox", &[]).await?;

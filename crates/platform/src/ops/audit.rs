@@ -114,9 +114,7 @@ pub async fn list_audit(
 ) -> Result<HttpResponse, Problem> {
     console.operator(&principal)?;
     let limit = super::limit(query.limit)?;
-    let mut conn = crate::db::connection(&console.pool)
-        .await
-        .map_err(|error| Problem::internal(&error))?;
+    let mut conn = console.connection().await?;
     let entries: Vec<AuditEntry> = diesel::sql_query(format!(
         "SELECT id, operator, action, target, detail, traceparent, at FROM {} \
          WHERE ($1::text IS NULL OR operator = $1) AND ($2::text IS NULL OR target = $2) \
@@ -135,9 +133,7 @@ pub async fn list_audit(
 /// Records `action` on its own (for an action made of many transactions,
 /// such as a rebuild) and logs it.
 pub async fn record_now(console: &Console, action: &Action) -> Result<(), Problem> {
-    let mut conn = crate::db::connection(&console.pool)
-        .await
-        .map_err(|error| Problem::internal(&error))?;
+    let mut conn = console.connection().await?;
     record(&mut conn, console.ops.service, action)
         .await
         .map_err(unexpected)?;

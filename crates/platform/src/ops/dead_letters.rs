@@ -365,20 +365,12 @@ pub async fn list_dead_letters(
 ) -> Result<HttpResponse, Problem> {
     console.operator(&principal)?;
     let limit = super::limit(query.limit)?;
-    let state = match query.state.as_deref() {
-        None => Some("dead"),
-        Some("all") => None,
-        Some(state @ ("dead" | "redriven" | "discarded")) => Some(state),
-        Some(_) => {
-            return Err(Problem::validation(vec![crate::problem::FieldError::new(
-                "state",
-                "must be one of dead, redriven, discarded, all",
-            )]));
-        }
-    };
-    let mut conn = crate::db::connection(&console.pool)
-        .await
-        .map_err(|error| Problem::internal(&error))?;
+    let state = super::state_filter(
+        query.state.as_deref(),
+        "dead",
+        &["dead", "redriven", "discarded"],
+    )?;
+    let mut conn = console.connection().await?;
     let letters: Vec<DeadLetter> = diesel::sql_query(format!(
         "SELECT {COLUMNS} FROM {} \
          WHERE ($1::text IS NULL OR state = $1) \
@@ -407,20 +399,14 @@ async fn load(
     id: i64,
     lock: bool,
 ) -> Result<Stored, Problem> {
-    let stored: Option<Stored> = diesel::sql_query(format!(
+    let sql = format!(
         "SELECT {COLUMNS}, headers, body, content_type FROM {} WHERE id = $1{}",
         ops.table("dead_letters"),
         if lock { " FOR UPDATE" } else { "" }
-    ))
-    .bind::<BigInt, _>(id)
-    .get_result(conn)
-    .await
-    .map(Some)
-    .or_else(|error| match error {
-        diesel::result::Error::NotFound => Ok(None),
-        other => Err(unexpected(other)),
-    })?;
-    stored.ok_or_else(|| Problem::not_found(format!("no dead letter {id}")))
+    );
+    super::find_one(conn, sql, id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no dead letter {id}")))
 }
 
 fn detail(stored: Stored) -> DeadLetterDetail {
@@ -451,9 +437,7 @@ pub async fn find_dead_letter(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
     console.operator(&principal)?;
-    let mut conn = crate::db::connection(&console.pool)
-        .await
-        .map_err(|error| Problem::internal(&error))?;
+    let mut conn = console.connection().await?;
     let stored = load(&mut conn, &console.ops, id.into_inner(), false).await?;
     Ok(HttpResponse::Ok().json(detail(stored)))
 }
@@ -572,9 +556,7 @@ async fn settle(
     how: Settle,
 ) -> Result<HttpResponse, Problem> {
     let ops = console.ops.clone();
-    let mut conn = crate::db::connection(&console.pool)
-        .await
-        .map_err(|error| Problem::internal(&error))?;
+    let mut conn = console.connection().await?;
     let operator = operator.to_owned();
     let settled = conn
         .transaction(

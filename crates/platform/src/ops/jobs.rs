@@ -112,20 +112,8 @@ pub async fn list_jobs(
 ) -> Result<HttpResponse, Problem> {
     console.operator(&principal)?;
     let limit = super::limit(query.limit)?;
-    let state = match query.state.as_deref() {
-        None => Some("parked"),
-        Some("all") => None,
-        Some(state @ ("parked" | "pending")) => Some(state),
-        Some(_) => {
-            return Err(Problem::validation(vec![crate::problem::FieldError::new(
-                "state",
-                "must be one of parked, pending, all",
-            )]));
-        }
-    };
-    let mut conn = crate::db::connection(&console.pool)
-        .await
-        .map_err(|error| Problem::internal(&error))?;
+    let state = super::state_filter(query.state.as_deref(), "parked", &["parked", "pending"])?;
+    let mut conn = console.connection().await?;
     let jobs: Vec<JobView> = diesel::sql_query(format!(
         "SELECT {COLUMNS} FROM {} WHERE ($1::text IS NULL OR state = $1) \
            AND ($2::text IS NULL OR kind = $2) ORDER BY id DESC LIMIT $3",
@@ -146,19 +134,13 @@ async fn load(
     id: i64,
     lock: bool,
 ) -> Result<JobView, Problem> {
-    let job: Option<JobView> = diesel::sql_query(format!(
+    let sql = format!(
         "SELECT {COLUMNS} FROM {table} WHERE id = $1{}",
         if lock { " FOR UPDATE" } else { "" }
-    ))
-    .bind::<BigInt, _>(id)
-    .get_result(conn)
-    .await
-    .map(Some)
-    .or_else(|error| match error {
-        diesel::result::Error::NotFound => Ok(None),
-        other => Err(unexpected(other)),
-    })?;
-    job.ok_or_else(|| Problem::not_found(format!("no job {id} (finished jobs are deleted)")))
+    );
+    super::find_one(conn, sql, id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no job {id} (finished jobs are deleted)")))
 }
 
 /// One job: its attempts, last error and payload (masked).
@@ -179,9 +161,7 @@ pub async fn find_job(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
     console.operator(&principal)?;
-    let mut conn = crate::db::connection(&console.pool)
-        .await
-        .map_err(|error| Problem::internal(&error))?;
+    let mut conn = console.connection().await?;
     let job = load(&mut conn, console.ops.jobs_table, id.into_inner(), false).await?;
     Ok(HttpResponse::Ok().json(job.masked()))
 }
@@ -207,9 +187,7 @@ pub async fn retry_job(
     let id = id.into_inner();
     let table = console.ops.jobs_table;
     let service = console.ops.service;
-    let mut conn = crate::db::connection(&console.pool)
-        .await
-        .map_err(|error| Problem::internal(&error))?;
+    let mut conn = console.connection().await?;
     let (job, action) = conn
         .transaction(
             async move |conn| -> Result<(JobView, Option<Action>), Problem> {
@@ -265,9 +243,7 @@ pub async fn discard_job(
     let id = id.into_inner();
     let table = console.ops.jobs_table;
     let service = console.ops.service;
-    let mut conn = crate::db::connection(&console.pool)
-        .await
-        .map_err(|error| Problem::internal(&error))?;
+    let mut conn = console.connection().await?;
     let (job, action) = conn
         .transaction(async move |conn| -> Result<(JobView, Action), Problem> {
             let job = load(conn, table, id, true).await?.masked();

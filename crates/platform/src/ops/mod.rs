@@ -81,6 +81,13 @@ pub struct Console {
 }
 
 impl Console {
+    /// A connection of the console's pool (`503` when none comes in time).
+    pub async fn connection(&self) -> Result<crate::db::PooledConnection, Problem> {
+        crate::db::connection(&self.pool)
+            .await
+            .map_err(|error| Problem::internal(&error))
+    }
+
     /// `403` unless the caller holds the ops scope; the operator's name
     /// otherwise (the token's subject), for the audit trail.
     pub fn operator(&self, principal: &Principal) -> Result<String, Problem> {
@@ -122,6 +129,43 @@ fn limit(requested: Option<i64>) -> Result<i64, Problem> {
             format!("must be between 1 and {MAX_LIMIT}"),
         )])),
     }
+}
+
+/// The `state` a list asks for: `default` when none, every state for
+/// `all`, one of `allowed`, or a `400`.
+fn state_filter<'a>(
+    requested: Option<&'a str>,
+    default: &'static str,
+    allowed: &[&str],
+) -> Result<Option<&'a str>, Problem> {
+    match requested {
+        None => Ok(Some(default)),
+        Some("all") => Ok(None),
+        Some(state) if allowed.contains(&state) => Ok(Some(state)),
+        Some(_) => Err(Problem::validation(vec![crate::problem::FieldError::new(
+            "state",
+            format!("must be one of {}, all", allowed.join(", ")),
+        )])),
+    }
+}
+
+/// The row `sql` (with `$1` the id) finds, if any.
+async fn find_one<T>(
+    conn: &mut diesel_async::AsyncPgConnection,
+    sql: String,
+    id: i64,
+) -> Result<Option<T>, Problem>
+where
+    T: diesel::QueryableByName<diesel::pg::Pg> + Send + 'static,
+{
+    use diesel::OptionalExtension;
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query(sql)
+        .bind::<diesel::sql_types::BigInt, _>(id)
+        .get_result(conn)
+        .await
+        .optional()
+        .map_err(unexpected)
 }
 
 fn unexpected(error: impl Into<anyhow::Error>) -> Problem {

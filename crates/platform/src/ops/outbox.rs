@@ -71,9 +71,7 @@ pub async fn outbox_status(
 ) -> Result<HttpResponse, Problem> {
     console.operator(&principal)?;
     let table = console.ops.outbox.table;
-    let mut conn = crate::db::connection(&console.pool)
-        .await
-        .map_err(|error| Problem::internal(&error))?;
+    let mut conn = console.connection().await?;
     let totals: Totals = diesel::sql_query(format!(
         "SELECT count(*)::int8 AS backlog, \
            COALESCE(EXTRACT(EPOCH FROM now() - min(occurred_at)), 0)::float8 AS oldest, \
@@ -149,9 +147,7 @@ pub async fn republish_outbox(
     }
     let table = console.ops.outbox.table;
     let service = console.ops.service;
-    let mut conn = crate::db::connection(&console.pool)
-        .await
-        .map_err(|error| Problem::internal(&error))?;
+    let mut conn = console.connection().await?;
     let (marked, action) = conn
         .transaction(async move |conn| -> Result<(i64, Action), Problem> {
             let marked = diesel::sql_query(format!(
