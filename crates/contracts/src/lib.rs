@@ -11,6 +11,7 @@ pub mod money;
 pub mod ops;
 pub mod order;
 pub mod payment;
+pub mod problem;
 pub mod schema;
 
 pub use cloud::{EnvelopeError, EventMeta};

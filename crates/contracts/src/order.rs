@@ -119,10 +119,7 @@ impl OrderEventType {
 
     /// The `dataschema` attribute: where the JSON Schema of this event's data lives.
     pub fn data_schema(self) -> String {
-        format!(
-            "https://schemas.orders.example/events/{}.v1.json",
-            self.as_str()
-        )
+        crate::schema::data_schema_url(self.as_str())
     }
 }
 

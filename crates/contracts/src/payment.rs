@@ -1,6 +1,8 @@
 //! `payment.*` events and the payment representation (REST and event data).
 
 use serde::{Deserialize, Serialize};
+
+use crate::money::Amount;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -56,6 +58,11 @@ impl PaymentEventType {
 
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == value)
+    }
+
+    /// The `dataschema` attribute: where the JSON Schema of this event's data lives.
+    pub fn data_schema(self) -> String {
+        crate::schema::data_schema_url(self.as_str())
     }
 }
 
@@ -212,6 +219,88 @@ impl RefundStatus {
         .into_iter()
         .find(|s| s.as_str() == value)
     }
+}
+
+// ---------------------------------------------------------------------------
+// Requests payments serves and orders sends (its jobs charge, capture and
+// refund through them): one shape for both sides.
+
+/// Charge an order. Send a provider token, never card data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePaymentBody {
+    pub order_id: Uuid,
+    /// A decimal string (`"59.98"`) or a JSON number (`59.98`, read exactly
+    /// from its text) in `currency`; must equal the order's total.
+    pub amount: Amount,
+    #[schema(example = "USD", pattern = "^[A-Z]{3}$")]
+    pub currency: String,
+    #[schema(
+        example = "card",
+        min_length = 1,
+        max_length = 50,
+        pattern = "^[^\\s]+$"
+    )]
+    pub method: String,
+    /// A provider token such as `tok_visa`.
+    #[schema(
+        example = "tok_visa",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\s]+$"
+    )]
+    pub token: String,
+    /// The payer, for admins paying on a user's behalf (defaults to the caller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// `automatic` (default): the money is taken now. `manual`: it is held
+    /// (`authorized`) and taken by `POST /api/v1/payments/{id}/capture`, or
+    /// released by `…/void`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_method: Option<CaptureMethod>,
+}
+
+/// Why a refund is asked for (`POST /api/v1/payments/{id}/refund`, all that
+/// remains).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    /// Recorded with the refund, e.g. `order_cancelled`, `amount_mismatch`.
+    #[schema(example = "order_cancelled", max_length = 200)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A refund of (part of) a payment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRefundBody {
+    /// How much to give back, in the payment's currency (a decimal string or
+    /// a JSON number read exactly); all that remains when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Amount>,
+    /// The payment's currency, if the client names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "USD", pattern = "^[A-Z]{3}$")]
+    pub currency: Option<String>,
+    /// Recorded with the refund (`damaged`, `goodwill`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "damaged", max_length = 200)]
+    pub reason: Option<String>,
+    /// The order lines it is for, when it is for lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 100)]
+    pub items: Option<Vec<RefundLine>>,
+}
+
+/// How much of an authorization to capture.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureBody {
+    /// In the payment's currency; the whole authorization when absent. The
+    /// rest of the hold is released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Amount>,
 }
 
 /// An order line a refund is for (a return, a goodwill refund of one line).

@@ -78,7 +78,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .queue_bind(
             queue.name().clone(),
             args.exchange.as_str().into(),
-            "order.paid".into(),
+            contracts::order::OrderEventType::Paid.as_str().into(),
             QueueBindOptions::default(),
             FieldTable::default(),
         )

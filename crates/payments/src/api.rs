@@ -1,8 +1,11 @@
 //! The payments HTTP API.
 
 use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, http::header, post, web};
-use contracts::money::{Amount, Currency};
-use contracts::payment::{CaptureMethod, PaymentData, RefundData, RefundLine};
+use contracts::money::Currency;
+use contracts::payment::{
+    CaptureBody, CaptureMethod, CreatePaymentBody, CreateRefundBody, PaymentData, RefundBody,
+    RefundData,
+};
 use platform::openapi::StandardResponses;
 use platform::{
     FieldError, Problem,
@@ -28,41 +31,6 @@ pub const OPS: &str = "payments.ops";
 /// Rate-limit classes: charging, refunding.
 pub const CREATE_LIMIT: &str = "payments.create";
 pub const REFUND_LIMIT: &str = "payments.refund";
-
-/// Charge an order. Send a provider token, never card data.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreatePaymentBody {
-    pub order_id: Uuid,
-    /// A decimal string (`"59.98"`) or a JSON number (`59.98`, read exactly
-    /// from its text) in `currency`; must equal the order's total.
-    pub amount: Amount,
-    #[schema(example = "USD", pattern = "^[A-Z]{3}$")]
-    pub currency: String,
-    #[schema(
-        example = "card",
-        min_length = 1,
-        max_length = 50,
-        pattern = "^[^\\s]+$"
-    )]
-    pub method: String,
-    /// A provider token such as `tok_visa`.
-    #[schema(
-        example = "tok_visa",
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\s]+$"
-    )]
-    pub token: String,
-    /// The payer, for admins paying on a user's behalf (defaults to the caller).
-    #[serde(default)]
-    pub user_id: Option<String>,
-    /// `automatic` (default): the money is taken now. `manual`: it is held
-    /// (`authorized`) and taken by `POST /api/v1/payments/{id}/capture`, or
-    /// released by `…/void`.
-    #[serde(default)]
-    pub capture_method: Option<CaptureMethod>,
-}
 
 /// Query of `GET /api/v1/payments`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -151,7 +119,7 @@ impl From<PaymentError> for Problem {
                     RefundRefusal::InvalidAmount(message) => Problem::validation(vec![FieldError::new("amount", message)]),
                 }
             }
-            PaymentError::OrderAlreadyHasPayment => Problem::new(StatusCode::CONFLICT, "payment_exists", "Order already paid")
+            PaymentError::OrderAlreadyHasPayment => Problem::new(StatusCode::CONFLICT, contracts::problem::PAYMENT_EXISTS, "Order already paid")
                 .with_detail("the order already has a payment in progress or completed; it is never charged twice"),
             PaymentError::KeyInFlight => platform::idempotency::in_flight(),
             PaymentError::KeyMismatch => platform::idempotency::mismatch(),
@@ -160,56 +128,54 @@ impl From<PaymentError> for Problem {
     }
 }
 
-impl CreatePaymentBody {
-    fn into_new_payment(self, actor: &Actor) -> Result<NewPayment, Problem> {
-        let mut errors = Vec::new();
-        let currency = Currency::parse(&self.currency)
-            .map_err(|e| errors.push(FieldError::new("currency", e.to_string())))
-            .ok();
-        let amount = currency.and_then(|currency| {
-            self.amount
-                .to_money(currency)
-                .map_err(|e| e.to_string())
-                .and_then(|m| {
-                    if m.minor() > 0 {
-                        Ok(m)
-                    } else {
-                        Err("must be greater than zero".into())
-                    }
-                })
-                .map_err(|e| errors.push(FieldError::new("amount", e)))
-                .ok()
-        });
-        let mut text = |field: &str, value: &str, max: usize| {
-            let value = value.trim();
-            if value.is_empty()
-                || value.len() > max
-                || value.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                errors.push(FieldError::new(
-                    field,
-                    format!("must be 1 to {max} characters without spaces"),
-                ));
-            }
-            value.to_owned()
-        };
-        let method = text("method", &self.method, 50);
-        let token = text("token", &self.token, 200);
-        let user_id = match self.user_id {
-            Some(user) => text("user_id", &user, 128),
-            None => actor.user_id.clone(),
-        };
-        match amount {
-            Some(amount) if errors.is_empty() => Ok(NewPayment {
-                order_id: self.order_id,
-                user_id,
-                amount,
-                method,
-                token,
-                capture_method: self.capture_method.unwrap_or_default(),
-            }),
-            _ => Err(Problem::validation(errors)),
+fn new_payment(body: CreatePaymentBody, actor: &Actor) -> Result<NewPayment, Problem> {
+    let mut errors = Vec::new();
+    let currency = Currency::parse(&body.currency)
+        .map_err(|e| errors.push(FieldError::new("currency", e.to_string())))
+        .ok();
+    let amount = currency.and_then(|currency| {
+        body.amount
+            .to_money(currency)
+            .map_err(|e| e.to_string())
+            .and_then(|m| {
+                if m.minor() > 0 {
+                    Ok(m)
+                } else {
+                    Err("must be greater than zero".into())
+                }
+            })
+            .map_err(|e| errors.push(FieldError::new("amount", e)))
+            .ok()
+    });
+    let mut text = |field: &str, value: &str, max: usize| {
+        let value = value.trim();
+        if value.is_empty()
+            || value.len() > max
+            || value.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            errors.push(FieldError::new(
+                field,
+                format!("must be 1 to {max} characters without spaces"),
+            ));
         }
+        value.to_owned()
+    };
+    let method = text("method", &body.method, 50);
+    let token = text("token", &body.token, 200);
+    let user_id = match body.user_id {
+        Some(user) => text("user_id", &user, 128),
+        None => actor.user_id.clone(),
+    };
+    match amount {
+        Some(amount) if errors.is_empty() => Ok(NewPayment {
+            order_id: body.order_id,
+            user_id,
+            amount,
+            method,
+            token,
+            capture_method: body.capture_method.unwrap_or_default(),
+        }),
+        _ => Err(Problem::validation(errors)),
     }
 }
 
@@ -254,9 +220,7 @@ pub async fn create_payment(
     let actor = actor(&principal);
     let key = platform::idempotency::from_raw(&request, &body)?;
     // Parsed from the text itself: a JSON number's digits are read exactly.
-    let new_payment = body
-        .parse::<CreatePaymentBody>()?
-        .into_new_payment(&actor)?;
+    let new_payment = new_payment(body.parse::<CreatePaymentBody>()?, &actor)?;
     let reply = payments.create(&actor, new_payment, key).await?;
     let mut response = HttpResponse::Created();
     response.insert_header((header::CONTENT_TYPE, "application/json"));
@@ -264,49 +228,6 @@ pub async fn create_payment(
         response.insert_header((platform::idempotency::REPLAYED_HEADER, "true"));
     }
     Ok(response.body(reply.body))
-}
-
-/// Why a refund is asked for (`POST /api/v1/payments/{id}/refund`, all that
-/// remains).
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RefundBody {
-    /// Recorded with the refund, e.g. `order_cancelled`, `amount_mismatch`.
-    #[schema(example = "order_cancelled", max_length = 200)]
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-/// A refund of (part of) a payment.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRefundBody {
-    /// How much to give back, in the payment's currency (a decimal string or
-    /// a JSON number read exactly); all that remains when absent.
-    #[serde(default)]
-    pub amount: Option<Amount>,
-    /// The payment's currency, if the client names it.
-    #[serde(default)]
-    #[schema(example = "USD", pattern = "^[A-Z]{3}$")]
-    pub currency: Option<String>,
-    /// Recorded with the refund (`damaged`, `goodwill`, …).
-    #[serde(default)]
-    #[schema(example = "damaged", max_length = 200)]
-    pub reason: Option<String>,
-    /// The order lines it is for, when it is for lines.
-    #[serde(default)]
-    #[schema(max_items = 100)]
-    pub items: Option<Vec<RefundLine>>,
-}
-
-/// How much of an authorization to capture.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CaptureBody {
-    /// In the payment's currency; the whole authorization when absent. The
-    /// rest of the hold is released.
-    #[serde(default)]
-    pub amount: Option<Amount>,
 }
 
 /// Capture an authorized payment (manual capture; admins and the orders
@@ -405,37 +326,35 @@ fn reason(reason: Option<String>, errors: &mut Vec<FieldError>) -> String {
     reason.to_owned()
 }
 
-impl CreateRefundBody {
-    fn into_ask(self) -> Result<RefundAsk, Problem> {
-        let mut errors = Vec::new();
-        let currency = self.currency.as_deref().and_then(|code| {
-            Currency::parse(code)
-                .map_err(|e| errors.push(FieldError::new("currency", e.to_string())))
-                .ok()
-        });
-        let reason = reason(self.reason, &mut errors);
-        let items = self.items.unwrap_or_default();
-        if items.len() > 100 {
-            errors.push(FieldError::new("items", "at most 100 lines"));
-        }
-        for (index, line) in items.iter().enumerate() {
-            if line.quantity == 0 {
-                errors.push(FieldError::new(
-                    format!("items[{index}].quantity"),
-                    "must be at least 1",
-                ));
-            }
-        }
-        if !errors.is_empty() {
-            return Err(Problem::validation(errors));
-        }
-        Ok(RefundAsk {
-            amount: self.amount,
-            currency,
-            reason,
-            items,
-        })
+fn refund_ask(body: CreateRefundBody) -> Result<RefundAsk, Problem> {
+    let mut errors = Vec::new();
+    let currency = body.currency.as_deref().and_then(|code| {
+        Currency::parse(code)
+            .map_err(|e| errors.push(FieldError::new("currency", e.to_string())))
+            .ok()
+    });
+    let reason = reason(body.reason, &mut errors);
+    let items = body.items.unwrap_or_default();
+    if items.len() > 100 {
+        errors.push(FieldError::new("items", "at most 100 lines"));
     }
+    for (index, line) in items.iter().enumerate() {
+        if line.quantity == 0 {
+            errors.push(FieldError::new(
+                format!("items[{index}].quantity"),
+                "must be at least 1",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    Ok(RefundAsk {
+        amount: body.amount,
+        currency,
+        reason,
+        items,
+    })
 }
 
 /// Refund a payment, in full or in part (admins and the orders service).
@@ -481,7 +400,7 @@ pub async fn create_refund(
         Some(raw) => platform::idempotency::from_raw(&request, raw)?,
         None => platform::idempotency::from_request(&request, &serde_json::Value::Null)?,
     };
-    let ask = body.parse_or_default::<CreateRefundBody>()?.into_ask()?;
+    let ask = refund_ask(body.parse_or_default::<CreateRefundBody>()?)?;
     let reply = payments
         .create_refund(&actor(&principal), *id, ask, key)
         .await?;

@@ -120,7 +120,7 @@ pub fn mismatch() -> Problem {
 pub fn in_flight() -> Problem {
     Problem::new(
         actix_web::http::StatusCode::CONFLICT,
-        "idempotency_in_flight",
+        contracts::problem::IDEMPOTENCY_IN_FLIGHT,
         "Request in progress",
     )
     .with_detail("a request with this Idempotency-Key is still being processed; retry later")

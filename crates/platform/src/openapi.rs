@@ -171,7 +171,7 @@ fn standardise(operation: &mut Operation, write: bool) {
             operation,
             "409",
             "A request with this Idempotency-Key is still in flight",
-            &["idempotency_in_flight"],
+            &[contracts::problem::IDEMPOTENCY_IN_FLIGHT],
         );
         add(
             operation,

@@ -1,6 +1,8 @@
-//! What happened to an order: the events of its stream, and the one place
-//! each event's name lives ([`EventKind`]).
+//! What happened to an order: the events of its stream. Each event's name
+//! (its CloudEvents type and routing key) is [`OrderEventType`]'s, in
+//! `contracts`, the one owner of every name that crosses a process.
 
+pub use contracts::order::OrderEventType;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -198,99 +200,26 @@ pub struct OrderCancelled {
     pub reason: Option<String>,
 }
 
-/// The kinds of order event. [`EventKind::as_str`] is the one place an
-/// event's name (its CloudEvents type and routing key) is written: encoding
-/// reads it from [`OrderEvent::kind`], decoding parses it back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EventKind {
-    Created,
-    Paid,
-    Shipped,
-    Delivered,
-    Cancelled,
-    PaymentFailed,
-    PaymentRejected,
-    Refunded,
-    ItemAdded,
-    ItemChanged,
-    ItemRemoved,
-    CaptureRequested,
-    CaptureFailed,
-    PaymentCaptured,
-    PaymentVoided,
-    ReturnRequested,
-    ReturnReceived,
-}
-
-impl EventKind {
-    pub const ALL: [EventKind; 17] = [
-        EventKind::Created,
-        EventKind::Paid,
-        EventKind::Shipped,
-        EventKind::Delivered,
-        EventKind::Cancelled,
-        EventKind::PaymentFailed,
-        EventKind::PaymentRejected,
-        EventKind::Refunded,
-        EventKind::ItemAdded,
-        EventKind::ItemChanged,
-        EventKind::ItemRemoved,
-        EventKind::CaptureRequested,
-        EventKind::CaptureFailed,
-        EventKind::PaymentCaptured,
-        EventKind::PaymentVoided,
-        EventKind::ReturnRequested,
-        EventKind::ReturnReceived,
-    ];
-
-    /// The public event type (`order.created`, …), also the routing key.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Created => "order.created",
-            EventKind::Paid => "order.paid",
-            EventKind::Shipped => "order.shipped",
-            EventKind::Delivered => "order.delivered",
-            EventKind::Cancelled => "order.cancelled",
-            EventKind::PaymentFailed => "order.payment_failed",
-            EventKind::PaymentRejected => "order.payment_rejected",
-            EventKind::Refunded => "order.refunded",
-            EventKind::ItemAdded => "order.item_added",
-            EventKind::ItemChanged => "order.item_changed",
-            EventKind::ItemRemoved => "order.item_removed",
-            EventKind::CaptureRequested => "order.capture_requested",
-            EventKind::CaptureFailed => "order.capture_failed",
-            EventKind::PaymentCaptured => "order.payment_captured",
-            EventKind::PaymentVoided => "order.payment_voided",
-            EventKind::ReturnRequested => "order.return_requested",
-            EventKind::ReturnReceived => "order.return_received",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<EventKind> {
-        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
-    }
-}
-
 impl OrderEvent {
-    pub fn kind(&self) -> EventKind {
+    pub fn kind(&self) -> OrderEventType {
         match self {
-            OrderEvent::Created(_) => EventKind::Created,
-            OrderEvent::Paid(_) => EventKind::Paid,
-            OrderEvent::Shipped(_) => EventKind::Shipped,
-            OrderEvent::Delivered(_) => EventKind::Delivered,
-            OrderEvent::Cancelled(_) => EventKind::Cancelled,
-            OrderEvent::PaymentFailed(_) => EventKind::PaymentFailed,
-            OrderEvent::PaymentRejected(_) => EventKind::PaymentRejected,
-            OrderEvent::Refunded(_) => EventKind::Refunded,
-            OrderEvent::ItemAdded(_) => EventKind::ItemAdded,
-            OrderEvent::ItemChanged(_) => EventKind::ItemChanged,
-            OrderEvent::ItemRemoved(_) => EventKind::ItemRemoved,
-            OrderEvent::CaptureRequested(_) => EventKind::CaptureRequested,
-            OrderEvent::CaptureFailed(_) => EventKind::CaptureFailed,
-            OrderEvent::PaymentCaptured(_) => EventKind::PaymentCaptured,
-            OrderEvent::PaymentVoided(_) => EventKind::PaymentVoided,
-            OrderEvent::ReturnRequested(_) => EventKind::ReturnRequested,
-            OrderEvent::ReturnReceived(_) => EventKind::ReturnReceived,
+            OrderEvent::Created(_) => OrderEventType::Created,
+            OrderEvent::Paid(_) => OrderEventType::Paid,
+            OrderEvent::Shipped(_) => OrderEventType::Shipped,
+            OrderEvent::Delivered(_) => OrderEventType::Delivered,
+            OrderEvent::Cancelled(_) => OrderEventType::Cancelled,
+            OrderEvent::PaymentFailed(_) => OrderEventType::PaymentFailed,
+            OrderEvent::PaymentRejected(_) => OrderEventType::PaymentRejected,
+            OrderEvent::Refunded(_) => OrderEventType::Refunded,
+            OrderEvent::ItemAdded(_) => OrderEventType::ItemAdded,
+            OrderEvent::ItemChanged(_) => OrderEventType::ItemChanged,
+            OrderEvent::ItemRemoved(_) => OrderEventType::ItemRemoved,
+            OrderEvent::CaptureRequested(_) => OrderEventType::CaptureRequested,
+            OrderEvent::CaptureFailed(_) => OrderEventType::CaptureFailed,
+            OrderEvent::PaymentCaptured(_) => OrderEventType::PaymentCaptured,
+            OrderEvent::PaymentVoided(_) => OrderEventType::PaymentVoided,
+            OrderEvent::ReturnRequested(_) => OrderEventType::ReturnRequested,
+            OrderEvent::ReturnReceived(_) => OrderEventType::ReturnReceived,
         }
     }
 
@@ -315,36 +244,48 @@ impl OrderEvent {
             event_type: event_type.to_owned(),
             version,
         };
-        let kind = EventKind::parse(event_type).ok_or_else(unknown)?;
+        let kind = OrderEventType::parse(event_type).ok_or_else(unknown)?;
         if version != 1 {
             return Err(unknown());
         }
         let event = match kind {
-            EventKind::Created => OrderEvent::Created(Box::new(serde_json::from_value(payload)?)),
-            EventKind::Paid => OrderEvent::Paid(serde_json::from_value(payload)?),
-            EventKind::Shipped => OrderEvent::Shipped(serde_json::from_value(payload)?),
-            EventKind::Delivered => OrderEvent::Delivered(serde_json::from_value(payload)?),
-            EventKind::Cancelled => OrderEvent::Cancelled(serde_json::from_value(payload)?),
-            EventKind::PaymentFailed => OrderEvent::PaymentFailed(serde_json::from_value(payload)?),
-            EventKind::PaymentRejected => {
+            OrderEventType::Created => {
+                OrderEvent::Created(Box::new(serde_json::from_value(payload)?))
+            }
+            OrderEventType::Paid => OrderEvent::Paid(serde_json::from_value(payload)?),
+            OrderEventType::Shipped => OrderEvent::Shipped(serde_json::from_value(payload)?),
+            OrderEventType::Delivered => OrderEvent::Delivered(serde_json::from_value(payload)?),
+            OrderEventType::Cancelled => OrderEvent::Cancelled(serde_json::from_value(payload)?),
+            OrderEventType::PaymentFailed => {
+                OrderEvent::PaymentFailed(serde_json::from_value(payload)?)
+            }
+            OrderEventType::PaymentRejected => {
                 OrderEvent::PaymentRejected(serde_json::from_value(payload)?)
             }
-            EventKind::Refunded => OrderEvent::Refunded(serde_json::from_value(payload)?),
-            EventKind::ItemAdded => OrderEvent::ItemAdded(serde_json::from_value(payload)?),
-            EventKind::ItemChanged => OrderEvent::ItemChanged(serde_json::from_value(payload)?),
-            EventKind::ItemRemoved => OrderEvent::ItemRemoved(serde_json::from_value(payload)?),
-            EventKind::CaptureRequested => {
+            OrderEventType::Refunded => OrderEvent::Refunded(serde_json::from_value(payload)?),
+            OrderEventType::ItemAdded => OrderEvent::ItemAdded(serde_json::from_value(payload)?),
+            OrderEventType::ItemChanged => {
+                OrderEvent::ItemChanged(serde_json::from_value(payload)?)
+            }
+            OrderEventType::ItemRemoved => {
+                OrderEvent::ItemRemoved(serde_json::from_value(payload)?)
+            }
+            OrderEventType::CaptureRequested => {
                 OrderEvent::CaptureRequested(serde_json::from_value(payload)?)
             }
-            EventKind::CaptureFailed => OrderEvent::CaptureFailed(serde_json::from_value(payload)?),
-            EventKind::PaymentCaptured => {
+            OrderEventType::CaptureFailed => {
+                OrderEvent::CaptureFailed(serde_json::from_value(payload)?)
+            }
+            OrderEventType::PaymentCaptured => {
                 OrderEvent::PaymentCaptured(serde_json::from_value(payload)?)
             }
-            EventKind::PaymentVoided => OrderEvent::PaymentVoided(serde_json::from_value(payload)?),
-            EventKind::ReturnRequested => {
+            OrderEventType::PaymentVoided => {
+                OrderEvent::PaymentVoided(serde_json::from_value(payload)?)
+            }
+            OrderEventType::ReturnRequested => {
                 OrderEvent::ReturnRequested(serde_json::from_value(payload)?)
             }
-            EventKind::ReturnReceived => {
+            OrderEventType::ReturnReceived => {
                 OrderEvent::ReturnReceived(serde_json::from_value(payload)?)
             }
         };
@@ -355,7 +296,7 @@ impl OrderEvent {
     pub fn changes_items(&self) -> bool {
         matches!(
             self.kind(),
-            EventKind::ItemAdded | EventKind::ItemChanged | EventKind::ItemRemoved
+            OrderEventType::ItemAdded | OrderEventType::ItemChanged | OrderEventType::ItemRemoved
         )
     }
 }

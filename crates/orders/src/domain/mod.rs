@@ -21,7 +21,7 @@ pub use aggregate::{
     EXPIRED_REASON, MAX_ITEMS, Order, OrderId, PaymentLedger, ReplayError, RuleViolation,
 };
 pub use commands::{OrderCommand, PlaceOrder};
-pub use events::{EventKind, OrderEvent, Recorded, Shipment};
+pub use events::{OrderEvent, OrderEventType, Recorded, Shipment};
 pub use money::{Currency, Money, MoneyError};
 pub use promotions::{AppliedCoupon, CouponRefusal, Discount, Promotions, Redemption};
 pub use returns::{OrderReturn, ReturnLine, ReturnPolicy, ReturnStatus};

@@ -22,9 +22,14 @@ use platform::jobs::{Handler, Job, Outcome};
 use platform::{auth::ServiceCredentials, client::ServiceClient, resilience::RetryPolicy};
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
 
-use contracts::payment::CaptureMethod;
+use contracts::{
+    money::Amount,
+    payment::{
+        CaptureBody, CaptureMethod, CreatePaymentBody, CreateRefundBody, RefundBody, RefundLine,
+    },
+    problem,
+};
 
 use crate::domain::{Currency, Money, OrderId};
 use crate::service::{
@@ -85,15 +90,18 @@ impl Dispatcher {
             Ok(amount) => amount,
             Err(error) => return Outcome::Park(format!("invalid amount: {error}")),
         };
-        let body = json!({
-            "order_id": job.order_id,
-            "amount": amount.to_string(),
-            "currency": job.currency,
-            "method": job.method,
-            "token": job.token,
-            "user_id": job.user_id,
-            "capture_method": self.capture,
-        });
+        let Ok(decimal) = Amount::parse(&amount.to_string()) else {
+            return Outcome::Park(format!("unsendable amount {amount}"));
+        };
+        let body = CreatePaymentBody {
+            order_id: job.order_id,
+            amount: decimal,
+            currency: job.currency,
+            method: job.method,
+            token: job.token,
+            user_id: Some(job.user_id),
+            capture_method: Some(self.capture),
+        };
         let key = format!("order-{}-attempt-{}", job.order_id, job.attempt);
         let (status, kind) = match self
             .post(
@@ -108,8 +116,8 @@ impl Dispatcher {
             Err(deferred) => return deferred,
         };
         match (status, kind.as_str()) {
-            (200..=299, _) | (409, "payment_exists") => Outcome::Done,
-            (409, "idempotency_in_flight") | (429, _) | (500.., _) => {
+            (200..=299, _) | (409, problem::PAYMENT_EXISTS) => Outcome::Done,
+            (409, problem::IDEMPOTENCY_IN_FLIGHT) | (429, _) | (500.., _) => {
                 Outcome::Retry(format!("payments answered {status} {kind}"))
             }
             (400..=499, _) => {
@@ -138,7 +146,9 @@ impl Dispatcher {
             .filter(|c| !c.is_control())
             .take(200)
             .collect();
-        let body = json!({ "reason": reason });
+        let body = RefundBody {
+            reason: Some(reason),
+        };
         match self
             .post(
                 &["api", "v1", "payments", &payment, "refund"],
@@ -169,7 +179,13 @@ impl Dispatcher {
     /// recorded as `order.capture_failed`, the order left unshipped.
     async fn capture(&self, job: CaptureJob) -> Outcome {
         let payment = job.payment_id.to_string();
-        let body = json!({ "amount": job.amount });
+        let amount = match Amount::parse(&job.amount) {
+            Ok(amount) => amount,
+            Err(error) => return Outcome::Park(format!("invalid capture amount: {error}")),
+        };
+        let body = CaptureBody {
+            amount: Some(amount),
+        };
         match self
             .post(
                 &["api", "v1", "payments", &payment, "capture"],
@@ -206,12 +222,20 @@ impl Dispatcher {
     /// the reason.
     async fn refund_return(&self, job: RefundReturnJob) -> Outcome {
         let payment = job.payment_id.to_string();
-        let body = json!({
-            "amount": job.amount,
-            "currency": job.currency,
-            "reason": "return",
-            "items": job.items,
-        });
+        let (amount, items) = match (
+            Amount::parse(&job.amount),
+            serde_json::from_value::<Vec<RefundLine>>(job.items.clone()),
+        ) {
+            (Ok(amount), Ok(items)) => (amount, items),
+            (Err(error), _) => return Outcome::Park(format!("invalid refund amount: {error}")),
+            (_, Err(error)) => return Outcome::Park(format!("invalid returned lines: {error}")),
+        };
+        let body = CreateRefundBody {
+            amount: Some(amount),
+            currency: Some(job.currency),
+            reason: Some("return".to_owned()),
+            items: Some(items),
+        };
         let key = format!("return-{}", job.return_id);
         match self
             .post(
@@ -226,7 +250,7 @@ impl Dispatcher {
                 tracing::info!(order.id = %job.order_id, return.id = %job.return_id, amount = %job.amount, "refund of a return requested");
                 Outcome::Done
             }
-            Ok((409, kind)) if kind == "idempotency_in_flight" => {
+            Ok((409, kind)) if kind == problem::IDEMPOTENCY_IN_FLIGHT => {
                 Outcome::Retry("payments is still taking this refund".into())
             }
             Ok((status @ (404 | 409 | 422), kind)) => Outcome::Park(format!(
@@ -245,7 +269,7 @@ impl Dispatcher {
         &self,
         path: &[&str],
         key: Option<&str>,
-        body: &serde_json::Value,
+        body: &(impl serde::Serialize + Sync),
         traceparent: Option<&str>,
     ) -> Result<(u16, String), Outcome> {
         let url = self

@@ -42,7 +42,8 @@ pub const OUTBOX: OutboxSource = OutboxSource {
 };
 
 fn schema_of(event_type: &str) -> Option<String> {
-    contracts::order::OrderEventType::parse(event_type).map(|t| t.data_schema())
+    contracts::order::OrderEventType::parse(event_type)
+        .map(contracts::order::OrderEventType::data_schema)
 }
 
 /// An event about to be appended, with what the store records beside it.

@@ -120,9 +120,8 @@ pub const OUTBOX: OutboxSource = OutboxSource {
 };
 
 fn schema_of(event_type: &str) -> Option<String> {
-    Some(format!(
-        "https://schemas.orders.example/events/{event_type}.v1.json"
-    ))
+    contracts::payment::PaymentEventType::parse(event_type)
+        .map(contracts::payment::PaymentEventType::data_schema)
 }
 
 #[derive(Debug, thiserror::Error)]
