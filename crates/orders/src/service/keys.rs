@@ -1,12 +1,13 @@
 //! Idempotency-Keys: claimed before any side effect, released when the
 //! request fails, forgotten once expired.
 
+use diesel_async::AsyncConnection;
 use platform::clock::now;
 use platform::db;
-use platform::idempotency::IdempotencyKey;
+use platform::idempotency::{Claim, IdempotencyKey};
 
 use super::{Actor, OrderError, Orders, Placed};
-use crate::store::{self, KeyClaim};
+use crate::store::{KEYS, StoreError};
 
 impl Orders {
     /// Claims the caller's Idempotency-Key before anything else happens: a
@@ -18,25 +19,27 @@ impl Orders {
         key: &IdempotencyKey,
     ) -> Result<Option<Placed>, OrderError> {
         let mut conn = db::connection(&self.pool).await?;
-        match store::idempotency::claim_key(
-            &mut conn,
-            &actor.user_id,
-            &key.key,
-            &key.request_hash,
-            now(),
-            self.keys.ttl,
-            self.keys.stale_after,
-        )
-        .await?
-        {
-            KeyClaim::New => Ok(None),
-            KeyClaim::Done { body } => Ok(Some(Placed {
+        let policy = self.keys;
+        // The work commits in a transaction of its own (which stores the
+        // answer), so the claim has its own too.
+        let claim = conn
+            .transaction(async |conn| {
+                KEYS.claim(conn, &actor.user_id, key, None, now(), policy)
+                    .await
+                    .map_err(StoreError::from)
+            })
+            .await?;
+        match claim {
+            // A request that died before committing wrote nothing: the
+            // retry simply starts afresh.
+            Claim::New | Claim::Abandoned { .. } => Ok(None),
+            Claim::Done { body } => Ok(Some(Placed {
                 body,
                 replayed: true,
                 order: None,
             })),
-            KeyClaim::InFlight => Err(OrderError::KeyInFlight),
-            KeyClaim::Mismatch => Err(OrderError::KeyMismatch),
+            Claim::InFlight => Err(OrderError::KeyInFlight),
+            Claim::Mismatch => Err(OrderError::KeyMismatch),
         }
     }
 
@@ -46,7 +49,9 @@ impl Orders {
         let Some(key) = key else { return };
         let released = async {
             let mut conn = db::connection(&self.pool).await?;
-            store::idempotency::release_key(&mut conn, &actor.user_id, &key.key).await?;
+            KEYS.release(&mut conn, &actor.user_id, &key.key)
+                .await
+                .map_err(StoreError::from)?;
             Ok::<_, OrderError>(())
         }
         .await;
@@ -58,6 +63,9 @@ impl Orders {
     /// Forgets expired Idempotency-Keys; returns how many.
     pub async fn sweep_keys(&self) -> Result<usize, OrderError> {
         let mut conn = db::connection(&self.pool).await?;
-        Ok(store::idempotency::sweep_keys(&mut conn, now() - self.keys.ttl).await?)
+        Ok(KEYS
+            .sweep(&mut conn, now() - self.keys.ttl)
+            .await
+            .map_err(StoreError::from)?)
     }
 }

@@ -27,7 +27,7 @@ pub mod story;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub use events::{Also, Cause, HistoryEntry, NewEvent, OUTBOX};
-pub use idempotency::{KeyClaim, StoredResponse};
+pub use idempotency::{KEYS, StoredResponse};
 pub use numbers::OrderNumbers;
 pub use projections::{COUNT_CAP, ListFilter, MAX_OFFSET, OrderKey};
 

@@ -98,17 +98,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    orders.idempotency_keys (owner, key) {
-        owner -> Text,
-        key -> Text,
-        request_hash -> Text,
-        response_status -> Nullable<Int2>,
-        response_body -> Nullable<Bytea>,
-        created_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
     orders.coupon_uses (code, user_id) {
         code -> Text,
         user_id -> Text,

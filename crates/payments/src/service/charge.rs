@@ -14,8 +14,9 @@ use super::{
 };
 use crate::domain::{ChargeRequest, OrderFacts, Payment, check_payable};
 use crate::provider::ProviderError;
-use crate::store::{self, JOBS, idempotency::KeyState};
+use crate::store::{self, JOBS, idempotency::KEYS};
 use contracts::order::OrderStatus;
+use platform::idempotency::Claim;
 
 /// What step 2 decided.
 enum Start {
@@ -63,34 +64,23 @@ impl Payments {
                 let now = now();
                 let payment_id = Uuid::now_v7();
                 if let Some(key) = key {
-                    match store::idempotency::claim_key(
-                        conn,
-                        owner,
-                        &key.key,
-                        &key.request_hash,
-                        payment_id,
-                        now,
-                        keys.ttl,
-                        keys.stale_after,
-                    )
-                    .await?
+                    match KEYS
+                        .claim(conn, owner, key, Some(payment_id), now, *keys)
+                        .await?
                     {
-                        KeyState::New => {}
-                        KeyState::Abandoned { payment_id: None } => {
-                            store::idempotency::set_key_payment(conn, owner, &key.key, payment_id)
-                                .await?;
+                        Claim::New => {}
+                        Claim::Abandoned { resource: None } => {
+                            KEYS.set_resource(conn, owner, &key.key, payment_id).await?;
                         }
-                        KeyState::Done { body } => {
+                        Claim::Done { body } => {
                             return Ok(Start::Replay(Reply {
                                 body,
                                 replayed: true,
                             }));
                         }
-                        KeyState::InFlight => return Err(PaymentError::KeyInFlight),
-                        KeyState::Mismatch => return Err(PaymentError::KeyMismatch),
-                        KeyState::Abandoned {
-                            payment_id: Some(id),
-                        } => {
+                        Claim::InFlight => return Err(PaymentError::KeyInFlight),
+                        Claim::Mismatch => return Err(PaymentError::KeyMismatch),
+                        Claim::Abandoned { resource: Some(id) } => {
                             let payment =
                                 store::payments::find_payment(conn, id).await?.ok_or_else(
                                     || anyhow::anyhow!("key points at missing payment {id}"),

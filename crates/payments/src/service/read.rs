@@ -31,6 +31,9 @@ impl Payments {
     /// Forgets expired idempotency keys.
     pub async fn sweep_keys(&self) -> Result<usize, PaymentError> {
         let mut conn = db::connection(&self.pool).await?;
-        Ok(store::idempotency::sweep_keys(&mut conn, now(), self.keys.ttl).await?)
+        Ok(store::idempotency::KEYS
+            .sweep(&mut conn, now() - self.keys.ttl)
+            .await
+            .map_err(store::StoreError::from)?)
     }
 }

@@ -19,7 +19,8 @@ use super::jobs::{RefundJob, refund_job};
 use super::{Actor, IdempotencyKey, PaymentError, Payments, Reply, SYSTEM, payment_data};
 use crate::domain::{Payment, Refund, RefundRefusal};
 use crate::provider::ProviderError;
-use crate::store::{self, INBOX, JOBS, StoreError, idempotency::KeyState};
+use crate::store::{self, INBOX, JOBS, StoreError, idempotency::KEYS};
+use platform::idempotency::Claim;
 
 /// A validated refund request.
 #[derive(Debug, Clone)]
@@ -201,27 +202,19 @@ impl Payments {
         let reply = conn
             .transaction(async move |conn| -> Result<Reply, PaymentError> {
                 if let Some(key) = key {
-                    match store::idempotency::claim_key(
-                        conn,
-                        owner,
-                        &key.key,
-                        &key.request_hash,
-                        payment_id,
-                        now(),
-                        keys.ttl,
-                        keys.stale_after,
-                    )
-                    .await?
+                    match KEYS
+                        .claim(conn, owner, key, Some(payment_id), now(), *keys)
+                        .await?
                     {
-                        KeyState::New | KeyState::Abandoned { .. } => {}
-                        KeyState::Done { body } => {
+                        Claim::New | Claim::Abandoned { .. } => {}
+                        Claim::Done { body } => {
                             return Ok(Reply {
                                 body,
                                 replayed: true,
                             });
                         }
-                        KeyState::InFlight => return Err(PaymentError::KeyInFlight),
-                        KeyState::Mismatch => return Err(PaymentError::KeyMismatch),
+                        Claim::InFlight => return Err(PaymentError::KeyInFlight),
+                        Claim::Mismatch => return Err(PaymentError::KeyMismatch),
                     }
                 }
                 let payment = store::payments::lock_payment(conn, payment_id)

@@ -57,11 +57,13 @@ pub mod schema {
     }
 
     diesel::table! {
+        /// Claimed through `platform::idempotency::KeyTable` (this shape
+        /// is for tests that set a key up by hand).
         payments.idempotency_keys (owner, key) {
             owner -> Text,
             key -> Text,
             request_hash -> Text,
-            payment_id -> Nullable<Uuid>,
+            resource_id -> Nullable<Uuid>,
             response_status -> Nullable<Int2>,
             response_body -> Nullable<Bytea>,
             created_at -> Timestamptz,

@@ -87,7 +87,7 @@ async fn a_request_abandoned_mid_charge_is_taken_over_by_its_retry() {
             idempotency_keys::owner.eq("kim"),
             idempotency_keys::key.eq("crashed-1"),
             idempotency_keys::request_hash.eq(hash),
-            idempotency_keys::payment_id.eq(payment_id),
+            idempotency_keys::resource_id.eq(payment_id),
             idempotency_keys::created_at.eq(long_ago),
         ))
         .execute(&mut conn)

@@ -1,0 +1,1 @@
+ALTER TABLE payments.idempotency_keys RENAME COLUMN resource_id TO payment_id;
