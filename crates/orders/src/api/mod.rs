@@ -1,6 +1,7 @@
 //! The HTTP API: routes, request/response bodies and the OpenAPI document.
 
 pub mod bodies;
+mod convert;
 mod error;
 pub mod ops;
 pub mod orders;
