@@ -79,7 +79,7 @@ impl Catalog {
             Dependency {
                 name: "catalog",
                 audience: "catalog",
-                subject: crate::service::SYSTEM,
+                subject: contracts::order::SERVICE_SUBJECT,
                 scopes: &["catalog.read", "catalog.write"],
                 section: "catalog",
             },

@@ -43,7 +43,7 @@ impl UserDirectory {
             Dependency {
                 name: "user_service",
                 audience: "users",
-                subject: crate::service::SYSTEM,
+                subject: contracts::order::SERVICE_SUBJECT,
                 scopes: &["users.read"],
                 section: "user_service",
             },

@@ -155,83 +155,7 @@ async fn session(
         let channel = channel.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let message_id = delivery
-                .properties
-                .message_id()
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            let span = tracing::info_span!(
-                "consume",
-                otel.name = %format!("{} process", delivery.routing_key),
-                otel.kind = "consumer",
-                messaging.system = "rabbitmq",
-                messaging.destination = %queue,
-                messaging.message_id = %message_id,
-                event.r#type = %delivery.routing_key,
-                trace_id = tracing::field::Empty,
-                span_id = tracing::field::Empty,
-            );
-            let header = amqp::header(&delivery.properties, contracts::amqp::TRACEPARENT_HEADER);
-            crate::telemetry::continue_trace(&span, header.as_deref());
-            crate::telemetry::record_trace_ids(&span);
-            async move {
-            let incoming = Incoming {
-                body: delivery.data.clone(),
-                routing_key: delivery.routing_key.to_string(),
-                message_id: delivery
-                    .properties
-                    .message_id()
-                    .as_ref()
-                    .map(ToString::to_string),
-                traceparent: amqp::header(
-                    &delivery.properties,
-                    contracts::amqp::TRACEPARENT_HEADER,
-                ),
-                redelivered: delivery.redelivered,
-            };
-            let outcome = handle_with_retries(handler.as_ref(), &incoming).await;
-            let label = match &outcome {
-                Outcome::Done => "done",
-                Outcome::Retry(_) => "retried",
-                Outcome::DeadLetter(_) => "dead_lettered",
-            };
-            metrics::counter!("messages_consumed_total", "queue" => queue.clone(), "outcome" => label)
-                .increment(1);
-            let acknowledged = match outcome {
-                Outcome::Done => delivery.ack(BasicAckOptions::default()).await,
-                Outcome::Retry(error) => {
-                    tracing::warn!(
-                        consumer = name,
-                        message.id = ?incoming.message_id,
-                        error.message = %format!("{error:#}"),
-                        "could not process a message; returning it to the queue"
-                    );
-                    delivery
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..BasicNackOptions::default()
-                        })
-                        .await
-                }
-                Outcome::DeadLetter(reason) => {
-                    tracing::error!(
-                        consumer = name,
-                        message.id = ?incoming.message_id,
-                        message.routing_key = %incoming.routing_key,
-                        reason,
-                        "dead-lettering a message that cannot be processed"
-                    );
-                    dead_letter(&channel, &queue, &delivery, &reason).await
-                }
-            };
-            if let Err(error) = acknowledged {
-                // The broker will redeliver it; the inbox makes that harmless.
-                tracing::warn!(consumer = name, error.message = %error, "could not acknowledge");
-            }
-            }
-            .instrument(span)
-            .await;
+            process(&channel, &queue, handler.as_ref(), name, delivery).await;
         });
     }
     if stopping {
@@ -243,6 +167,101 @@ async fn session(
         return Ok(());
     }
     anyhow::bail!("the delivery stream ended")
+}
+
+/// Handles one delivery in its own span (continuing the publisher's trace)
+/// and settles it: acknowledged, returned to the queue, or dead-lettered.
+async fn process(
+    channel: &Channel,
+    queue: &str,
+    handler: &dyn Handler,
+    name: &'static str,
+    delivery: Delivery,
+) {
+    let message_id = delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "consume",
+        otel.name = %format!("{} process", delivery.routing_key),
+        otel.kind = "consumer",
+        messaging.system = "rabbitmq",
+        messaging.destination = %queue,
+        messaging.message_id = %message_id,
+        event.r#type = %delivery.routing_key,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+    );
+    let header = amqp::header(&delivery.properties, contracts::amqp::TRACEPARENT_HEADER);
+    crate::telemetry::continue_trace(&span, header.as_deref());
+    crate::telemetry::record_trace_ids(&span);
+    settle(channel, queue, handler, name, delivery)
+        .instrument(span)
+        .await;
+}
+
+/// Hands `delivery` to the handler (with in-place retries) and settles it.
+async fn settle(
+    channel: &Channel,
+    queue: &str,
+    handler: &dyn Handler,
+    name: &'static str,
+    delivery: Delivery,
+) {
+    let incoming = Incoming {
+        body: delivery.data.clone(),
+        routing_key: delivery.routing_key.to_string(),
+        message_id: delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(ToString::to_string),
+        traceparent: amqp::header(&delivery.properties, contracts::amqp::TRACEPARENT_HEADER),
+        redelivered: delivery.redelivered,
+    };
+    let outcome = handle_with_retries(handler, &incoming).await;
+    let label = match &outcome {
+        Outcome::Done => "done",
+        Outcome::Retry(_) => "retried",
+        Outcome::DeadLetter(_) => "dead_lettered",
+    };
+    let queue = queue.to_owned();
+    metrics::counter!("messages_consumed_total", "queue" => queue.clone(), "outcome" => label)
+        .increment(1);
+    let acknowledged = match outcome {
+        Outcome::Done => delivery.ack(BasicAckOptions::default()).await,
+        Outcome::Retry(error) => {
+            tracing::warn!(
+                consumer = name,
+                message.id = ?incoming.message_id,
+                error.message = %format!("{error:#}"),
+                "could not process a message; returning it to the queue"
+            );
+            delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await
+        }
+        Outcome::DeadLetter(reason) => {
+            tracing::error!(
+                consumer = name,
+                message.id = ?incoming.message_id,
+                message.routing_key = %incoming.routing_key,
+                reason,
+                "dead-lettering a message that cannot be processed"
+            );
+            dead_letter(channel, &queue, &delivery, &reason).await
+        }
+    };
+    if let Err(error) = acknowledged {
+        // The broker will redeliver it; the inbox makes that harmless.
+        tracing::warn!(consumer = name, error.message = %error, "could not acknowledge");
+    }
 }
 
 /// The checks at the door, before an event is acted on: it is one of the

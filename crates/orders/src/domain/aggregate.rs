@@ -5,7 +5,6 @@
 //! recorded event and is the only way state changes, so replaying an order's
 //! history always rebuilds exactly the state that was live.
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -15,22 +14,13 @@ use super::money::{Currency, Money};
 use super::returns::{self, OrderReturn, ReturnLine, ReturnPolicy, ReturnStatus};
 use super::status::{OrderStatus, PaymentStatus};
 use super::totals::{Charges, LineItem, Totals};
-use super::values::{Address, OrderNumber, Quantity, UserId};
+use super::values::{Address, OrderId, OrderNumber, Quantity, UserId};
 
 /// Most line items an order may have.
 pub const MAX_ITEMS: usize = 100;
 
 /// The cancellation reason of an order that stayed unpaid too long.
 pub const EXPIRED_REASON: &str = "payment_timeout";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct OrderId(pub Uuid);
-
-impl std::fmt::Display for OrderId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 /// An order as it stands after its history.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,13 +3,12 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::aggregate::OrderId;
 use super::events::Shipment;
 use super::money::{Currency, Money};
 use super::returns::{ReturnLine, ReturnPolicy};
 use super::status::OrderStatus;
 use super::totals::{Charges, LineItem};
-use super::values::{Address, OrderNumber, Quantity, UserId};
+use super::values::{Address, OrderId, OrderNumber, Quantity, UserId};
 
 /// Place a new order. Ids and the order number are chosen by the caller so the
 /// aggregate stays pure (no clock, no randomness, no I/O).

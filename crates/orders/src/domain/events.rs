@@ -7,12 +7,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::aggregate::OrderId;
 use super::money::{Currency, Money};
 use super::returns::ReturnLine;
 use super::status::OrderStatus;
 use super::totals::{Charges, LineItem, Totals};
-use super::values::{Address, OrderNumber, Quantity, UserId};
+use super::values::{Address, OrderId, OrderNumber, Quantity, UserId};
 
 /// What happened to an order: past tense, immutable once recorded. These are the
 /// event store's payloads; a change to a shape needs a new `version` and an

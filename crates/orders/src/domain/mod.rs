@@ -17,9 +17,7 @@ pub mod values;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::{
-    EXPIRED_REASON, MAX_ITEMS, Order, OrderId, PaymentLedger, ReplayError, RuleViolation,
-};
+pub use aggregate::{EXPIRED_REASON, MAX_ITEMS, Order, PaymentLedger, ReplayError, RuleViolation};
 pub use commands::{OrderCommand, PlaceOrder};
 pub use events::{OrderEvent, OrderEventType, Recorded, Shipment};
 pub use money::{Currency, Money, MoneyError};
@@ -28,5 +26,5 @@ pub use returns::{OrderReturn, ReturnLine, ReturnPolicy, ReturnStatus};
 pub use status::{OrderStatus, PaymentStatus};
 pub use totals::{Charges, LineItem, Totals};
 pub use values::{
-    Address, AddressInput, OrderNumber, ProductId, Quantity, UserId, VariantId, Violation,
+    Address, AddressInput, OrderId, OrderNumber, ProductId, Quantity, UserId, VariantId, Violation,
 };

@@ -44,12 +44,13 @@ enum Fees {
 
 impl Pricing {
     pub fn from_config(config: &PricingConfig) -> Result<Pricing, String> {
-        let tax_rate_bp = percent_to_bp(&config.tax_rate_percent).ok_or_else(|| {
-            format!(
-                "pricing.tax_rate_percent `{}` is not a percentage with at most 2 decimals",
-                config.tax_rate_percent
-            )
-        })?;
+        let tax_rate_bp =
+            super::money::percent_to_bp(&config.tax_rate_percent).ok_or_else(|| {
+                format!(
+                    "pricing.tax_rate_percent `{}` is not a percentage with at most 2 decimals",
+                    config.tax_rate_percent
+                )
+            })?;
         let mut methods = BTreeMap::new();
         for (method, fees) in &config.shipping_methods {
             let parsed = if fees.get("*").is_some_and(|fee| {
@@ -135,23 +136,6 @@ impl Pricing {
     }
 }
 
-/// `"8.25"` → 825 basis points; at most two decimals, at most 100%.
-pub(super) fn percent_to_bp(percent: &str) -> Option<u32> {
-    let (whole, fraction) = percent.split_once('.').unwrap_or((percent, ""));
-    if whole.is_empty()
-        || fraction.len() > 2
-        || !whole
-            .bytes()
-            .chain(fraction.bytes())
-            .all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let bp = whole.parse::<u32>().ok()?.checked_mul(100)?
-        + format!("{fraction:0<2}").parse::<u32>().ok()?;
-    (bp <= 10_000).then_some(bp)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,11 +204,11 @@ mod tests {
 
     #[test]
     fn tax_rates_are_percentages_with_two_decimals_at_most() {
-        assert_eq!(percent_to_bp("8.25"), Some(825));
-        assert_eq!(percent_to_bp("0"), Some(0));
-        assert_eq!(percent_to_bp("20.5"), Some(2050));
+        assert_eq!(crate::domain::money::percent_to_bp("8.25"), Some(825));
+        assert_eq!(crate::domain::money::percent_to_bp("0"), Some(0));
+        assert_eq!(crate::domain::money::percent_to_bp("20.5"), Some(2050));
         for bad in ["", "8.255", "-1", "abc", "101"] {
-            assert_eq!(percent_to_bp(bad), None, "{bad}");
+            assert_eq!(crate::domain::money::percent_to_bp(bad), None, "{bad}");
         }
     }
 }

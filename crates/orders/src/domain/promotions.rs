@@ -162,7 +162,7 @@ impl Promotions {
             };
             let discount = match (&rule.percent, &rule.amount) {
                 (Some(percent), None) => Discount::PercentBp(
-                    super::pricing::percent_to_bp(percent)
+                    super::money::percent_to_bp(percent)
                         .ok_or_else(|| at("percent must be 0 to 100 with at most 2 decimals"))?,
                 ),
                 (None, Some(amount)) => Discount::Fixed(in_currency(amount)?),

@@ -11,7 +11,7 @@ use anyhow::Context;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::future::{BoxFuture, try_join_all};
-use platform::db::{JsonText, Prepared};
+use platform::db::Prepared;
 use platform::jobs::NewJob;
 use platform::relay::OutboxSource;
 use time::OffsetDateTime;
@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::coupons::{self, CouponUse};
 use super::idempotency::{self, StoredResponse};
 use super::rows::{AddressRow, EventRow, ItemRow, NewEventRow, OrderChangeRow, OrderRow};
+pub use super::rows::{Cause, NewEvent};
 use super::schema::{events, order_addresses, order_items, orders};
 use super::{INBOX, JOBS, StoreError};
 use crate::domain::{Order, OrderEvent, OrderId, Recorded};
@@ -44,22 +45,6 @@ pub const OUTBOX: OutboxSource = OutboxSource {
 fn schema_of(event_type: &str) -> Option<String> {
     contracts::order::OrderEventType::parse(event_type)
         .map(contracts::order::OrderEventType::data_schema)
-}
-
-/// An event about to be appended, with what the store records beside it.
-#[derive(Debug)]
-pub struct NewEvent<'a> {
-    pub id: Uuid,
-    pub recorded: &'a Recorded,
-    /// The public order state after this event (the published data).
-    pub snapshot: JsonText,
-}
-
-/// Who caused a write, recorded with its events.
-#[derive(Debug, Clone, Copy)]
-pub struct Cause<'a> {
-    pub actor: &'a str,
-    pub traceparent: Option<&'a str>,
 }
 
 /// What a change commits besides its events, in the same transaction.
@@ -271,11 +256,4 @@ pub async fn history_entries(
             })
         })
         .collect()
-}
-
-/// Decodes a stored event (used by the history and by replay).
-pub(super) fn decode(row: &EventRow) -> anyhow::Result<OrderEvent> {
-    let version = u16::try_from(row.event_version).context("negative event version")?;
-    OrderEvent::decode(&row.event_type, version, row.payload.clone())
-        .with_context(|| format!("decoding event {}", row.id))
 }

@@ -8,13 +8,35 @@ use platform::db::JsonText;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::events::{Cause, NewEvent};
 use super::schema::{events, order_addresses, order_items, orders};
 use crate::domain::{
-    Address, Charges, Currency, LineItem, Money, Order, OrderId, OrderNumber, OrderStatus,
-    PaymentLedger, PaymentStatus, ProductId, Quantity, Recorded, Shipment, Totals, UserId,
-    VariantId,
+    Address, Charges, Currency, LineItem, Money, Order, OrderEvent, OrderId, OrderNumber,
+    OrderStatus, PaymentLedger, PaymentStatus, ProductId, Quantity, Recorded, Shipment, Totals,
+    UserId, VariantId,
 };
+
+/// An event about to be appended, with what the store records beside it.
+#[derive(Debug)]
+pub struct NewEvent<'a> {
+    pub id: Uuid,
+    pub recorded: &'a Recorded,
+    /// The public order state after this event (the published data).
+    pub snapshot: JsonText,
+}
+
+/// Who caused a write, recorded with its events.
+#[derive(Debug, Clone, Copy)]
+pub struct Cause<'a> {
+    pub actor: &'a str,
+    pub traceparent: Option<&'a str>,
+}
+
+/// Decodes a stored event (used by the history and by replay).
+pub(super) fn decode(row: &EventRow) -> anyhow::Result<OrderEvent> {
+    let version = u16::try_from(row.event_version).context("negative event version")?;
+    OrderEvent::decode(&row.event_type, version, row.payload.clone())
+        .with_context(|| format!("decoding event {}", row.id))
+}
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = events, treat_none_as_default_value = false)]
@@ -67,7 +89,7 @@ pub(super) struct EventRow {
 
 impl EventRow {
     pub(super) fn into_recorded(self) -> anyhow::Result<Recorded> {
-        let event = super::events::decode(&self)?;
+        let event = decode(&self)?;
         Ok(Recorded {
             order_id: OrderId(self.order_id),
             sequence: u32::try_from(self.sequence).context("negative sequence")?,
