@@ -5,6 +5,7 @@ mod helpers;
 mod hostile;
 mod instances;
 mod ops;
+mod privacy;
 
 use std::{collections::HashMap, time::Duration};
 
