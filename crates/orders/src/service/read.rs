@@ -5,7 +5,8 @@ use platform::db::{self, JsonText};
 use uuid::Uuid;
 
 use super::{Actor, OrderError, Orders};
-use crate::domain::{Order, OrderId, OrderNumber, UserId};
+use crate::domain::{OrderId, OrderNumber, UserId};
+use crate::store::projections::ProjectedOrder;
 use crate::store::{self, HistoryEntry, ListFilter, OrderKey};
 use crate::view;
 
@@ -45,18 +46,13 @@ pub struct Page {
 }
 
 impl Orders {
-    /// An order by id or order number, if the actor may see it.
-    pub async fn find(&self, actor: &Actor, key: &str) -> Result<Order, OrderError> {
+    /// What the read model says of order `id`, if the actor may see it (a
+    /// read: commands decide on the order replayed from its events).
+    pub async fn find(&self, actor: &Actor, id: OrderId) -> Result<ProjectedOrder, OrderError> {
         let mut conn = db::connection(&self.pool).await?;
-        let id = match parse_key(key)? {
-            OrderKey::Id(id) => id,
-            OrderKey::Number(number) => store::projections::find_id_by_number(&mut conn, &number)
-                .await?
-                .ok_or(OrderError::NotFound)?,
-        };
-        store::projections::find_order(&mut conn, id)
+        store::projections::find_projected(&mut conn, id)
             .await?
-            .filter(|order| actor.acts_for(order.user_id.as_str()))
+            .filter(|order| actor.acts_for(&order.user_id))
             .ok_or(OrderError::NotFound)
     }
 
@@ -152,7 +148,7 @@ impl Orders {
     ) -> Result<Vec<HistoryEntry>, OrderError> {
         // Ownership is checked on the projection (cheap); the trail itself is
         // read from the event store.
-        self.find(actor, &id.to_string()).await?;
+        self.find(actor, id).await?;
         let mut conn = db::connection(&self.pool).await?;
         Ok(store::events::history_entries(&mut conn, id, after, limit).await?)
     }

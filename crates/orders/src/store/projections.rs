@@ -2,48 +2,52 @@
 //! to date in the transaction of every change (see [`super::events::append`])
 //! and read by the API.
 
+use diesel::prelude::*;
 use diesel::sql_types::{Integer, Nullable, SmallInt, Text};
-use diesel::{prelude::*, result::Error as DieselError};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use futures_util::future::try_join;
 use platform::db::Prepared;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::StoreError;
-use super::rows::{self, AddressRow, ItemRow, OrderRow};
-use super::schema::{order_addresses, order_items, orders};
-use crate::domain::{Order, OrderId, OrderNumber, OrderStatus, UserId};
+use super::schema::orders;
+use crate::domain::{OrderId, OrderNumber, OrderStatus, UserId};
 
-/// Reads an order from the projections (one pipelined round trip).
-pub async fn find_order(
+/// What the read model says of an order: its owner, status and version.
+/// A read only: it cannot be handed to a command, which always decides on
+/// the order replayed from its events (payment ledger included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectedOrder {
+    pub id: OrderId,
+    pub user_id: String,
+    pub status: OrderStatus,
+    pub version: u32,
+}
+
+/// The read model's row of order `id`, if there is one.
+pub async fn find_projected(
     conn: &mut AsyncPgConnection,
     id: OrderId,
-) -> Result<Option<Order>, StoreError> {
-    let conn: &AsyncPgConnection = conn;
-    let result = try_join(
-        orders::table
-            .find(id.0)
-            .select(OrderRow::as_select())
-            .first::<OrderRow>(&mut &*conn),
-        try_join(
-            order_items::table
-                .filter(order_items::order_id.eq(id.0))
-                .order(order_items::line.asc())
-                .select(ItemRow::as_select())
-                .load::<ItemRow>(&mut &*conn),
-            order_addresses::table
-                .filter(order_addresses::order_id.eq(id.0))
-                .select(AddressRow::as_select())
-                .load::<AddressRow>(&mut &*conn),
-        ),
-    )
-    .await;
-    match result {
-        Ok((order, (items, addresses))) => Ok(Some(rows::into_order(order, items, addresses)?)),
-        Err(DieselError::NotFound) => Ok(None),
-        Err(error) => Err(error.into()),
-    }
+) -> Result<Option<ProjectedOrder>, StoreError> {
+    let row: Option<(String, String, i32)> = orders::table
+        .find(id.0)
+        .select((orders::user_id, orders::status, orders::version))
+        .first(conn)
+        .await
+        .optional()?;
+    row.map(|(user_id, status, version)| {
+        Ok(ProjectedOrder {
+            id,
+            user_id,
+            status: OrderStatus::parse(&status).ok_or_else(|| {
+                StoreError::Unexpected(anyhow::anyhow!("order {id} has status {status}"))
+            })?,
+            version: u32::try_from(version).map_err(|_| {
+                StoreError::Unexpected(anyhow::anyhow!("order {id}: negative version"))
+            })?,
+        })
+    })
+    .transpose()
 }
 
 /// Pending orders placed before `before`, oldest first (the unpaid sweep).

@@ -1,19 +1,16 @@
-//! Row types of schema `orders` and their conversion to and from the domain.
-//! Reading re-parses every value, so a corrupt row is an error, never a
-//! silently invalid order.
+//! Row types of schema `orders`, written from the domain. Only events are
+//! read back into it (replayed, every value re-parsed, so a corrupt row is
+//! an error, never a silently invalid order): the read model is never turned
+//! back into an aggregate a command could decide on.
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use diesel::prelude::*;
 use platform::db::JsonText;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::schema::{events, order_addresses, order_items, orders};
-use crate::domain::{
-    Address, Charges, Currency, LineItem, Money, Order, OrderEvent, OrderId, OrderNumber,
-    OrderStatus, PaymentLedger, PaymentStatus, ProductId, Quantity, Recorded, Shipment, Totals,
-    UserId, VariantId,
-};
+use crate::domain::{Order, OrderEvent, OrderId, Recorded};
 
 /// An event about to be appended, with what the store records beside it.
 #[derive(Debug)]
@@ -245,23 +242,6 @@ impl ItemRow {
             })
             .collect()
     }
-
-    fn into_item(self, currency: Currency) -> anyhow::Result<LineItem> {
-        Ok(LineItem {
-            id: self.id,
-            product_id: ProductId::parse(&self.product_id).map_err(|e| anyhow!(e))?,
-            variant_id: self
-                .variant_id
-                .as_deref()
-                .map(VariantId::parse)
-                .transpose()
-                .map_err(|e| anyhow!(e))?,
-            name: self.name,
-            sku: self.sku,
-            quantity: Quantity::parse(i64::from(self.quantity)).map_err(|e| anyhow!(e))?,
-            unit_price: Money::from_minor(self.unit_price_minor, currency)?,
-        })
-    }
 }
 
 #[derive(Debug, Queryable, Selectable, Insertable, serde::Serialize)]
@@ -305,86 +285,4 @@ impl AddressRow {
         })
         .collect()
     }
-
-    fn into_address(self) -> Address {
-        Address {
-            first_name: self.first_name,
-            last_name: self.last_name,
-            line1: self.line1,
-            line2: self.line2,
-            city: self.city,
-            region: self.region,
-            postal_code: self.postal_code,
-            country: self.country,
-            phone: self.phone,
-            email: self.email,
-        }
-    }
-}
-
-/// Re-assembles an order from its projection rows.
-pub(super) fn into_order(
-    row: OrderRow,
-    items: Vec<ItemRow>,
-    addresses: Vec<AddressRow>,
-) -> anyhow::Result<Order> {
-    let id = row.id;
-    let currency = Currency::parse(&row.currency)?;
-    let money = |minor| Money::from_minor(minor, currency);
-    let mut shipping_address = None;
-    let mut billing_address = None;
-    for address in addresses {
-        match address.kind.as_str() {
-            "shipping" => shipping_address = Some(address.into_address()),
-            "billing" => billing_address = Some(address.into_address()),
-            other => anyhow::bail!("order {id} has an address of unknown kind {other}"),
-        }
-    }
-    Ok(Order {
-        id: OrderId(id),
-        number: OrderNumber::parse(&row.order_number).map_err(|e| anyhow!(e))?,
-        user_id: UserId::parse(&row.user_id).map_err(|e| anyhow!(e))?,
-        status: OrderStatus::parse(&row.status)
-            .with_context(|| format!("order {id} has status {}", row.status))?,
-        payment_status: PaymentStatus::parse(&row.payment_status)
-            .with_context(|| format!("order {id} has payment status {}", row.payment_status))?,
-        currency,
-        items: items
-            .into_iter()
-            .map(|item| item.into_item(currency))
-            .collect::<anyhow::Result<_>>()?,
-        shipping_address,
-        billing_address,
-        shipping_method: row.shipping_method,
-        notes: row.notes,
-        payment_method: row.payment_method,
-        charges: Charges {
-            tax_rate_bp: u32::try_from(row.tax_rate_bp).context("negative tax rate")?,
-            shipping: row.shipping_fee_minor.map(money).transpose()?,
-            coupon: row
-                .coupon
-                .map(serde_json::from_value)
-                .transpose()
-                .with_context(|| format!("order {id} has an unreadable coupon"))?,
-        },
-        totals: Totals {
-            subtotal: money(row.subtotal_minor)?,
-            discount: money(row.discount_minor)?,
-            tax: money(row.tax_minor)?,
-            shipping: money(row.shipping_minor)?,
-            total: money(row.total_minor)?,
-        },
-        cancellation_reason: row.cancellation_reason,
-        shipment: Shipment {
-            carrier: row.carrier,
-            tracking_number: row.tracking_number,
-        },
-        completed_at: row.completed_at,
-        cancelled_at: row.cancelled_at,
-        ledger: PaymentLedger::default(),
-        returns: Vec::new(),
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-        version: u32::try_from(row.version).context("negative version")?,
-    })
 }

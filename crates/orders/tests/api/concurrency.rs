@@ -132,7 +132,7 @@ async fn a_write_decided_on_a_stale_version_is_a_conflict_and_writes_nothing() {
         .unwrap()
         .unwrap();
     assert_eq!(stored, paid_order);
-    let projected = store::projections::find_order(&mut conn, id)
+    let projected = store::projections::find_projected(&mut conn, id)
         .await
         .unwrap()
         .unwrap();
