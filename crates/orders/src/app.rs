@@ -22,7 +22,9 @@ use crate::{
     config::Settings,
     domain::{Promotions, pricing::Pricing},
     messaging::{dispatcher::Dispatcher, payment_events::PaymentEvents},
-    service::{CAPTURE, Orders, PAY, REFUND, REFUND_RETURN, RELEASE_STOCK, RESTOCK, SYSTEM},
+    service::{
+        CaptureJob, Orders, PayJob, RefundJob, RefundReturnJob, ReleaseJob, RestockJob, SYSTEM,
+    },
     store::{JOBS, OUTBOX},
     users::UserDirectory,
 };
@@ -95,12 +97,12 @@ impl Application {
             credentials,
         )?);
         let worker = Worker::new(service.pool.clone(), JOBS, wake_jobs, settings.jobs.clone())
-            .handle(PAY, dispatcher.clone())
-            .handle(REFUND, dispatcher.clone())
-            .handle(CAPTURE, dispatcher.clone())
-            .handle(REFUND_RETURN, dispatcher.clone())
-            .handle(RESTOCK, dispatcher.clone())
-            .handle(RELEASE_STOCK, dispatcher);
+            .register::<PayJob, _>(dispatcher.clone())
+            .register::<RefundJob, _>(dispatcher.clone())
+            .register::<CaptureJob, _>(dispatcher.clone())
+            .register::<RefundReturnJob, _>(dispatcher.clone())
+            .register::<RestockJob, _>(dispatcher.clone())
+            .register::<ReleaseJob, _>(dispatcher);
         service.until_stopped(|stop| worker.run(stop));
         service.consume(Arc::new(PaymentEvents {
             orders: orders.clone(),

@@ -18,7 +18,7 @@ use crate::{
     consumer::OrderCancelled,
     orders::OrdersClient,
     provider::{PaymentProvider, SimulatedProvider},
-    service::{JobHandler, Payments, RECONCILE, REFUND, SYSTEM, VOID},
+    service::{JobHandler, Payments, ReconcileJob, RefundJob, SYSTEM, VoidJob},
     store::{JOBS, OUTBOX},
 };
 
@@ -91,9 +91,9 @@ impl Application {
             wake_jobs,
             settings.jobs.clone(),
         )
-        .handle(REFUND, jobs.clone())
-        .handle(VOID, jobs.clone())
-        .handle(RECONCILE, jobs);
+        .register::<RefundJob, _>(jobs.clone())
+        .register::<VoidJob, _>(jobs.clone())
+        .register::<ReconcileJob, _>(jobs);
         service.until_stopped(|stop| worker.run(stop));
         service.consume(Arc::new(OrderCancelled {
             payments: payments.clone(),

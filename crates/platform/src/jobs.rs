@@ -97,6 +97,51 @@ pub trait Handler: Send + Sync + 'static {
     fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Outcome>;
 }
 
+/// A kind of job as one type: its payload, and the name it is stored under
+/// ([`Kind::KIND`]). Registered with [`Worker::register`] and run by a
+/// [`Runs`] of it, so a kind's name, payload and handler cannot drift
+/// apart, and no handler matches on strings.
+pub trait Kind: serde::Serialize + serde::de::DeserializeOwned + Send + 'static {
+    /// The name stored with every job of this kind (stable: jobs written by
+    /// an older release are still read by it).
+    const KIND: &'static str;
+
+    /// This work as a job due now, identified by `key` within its kind.
+    fn job(&self, key: impl Into<String>) -> NewJob {
+        // A payload of plain fields always serialises; were it ever not to,
+        // the job would be parked as unreadable, not lost.
+        NewJob::now(
+            Self::KIND,
+            key,
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+/// Runs the jobs of kind `J`.
+pub trait Runs<J: Kind>: Send + Sync + 'static {
+    fn run(&self, job: J) -> BoxFuture<'_, Outcome>;
+}
+
+/// A [`Runs`] seen as the worker's [`Handler`]: the payload read as `J`
+/// (an unreadable one is parked).
+struct Typed<J, H> {
+    runner: Arc<H>,
+    kind: std::marker::PhantomData<fn() -> J>,
+}
+
+impl<J: Kind, H: Runs<J>> Handler for Typed<J, H> {
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Outcome> {
+        match serde_json::from_value::<J>(job.payload.clone()) {
+            Ok(payload) => self.runner.run(payload),
+            Err(error) => {
+                let parked = Outcome::Park(format!("unreadable {} job: {error}", J::KIND));
+                Box::pin(async move { parked })
+            }
+        }
+    }
+}
+
 /// `jobs:` section of a service's configuration.
 #[derive(Debug, Clone, Deserialize)]
 pub struct JobsConfig {
@@ -185,6 +230,17 @@ impl Worker {
     pub fn handle(mut self, kind: &'static str, handler: Arc<dyn Handler>) -> Self {
         self.handlers.insert(kind, handler);
         self
+    }
+
+    /// Runs the jobs of kind `J` with `runner`.
+    pub fn register<J: Kind, H: Runs<J>>(self, runner: Arc<H>) -> Self {
+        self.handle(
+            J::KIND,
+            Arc::new(Typed::<J, H> {
+                runner,
+                kind: std::marker::PhantomData,
+            }),
+        )
     }
 
     /// Works forever: drains due jobs, then sleeps until woken or the poll

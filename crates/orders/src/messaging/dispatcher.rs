@@ -18,7 +18,7 @@
 use std::{sync::Arc, time::Duration};
 
 use futures_util::future::BoxFuture;
-use platform::jobs::{Handler, Job, Outcome};
+use platform::jobs::{Outcome, Runs};
 use platform::{auth::ServiceCredentials, client::ServiceClient, resilience::RetryPolicy};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -33,8 +33,7 @@ use contracts::{
 
 use crate::domain::{Currency, Money, OrderId};
 use crate::service::{
-    CAPTURE, CaptureJob, Orders, PAY, PayJob, REFUND, REFUND_RETURN, RELEASE_STOCK, RESTOCK,
-    RefundJob, RefundReturnJob, ReleaseJob, RestockJob,
+    CaptureJob, Orders, PayJob, RefundJob, RefundReturnJob, ReleaseJob, RestockJob,
 };
 
 /// `payments:` section of the orders configuration.
@@ -319,41 +318,41 @@ impl Dispatcher {
     }
 }
 
-fn payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, Outcome> {
-    serde_json::from_value(job.payload.clone())
-        .map_err(|error| Outcome::Park(format!("unreadable {} job: {error}", job.kind)))
+// Each kind of orders' job, run by the dispatcher (registered by type in
+// `app.rs`).
+
+impl Runs<PayJob> for Dispatcher {
+    fn run(&self, job: PayJob) -> BoxFuture<'_, Outcome> {
+        Box::pin(self.pay(job))
+    }
 }
 
-impl Handler for Dispatcher {
-    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            match job.kind.as_str() {
-                PAY => match payload::<PayJob>(job) {
-                    Ok(pay) => self.pay(pay).await,
-                    Err(parked) => parked,
-                },
-                REFUND => match payload::<RefundJob>(job) {
-                    Ok(refund) => self.refund(refund).await,
-                    Err(parked) => parked,
-                },
-                RESTOCK => match payload::<RestockJob>(job) {
-                    Ok(restock) => self.orders.restock(restock).await,
-                    Err(parked) => parked,
-                },
-                REFUND_RETURN => match payload::<RefundReturnJob>(job) {
-                    Ok(refund) => self.refund_return(refund).await,
-                    Err(parked) => parked,
-                },
-                CAPTURE => match payload::<CaptureJob>(job) {
-                    Ok(capture) => self.capture(capture).await,
-                    Err(parked) => parked,
-                },
-                RELEASE_STOCK => match payload::<ReleaseJob>(job) {
-                    Ok(release) => self.orders.release_stock(release).await,
-                    Err(parked) => parked,
-                },
-                other => Outcome::Park(format!("unknown job kind {other}")),
-            }
-        })
+impl Runs<RefundJob> for Dispatcher {
+    fn run(&self, job: RefundJob) -> BoxFuture<'_, Outcome> {
+        Box::pin(self.refund(job))
+    }
+}
+
+impl Runs<CaptureJob> for Dispatcher {
+    fn run(&self, job: CaptureJob) -> BoxFuture<'_, Outcome> {
+        Box::pin(self.capture(job))
+    }
+}
+
+impl Runs<RefundReturnJob> for Dispatcher {
+    fn run(&self, job: RefundReturnJob) -> BoxFuture<'_, Outcome> {
+        Box::pin(self.refund_return(job))
+    }
+}
+
+impl Runs<RestockJob> for Dispatcher {
+    fn run(&self, job: RestockJob) -> BoxFuture<'_, Outcome> {
+        Box::pin(self.orders.restock(job))
+    }
+}
+
+impl Runs<ReleaseJob> for Dispatcher {
+    fn run(&self, job: ReleaseJob) -> BoxFuture<'_, Outcome> {
+        Box::pin(self.orders.release_stock(job))
     }
 }

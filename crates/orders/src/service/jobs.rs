@@ -2,7 +2,7 @@
 //! [`crate::messaging::dispatcher`]): each job is written in the transaction
 //! of the change that decides it.
 
-use platform::jobs::NewJob;
+use platform::jobs::{Kind, NewJob};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -10,13 +10,8 @@ use crate::domain::OrderId;
 use crate::domain::ReturnLine;
 use crate::domain::events::{OrderCaptureRequested, OrderPaymentRejected, OrderReturnReceived};
 
-/// Job kinds of schema `orders`.
-pub const PAY: &str = "pay";
-pub const RELEASE_STOCK: &str = "release_stock";
-pub const REFUND: &str = "refund";
-pub const CAPTURE: &str = "capture";
-pub const REFUND_RETURN: &str = "refund_return";
-pub const RESTOCK: &str = "restock";
+// Each kind of job of schema `orders` is its payload type; its name is its
+// `Kind::KIND`, its runner registered by type in `app.rs`.
 
 /// Payload of a `restock` job: give a received return's units back to the
 /// catalogue (the order's reservation re-reserved without them).
@@ -25,13 +20,13 @@ pub struct RestockJob {
     pub order_id: Uuid,
 }
 
+impl Kind for RestockJob {
+    const KIND: &'static str = "restock";
+}
+
 /// Restocking after a received return (keyed by the return).
 pub(super) fn restock(id: OrderId, return_id: Uuid) -> NewJob {
-    NewJob::now(
-        RESTOCK,
-        return_id.to_string(),
-        serde_json::json!(RestockJob { order_id: id.0 }),
-    )
+    RestockJob { order_id: id.0 }.job(return_id.to_string())
 }
 
 /// Payload of a `refund_return` job: have payments refund a received
@@ -50,6 +45,10 @@ pub struct RefundReturnJob {
     pub traceparent: Option<String>,
 }
 
+impl Kind for RefundReturnJob {
+    const KIND: &'static str = "refund_return";
+}
+
 /// Refunding a received return (keyed by it: refunded once).
 pub(super) fn refund_return(
     id: OrderId,
@@ -58,19 +57,16 @@ pub(super) fn refund_return(
     lines: &[ReturnLine],
     traceparent: Option<&str>,
 ) -> NewJob {
-    NewJob::now(
-        REFUND_RETURN,
-        received.return_id.to_string(),
-        serde_json::json!(RefundReturnJob {
-            order_id: id.0,
-            return_id: received.return_id,
-            payment_id,
-            amount: received.refund.to_string(),
-            currency: received.refund.currency().code().to_owned(),
-            items: serde_json::json!(lines),
-            traceparent: traceparent.map(str::to_owned),
-        }),
-    )
+    RefundReturnJob {
+        order_id: id.0,
+        return_id: received.return_id,
+        payment_id,
+        amount: received.refund.to_string(),
+        currency: received.refund.currency().code().to_owned(),
+        items: serde_json::json!(lines),
+        traceparent: traceparent.map(str::to_owned),
+    }
+    .job(received.return_id.to_string())
 }
 
 /// Payload of a `capture` job: have payments capture the authorization of
@@ -85,6 +81,10 @@ pub struct CaptureJob {
     pub traceparent: Option<String>,
 }
 
+impl Kind for CaptureJob {
+    const KIND: &'static str = "capture";
+}
+
 /// Capturing an order's authorization at shipment (keyed by the payment:
 /// captured once).
 pub(super) fn capture(
@@ -92,16 +92,13 @@ pub(super) fn capture(
     requested: &OrderCaptureRequested,
     traceparent: Option<&str>,
 ) -> NewJob {
-    NewJob::now(
-        CAPTURE,
-        requested.payment_id.to_string(),
-        serde_json::json!(CaptureJob {
-            payment_id: requested.payment_id,
-            order_id: id.0,
-            amount: requested.amount.to_string(),
-            traceparent: traceparent.map(str::to_owned),
-        }),
-    )
+    CaptureJob {
+        payment_id: requested.payment_id,
+        order_id: id.0,
+        amount: requested.amount.to_string(),
+        traceparent: traceparent.map(str::to_owned),
+    }
+    .job(requested.payment_id.to_string())
 }
 
 /// Payload of a `pay` job: charge the order through payments.
@@ -119,10 +116,18 @@ pub struct PayJob {
     pub traceparent: Option<String>,
 }
 
+impl Kind for PayJob {
+    const KIND: &'static str = "pay";
+}
+
 /// Payload of a `release_stock` job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReleaseJob {
     pub reservation_id: Uuid,
+}
+
+impl Kind for ReleaseJob {
+    const KIND: &'static str = "release_stock";
 }
 
 /// Payload of a `refund` job: have payments refund a charge the order
@@ -136,22 +141,18 @@ pub struct RefundJob {
     pub traceparent: Option<String>,
 }
 
+impl Kind for RefundJob {
+    const KIND: &'static str = "refund";
+}
+
 /// The first charge of a new order.
 pub(super) fn pay(job: PayJob) -> NewJob {
-    NewJob::now(
-        PAY,
-        format!("{}:{}", job.order_id, job.attempt),
-        serde_json::json!(job),
-    )
+    job.job(format!("{}:{}", job.order_id, job.attempt))
 }
 
 /// Releasing a reservation (keyed by it, so it is released once).
 pub(super) fn release_stock(reservation_id: Uuid) -> NewJob {
-    NewJob::now(
-        RELEASE_STOCK,
-        reservation_id.to_string(),
-        serde_json::json!(ReleaseJob { reservation_id }),
-    )
+    ReleaseJob { reservation_id }.job(reservation_id.to_string())
 }
 
 /// Refunding a charge the order rejected (keyed by the payment).
@@ -160,14 +161,11 @@ pub(super) fn refund(
     rejected: &OrderPaymentRejected,
     traceparent: Option<&str>,
 ) -> NewJob {
-    NewJob::now(
-        REFUND,
-        rejected.payment_id.to_string(),
-        serde_json::json!(RefundJob {
-            payment_id: rejected.payment_id,
-            order_id: id.0,
-            reason: rejected.reason.clone(),
-            traceparent: traceparent.map(str::to_owned),
-        }),
-    )
+    RefundJob {
+        payment_id: rejected.payment_id,
+        order_id: id.0,
+        reason: rejected.reason.clone(),
+        traceparent: traceparent.map(str::to_owned),
+    }
+    .job(rejected.payment_id.to_string())
 }

@@ -44,10 +44,7 @@ use crate::store::{OrderNumbers, StoreError};
 use crate::users::UserDirectory;
 
 pub use items::ItemsChanged;
-pub use jobs::{
-    CAPTURE, CaptureJob, PAY, PayJob, REFUND, REFUND_RETURN, RELEASE_STOCK, RESTOCK, RefundJob,
-    RefundReturnJob, ReleaseJob, RestockJob,
-};
+pub use jobs::{CaptureJob, PayJob, RefundJob, RefundReturnJob, ReleaseJob, RestockJob};
 pub use payment_events::Consumed;
 pub use place::{OrderDraft, PaymentMethod, Placed};
 pub use platform::actor::Actor;

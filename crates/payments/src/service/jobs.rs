@@ -4,16 +4,15 @@
 
 use std::sync::Arc;
 
-use platform::jobs::{self, NewJob, Outcome};
+use futures_util::future::BoxFuture;
+use platform::jobs::{Kind, NewJob, Outcome, Runs};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Payments;
 
-/// Job kinds of schema `payments`.
-pub const REFUND: &str = "refund";
-pub const RECONCILE: &str = "reconcile";
-pub const VOID: &str = "void";
+// Each kind of job of schema `payments` is its payload type; its name is
+// its `Kind::KIND`, its runner registered by type in `app.rs`.
 
 /// Payload of a void job: release the authorization of a payment whose
 /// order was cancelled before it was captured.
@@ -28,16 +27,17 @@ pub struct VoidJob {
     pub traceparent: Option<String>,
 }
 
+impl Kind for VoidJob {
+    const KIND: &'static str = "void";
+}
+
 pub(super) fn void_job(payment_id: Uuid, traceparent: Option<&str>) -> NewJob {
-    NewJob::now(
-        VOID,
-        payment_id.to_string(),
-        serde_json::json!(VoidJob {
-            payment_id,
-            reason: None,
-            traceparent: traceparent.map(str::to_owned),
-        }),
-    )
+    VoidJob {
+        payment_id,
+        reason: None,
+        traceparent: traceparent.map(str::to_owned),
+    }
+    .job(payment_id.to_string())
 }
 
 /// Payload of a refund job: the refund to make (keyed by its id). Jobs
@@ -55,23 +55,29 @@ pub struct RefundJob {
     pub traceparent: Option<String>,
 }
 
-/// Payload of a reconciliation job.
+impl Kind for RefundJob {
+    const KIND: &'static str = "refund";
+}
+
+/// Payload of a reconciliation job (enqueued in SQL by the scan of
+/// payments stuck in `processing`, under this kind's name).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ReconcileJob {
     pub payment_id: Uuid,
 }
 
+impl Kind for ReconcileJob {
+    const KIND: &'static str = "reconcile";
+}
+
 pub(super) fn refund_job(refund_id: Uuid, traceparent: Option<&str>) -> NewJob {
-    NewJob::now(
-        REFUND,
-        refund_id.to_string(),
-        serde_json::json!(RefundJob {
-            refund_id: Some(refund_id),
-            payment_id: None,
-            reason: None,
-            traceparent: traceparent.map(str::to_owned),
-        }),
-    )
+    RefundJob {
+        refund_id: Some(refund_id),
+        payment_id: None,
+        reason: None,
+        traceparent: traceparent.map(str::to_owned),
+    }
+    .job(refund_id.to_string())
 }
 
 /// Runs `payments.jobs`: refunds and reconciliations.
@@ -79,24 +85,20 @@ pub struct JobHandler {
     pub payments: Arc<Payments>,
 }
 
-impl jobs::Handler for JobHandler {
-    fn run<'a>(&'a self, job: &'a jobs::Job) -> futures_util::future::BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            match job.kind.as_str() {
-                REFUND => match serde_json::from_value::<RefundJob>(job.payload.clone()) {
-                    Ok(refund) => self.payments.run_refund(refund).await,
-                    Err(error) => Outcome::Park(format!("unreadable refund job: {error}")),
-                },
-                VOID => match serde_json::from_value::<VoidJob>(job.payload.clone()) {
-                    Ok(void) => self.payments.run_void(void).await,
-                    Err(error) => Outcome::Park(format!("unreadable void job: {error}")),
-                },
-                RECONCILE => match serde_json::from_value::<ReconcileJob>(job.payload.clone()) {
-                    Ok(reconcile) => self.payments.run_reconcile(reconcile).await,
-                    Err(error) => Outcome::Park(format!("unreadable reconcile job: {error}")),
-                },
-                other => Outcome::Park(format!("unknown job kind {other}")),
-            }
-        })
+impl Runs<RefundJob> for JobHandler {
+    fn run(&self, job: RefundJob) -> BoxFuture<'_, Outcome> {
+        Box::pin(self.payments.run_refund(job))
+    }
+}
+
+impl Runs<VoidJob> for JobHandler {
+    fn run(&self, job: VoidJob) -> BoxFuture<'_, Outcome> {
+        Box::pin(self.payments.run_void(job))
+    }
+}
+
+impl Runs<ReconcileJob> for JobHandler {
+    fn run(&self, job: ReconcileJob) -> BoxFuture<'_, Outcome> {
+        Box::pin(self.payments.run_reconcile(job))
     }
 }

@@ -50,7 +50,7 @@ use crate::provider::PaymentProvider;
 use crate::store::StoreError;
 
 pub use capture::{CaptureAnswer, capture_refusal_kind};
-pub use jobs::{JobHandler, RECONCILE, REFUND, ReconcileJob, RefundJob, VOID, VoidJob};
+pub use jobs::{JobHandler, ReconcileJob, RefundJob, VoidJob};
 pub use platform::actor::Actor;
 pub use platform::idempotency::{IdempotencyKey, KeyPolicy};
 pub use refund::{RefundAsk, RefundRequested, refund_data, refund_refusal_kind};
