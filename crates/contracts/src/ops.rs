@@ -66,7 +66,10 @@ pub struct OrderStory {
     pub currency: String,
     /// Both services' steps, in time order.
     pub steps: Vec<Step>,
-    /// The order's payments as payments has them.
+    /// The order's payments as payments has them (payments' `PaymentData`;
+    /// left opaque here so that orders' API description keeps one
+    /// `PaymentStatus`, the order's).
+    #[schema(value_type = Vec<Object>)]
     pub payments: Vec<PaymentData>,
     /// The parts that could not be told, and why (payments unreachable, or
     /// the caller's token not valid there).

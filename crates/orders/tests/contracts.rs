@@ -39,6 +39,33 @@ fn generated() -> Vec<(PathBuf, String)> {
     files
 }
 
+/// utoipa keeps one schema per name: a second type of the same name pulled
+/// in (payments' `PaymentStatus` through a payment in an ops answer) would
+/// silently replace the order's in orders' description.
+#[test]
+fn each_document_keeps_its_own_payment_status() {
+    let status = |openapi: utoipa::openapi::OpenApi| {
+        let document = serde_json::to_value(openapi).unwrap();
+        document["components"]["schemas"]["PaymentStatus"]["enum"].clone()
+    };
+    let orders = status(orders::api::ApiDoc::openapi());
+    assert!(
+        orders
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("paid")),
+        "{orders}"
+    );
+    let payments = status(payments::api::ApiDoc::openapi());
+    assert!(
+        payments
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("succeeded")),
+        "{payments}"
+    );
+}
+
 #[test]
 fn checked_in_contracts_match_the_code() {
     let root = root();
