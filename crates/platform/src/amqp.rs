@@ -154,6 +154,22 @@ pub async fn declare_exchange(channel: &Channel, exchange: &str) -> anyhow::Resu
         .with_context(|| format!("declaring exchange {exchange}"))
 }
 
+/// Declares a durable fanout exchange (a consumer's `.dlx` and `.redrive`).
+async fn declare_fanout(channel: &Channel, exchange: &str) -> anyhow::Result<()> {
+    channel
+        .exchange_declare(
+            ShortString::from(exchange),
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .with_context(|| format!("declaring {exchange}"))
+}
+
 /// Declares a consumer's quorum queue, its bindings, and its dead-letter path.
 /// The exchange it binds to belongs to another service: it is declared only
 /// when `declare_source` (it does not exist yet), which a least-privileged
@@ -169,18 +185,7 @@ pub async fn declare_consumer(
         durable: true,
         ..QueueDeclareOptions::default()
     };
-    channel
-        .exchange_declare(
-            ShortString::from(dlx.as_str()),
-            ExchangeKind::Fanout,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .with_context(|| format!("declaring {dlx}"))?;
+    declare_fanout(channel, &dlx).await?;
     let mut quorum = FieldTable::default();
     quorum.insert(
         "x-queue-type".into(),
@@ -219,18 +224,7 @@ pub async fn declare_consumer(
         .await
         .with_context(|| format!("declaring {}", consume.queue))?;
     let redrive = format!("{}.redrive", consume.queue);
-    channel
-        .exchange_declare(
-            ShortString::from(redrive.as_str()),
-            ExchangeKind::Fanout,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .with_context(|| format!("declaring {redrive}"))?;
+    declare_fanout(channel, &redrive).await?;
     channel
         .queue_bind(
             ShortString::from(consume.queue.as_str()),

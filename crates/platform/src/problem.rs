@@ -194,6 +194,14 @@ impl Problem {
     }
 }
 
+/// A database failure is the `500` (or, unreachable in time, the `503`) it
+/// is; lets a handler's transaction return `Problem` directly.
+impl From<diesel::result::Error> for Problem {
+    fn from(error: diesel::result::Error) -> Self {
+        Problem::internal(&error.into())
+    }
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({})", self.title, self.kind)?;

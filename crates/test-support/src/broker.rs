@@ -9,9 +9,8 @@ use futures_util::StreamExt;
 use lapin::{
     BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind,
     options::{
-        BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions,
-        ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
-        QueueDeleteOptions,
+        BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions,
+        ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
     },
     types::FieldTable,
 };
@@ -134,45 +133,6 @@ impl TestBroker {
             .await?;
         anyhow::ensure!(confirm.is_ack(), "the broker refused the message");
         Ok(())
-    }
-
-    /// Takes one message from `queue` if there is one (e.g. a dead-letter queue).
-    pub async fn get(&self, queue: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        let (_connection, channel) = self.connect().await?;
-        let message = channel
-            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
-            .await?;
-        Ok(message.map(|m| m.delivery.data))
-    }
-}
-
-impl TestBroker {
-    /// Takes one message from `queue` with the value of its `header` (as
-    /// text), e.g. a dead-lettered message and its reason.
-    pub async fn get_with_header(
-        &self,
-        queue: &str,
-        header: &str,
-    ) -> anyhow::Result<Option<(Vec<u8>, Option<String>)>> {
-        let (_connection, channel) = self.connect().await?;
-        let message = channel
-            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
-            .await?;
-        Ok(message.map(|m| {
-            let value = m
-                .delivery
-                .properties
-                .headers()
-                .as_ref()
-                .and_then(|headers| headers.inner().get(header).cloned())
-                .and_then(|value| match value {
-                    lapin::types::AMQPValue::LongString(text) => {
-                        Some(String::from_utf8_lossy(text.as_bytes()).into_owned())
-                    }
-                    _ => None,
-                });
-            (m.delivery.data, value)
-        }))
     }
 }
 

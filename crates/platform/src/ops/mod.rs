@@ -171,11 +171,3 @@ where
 fn unexpected(error: impl Into<anyhow::Error>) -> Problem {
     Problem::internal(&error.into())
 }
-
-/// A database failure inside a console transaction is the `500` (or the
-/// `503` of an unreachable database) it is.
-impl From<diesel::result::Error> for Problem {
-    fn from(error: diesel::result::Error) -> Self {
-        unexpected(error)
-    }
-}
