@@ -123,7 +123,8 @@ impl OrderEventType {
     }
 }
 
-/// The lifecycle state of an order.
+/// The lifecycle state of an order: `pending → paid → shipped →
+/// delivered`, and `cancelled` from `pending`, `paid` or `shipped`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
@@ -135,6 +136,14 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    pub const ALL: [OrderStatus; 5] = [
+        OrderStatus::Pending,
+        OrderStatus::Paid,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+        OrderStatus::Cancelled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             OrderStatus::Pending => "pending",
@@ -144,6 +153,31 @@ impl OrderStatus {
             OrderStatus::Cancelled => "cancelled",
         }
     }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == value)
+    }
+
+    /// The edges of the lifecycle: `pending → paid → shipped → delivered`, and
+    /// `cancelled` from `pending`, `paid` or `shipped`.
+    pub fn can_become(self, next: OrderStatus) -> bool {
+        use OrderStatus::*;
+        matches!(
+            (self, next),
+            (Pending, Paid)
+                | (Paid, Shipped)
+                | (Shipped, Delivered)
+                | (Pending | Paid | Shipped, Cancelled)
+        )
+    }
+}
+
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Whether the order has been paid: `pending` until a payment succeeds,
@@ -151,7 +185,9 @@ impl OrderStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
+    /// No payment attempt has completed yet.
     Pending,
+    /// The last attempt failed; the order is still payable.
     Failed,
     Paid,
     /// Manual capture: the total is held on the card (the order is `paid`:
@@ -162,8 +198,38 @@ pub enum PaymentStatus {
     Voided,
     /// Part of what was paid was given back (a line refunded, a return).
     PartiallyRefunded,
-    /// Everything paid was given back: the order is not shipped.
+    /// Everything paid was given back (a cancellation, a refund in full).
     Refunded,
+}
+
+impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 7] = [
+        PaymentStatus::Pending,
+        PaymentStatus::Failed,
+        PaymentStatus::Paid,
+        PaymentStatus::Authorized,
+        PaymentStatus::Voided,
+        PaymentStatus::PartiallyRefunded,
+        PaymentStatus::Refunded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Failed => "failed",
+            PaymentStatus::Paid => "paid",
+            PaymentStatus::Authorized => "authorized",
+            PaymentStatus::Voided => "voided",
+            PaymentStatus::PartiallyRefunded => "partially_refunded",
+            PaymentStatus::Refunded => "refunded",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == value)
+    }
 }
 
 /// An order: what `GET /api/v1/orders/{id}` answers and what every `order.*`

@@ -59,7 +59,7 @@ impl Application {
             );
         }
         let wake_jobs = Arc::new(Notify::new());
-        let console = service.console(api::ops::OPS, JOBS, wake_jobs.clone());
+        service.console(api::ops::OPS, JOBS, wake_jobs.clone());
         let payments_console =
             web::Data::new(crate::console::PaymentsConsole::new(&settings.payments)?);
         let orders = Arc::new(
@@ -109,26 +109,20 @@ impl Application {
         }));
 
         // Sweeps.
-        let sweeper = orders.clone();
         service.every(
             Duration::from_secs(600),
             "forget expired idempotency keys",
-            move || {
-                let orders = sweeper.clone();
-                async move { orders.sweep_keys().await }
-            },
+            orders.clone(),
+            |orders| async move { orders.sweep_keys().await },
         );
         service.prune(retention_rules(&settings.retention), &settings.retention);
         if settings.unpaid.cancel_after_seconds > 0 {
             let unpaid_for = time::Duration::seconds(settings.unpaid.cancel_after_seconds);
-            let expiring = orders.clone();
             service.every(
                 Duration::from_millis(settings.unpaid.sweep_every_ms.max(100)),
                 "cancel unpaid orders",
-                move || {
-                    let orders = expiring.clone();
-                    async move { orders.expire_unpaid(unpaid_for).await }
-                },
+                orders.clone(),
+                move |orders| async move { orders.expire_unpaid(unpaid_for).await },
             );
         } else {
             tracing::info!("automatic cancellation of unpaid orders is off");
@@ -140,7 +134,6 @@ impl Application {
             move |routes, pool| {
                 routes
                     .app_data(web::Data::new(orders.on_pool(pool.clone())))
-                    .app_data(web::Data::new(console.console(pool.clone())))
                     .app_data(payments_console.clone())
                     .configure(api::configure);
             },

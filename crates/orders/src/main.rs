@@ -1,28 +1,23 @@
 //! `orders`: serve the API, apply migrations, or mint a development token.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use orders::{app::Application, config::Settings};
-use platform::telemetry;
+use platform::cli::{Common, ConfigArg};
 
 #[derive(Parser)]
 #[command(version, about = "The orders service")]
 struct Cli {
-    /// YAML file overriding the built-in defaults (ORDERS_* variables override both).
-    #[arg(long, env = "ORDERS_CONFIG", global = true)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArg,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API (the default).
-    Serve,
-    /// Apply pending database migrations and exit.
-    Migrate,
+    #[command(flatten)]
+    Common(Common),
     /// Print a development token signed with the configured HS256 secret.
     Token {
         /// The user id (`sub`).
@@ -45,21 +40,25 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = Settings::load(cli.config.as_deref()).context("loading the configuration")?;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            telemetry::init("orders", &settings.log, std::io::stdout);
-            let app = Application::build(settings).await?;
-            let served = app.run_until_stopped().await;
-            telemetry::shutdown();
-            served?;
-        }
-        Command::Migrate => {
-            telemetry::init("orders", &settings.log, std::io::stderr);
-            let applied =
-                platform::db::run_migrations(&settings.database.url, "orders", orders::MIGRATIONS)
-                    .await?;
-            tracing::info!(migrations.applied = ?applied, "migrations applied");
+    let settings = Settings::load(cli.config.path("orders").as_deref())
+        .context("loading the configuration")?;
+    match cli.command.unwrap_or(Command::Common(Common::Serve)) {
+        Command::Common(command) => {
+            let (log, url) = (settings.log.clone(), settings.database.url.clone());
+            platform::cli::run(
+                command,
+                "orders",
+                &log,
+                &url,
+                orders::MIGRATIONS,
+                || async {
+                    Ok(Application::build(settings)
+                        .await?
+                        .run_until_stopped()
+                        .await?)
+                },
+            )
+            .await?;
         }
         Command::Token {
             subject,

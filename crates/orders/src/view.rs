@@ -2,7 +2,7 @@
 
 use contracts::order::{self as wire, AddressData, AddressType, OrderData, OrderItemData};
 
-use crate::domain::{Address, Order, OrderStatus, PaymentStatus};
+use crate::domain::{Address, Order};
 
 /// The shape of [`order_data`]'s JSON, stored beside every event's snapshot
 /// (`events.snapshot_shape`). `GET /api/v1/orders/{id}` serves a stored
@@ -36,16 +36,8 @@ pub fn order_data(order: &Order) -> OrderData {
         id: order.id.0,
         order_number: order.number.to_string(),
         user_id: order.user_id.to_string(),
-        status: status(order.status),
-        payment_status: match order.payment_status {
-            PaymentStatus::Pending => wire::PaymentStatus::Pending,
-            PaymentStatus::Failed => wire::PaymentStatus::Failed,
-            PaymentStatus::Paid => wire::PaymentStatus::Paid,
-            PaymentStatus::Authorized => wire::PaymentStatus::Authorized,
-            PaymentStatus::Voided => wire::PaymentStatus::Voided,
-            PaymentStatus::PartiallyRefunded => wire::PaymentStatus::PartiallyRefunded,
-            PaymentStatus::Refunded => wire::PaymentStatus::Refunded,
-        },
+        status: order.status,
+        payment_status: order.payment_status,
         currency: order.currency.code().to_owned(),
         items: order
             .items
@@ -63,16 +55,18 @@ pub fn order_data(order: &Order) -> OrderData {
             })
             .collect(),
         shipping_address: order
+            .details
             .shipping_address
             .as_ref()
             .map(|a| address(a, AddressType::Shipping)),
         billing_address: order
+            .details
             .billing_address
             .as_ref()
             .map(|a| address(a, AddressType::Billing)),
-        shipping_method: order.shipping_method.clone(),
-        notes: order.notes.clone(),
-        payment_method: order.payment_method.clone(),
+        shipping_method: order.details.shipping_method.clone(),
+        notes: order.details.notes.clone(),
+        payment_method: order.details.payment_method.clone(),
         coupon_code: order.charges.coupon.as_ref().map(|c| c.code.clone()),
         cancellation_reason: order.cancellation_reason.clone(),
         carrier: order.shipment.carrier.clone(),
@@ -87,16 +81,6 @@ pub fn order_data(order: &Order) -> OrderData {
         completed_at: order.completed_at,
         cancelled_at: order.cancelled_at,
         version: order.version,
-    }
-}
-
-pub fn status(status: OrderStatus) -> wire::OrderStatus {
-    match status {
-        OrderStatus::Pending => wire::OrderStatus::Pending,
-        OrderStatus::Paid => wire::OrderStatus::Paid,
-        OrderStatus::Shipped => wire::OrderStatus::Shipped,
-        OrderStatus::Delivered => wire::OrderStatus::Delivered,
-        OrderStatus::Cancelled => wire::OrderStatus::Cancelled,
     }
 }
 

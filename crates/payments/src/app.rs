@@ -79,7 +79,7 @@ impl Application {
             service.outbox_signal(),
         ));
 
-        let console = service.console(api::OPS, JOBS, wake_jobs.clone());
+        service.console(api::OPS, JOBS, wake_jobs.clone());
 
         // Refunds and reconciliations.
         let jobs = Arc::new(JobHandler {
@@ -102,36 +102,27 @@ impl Application {
         // Sweeps.
         service.prune(retention_rules(&settings.retention), &settings.retention);
         let stale = time::Duration::seconds(settings.reconcile.stale_after_seconds);
-        let reconciler = payments.clone();
         service.every(
             Duration::from_millis(settings.reconcile.scan_every_ms),
             "reconcile payments stuck in processing",
-            move || {
-                let payments = reconciler.clone();
-                async move { payments.find_stuck(stale).await }
-            },
+            payments.clone(),
+            move |payments| async move { payments.find_stuck(stale).await },
         );
         if settings.authorizations.expire_after_seconds > 0 {
             let expire_after =
                 time::Duration::seconds(settings.authorizations.expire_after_seconds);
-            let expirer = payments.clone();
             service.every(
                 Duration::from_millis(settings.authorizations.scan_every_ms.max(100)),
                 "void expired authorizations",
-                move || {
-                    let payments = expirer.clone();
-                    async move { payments.expire_authorizations(expire_after).await }
-                },
+                payments.clone(),
+                move |payments| async move { payments.expire_authorizations(expire_after).await },
             );
         }
-        let sweeper = payments.clone();
         service.every(
             Duration::from_secs(600),
             "forget expired idempotency keys",
-            move || {
-                let payments = sweeper.clone();
-                async move { payments.sweep_keys().await }
-            },
+            payments.clone(),
+            |payments| async move { payments.sweep_keys().await },
         );
 
         let running = service.serve(
@@ -140,7 +131,6 @@ impl Application {
             move |routes, pool| {
                 routes
                     .app_data(web::Data::new(payments.on_pool(pool.clone())))
-                    .app_data(web::Data::new(console.console(pool.clone())))
                     .configure(api::configure);
             },
         )?;

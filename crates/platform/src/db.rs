@@ -246,3 +246,14 @@ mod tests {
         assert_eq!(prepared_copies(&mut conn, uncached).await, 0);
     }
 }
+
+/// The unique constraint `error` violated, if that is what it is.
+pub fn violated_unique(error: &diesel::result::Error) -> Option<&str> {
+    match error {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        ) => info.constraint_name(),
+        _ => None,
+    }
+}

@@ -11,6 +11,7 @@ pub mod admission;
 pub mod amqp;
 pub mod auth;
 pub mod card_data;
+pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;

@@ -62,18 +62,50 @@ pub struct OutboxSource {
     /// The channel the relay LISTENs on; instances that do not lead it
     /// `NOTIFY` it there after committing events ([`nudge`]).
     pub notify_channel: &'static str,
-    /// Selects unpublished events oldest first, as [`OutboxRow`] columns;
-    /// `$1` is the batch size.
-    pub select_unpublished: &'static str,
-    /// Marks events published; `$1` is an array of positions.
-    pub mark_published: &'static str,
-    /// Counts unpublished events (`backlog`) and the age of the oldest in
-    /// seconds (`oldest`), for the metrics.
-    pub backlog: &'static str,
+    /// The SQL expressions of an [`OutboxRow`]'s `subject` (text),
+    /// `sequence` (int4 or NULL) and `data` (JSON text) in `table`.
+    pub subject: &'static str,
+    pub sequence: &'static str,
+    pub data: &'static str,
     /// CloudEvents `source`.
     pub source: &'static str,
     /// CloudEvents `dataschema` of an event type.
     pub data_schema: fn(&str) -> Option<String>,
+}
+
+impl OutboxSource {
+    /// Selects unpublished events oldest first, as [`OutboxRow`] columns;
+    /// `$1` is the batch size.
+    fn select_unpublished(&self) -> String {
+        format!(
+            "SELECT position, id, {subject} AS subject, {sequence} AS sequence, event_type, \
+             {data} AS data, traceparent, occurred_at FROM {table} WHERE published_at IS NULL \
+             ORDER BY position LIMIT $1",
+            subject = self.subject,
+            sequence = self.sequence,
+            data = self.data,
+            table = self.table,
+        )
+    }
+
+    /// Marks events published; `$1` is an array of positions.
+    fn mark_published(&self) -> String {
+        format!(
+            "UPDATE {} SET published_at = now() WHERE position = ANY($1)",
+            self.table
+        )
+    }
+
+    /// Counts unpublished events (`backlog`) and the age of the oldest in
+    /// seconds (`oldest`), for the metrics.
+    fn backlog(&self) -> String {
+        format!(
+            "SELECT count(*)::int8 AS backlog, \
+             COALESCE(EXTRACT(EPOCH FROM now() - min(occurred_at)), 0)::float8 AS oldest \
+             FROM {} WHERE published_at IS NULL",
+            self.table
+        )
+    }
 }
 
 /// One unpublished event, as every outbox table can present it.
@@ -110,7 +142,7 @@ struct Backlog {
 pub async fn record_backlog(pool: &crate::db::PgPool, source: &OutboxSource) {
     let measured = async {
         let mut conn = crate::db::connection(pool).await?;
-        let row: Backlog = Prepared(diesel::sql_query(source.backlog))
+        let row: Backlog = Prepared(diesel::sql_query(source.backlog()))
             .get_result(&mut conn)
             .await?;
         Ok::<_, anyhow::Error>(row)
@@ -362,7 +394,7 @@ impl Relay {
         channel: &Channel,
     ) -> anyhow::Result<usize> {
         let rows: Vec<OutboxRow> = Prepared(
-            diesel::sql_query(self.source.select_unpublished).bind::<BigInt, _>(self.batch_size),
+            diesel::sql_query(self.source.select_unpublished()).bind::<BigInt, _>(self.batch_size),
         )
         .load(db)
         .await
@@ -409,7 +441,7 @@ impl Relay {
         }
         if !acknowledged.is_empty() {
             Prepared(
-                diesel::sql_query(self.source.mark_published)
+                diesel::sql_query(self.source.mark_published())
                     .bind::<Array<BigInt>, _>(&acknowledged),
             )
             .execute(db)

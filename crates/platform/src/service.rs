@@ -57,6 +57,8 @@ pub struct Service {
     stopping: Stop,
     graceful: Vec<JoinHandle<()>>,
     others: Vec<JoinHandle<()>>,
+    /// The operators' console, once [`Service::console`] opened it.
+    ops: Option<Arc<crate::ops::Ops>>,
 }
 
 impl Service {
@@ -110,6 +112,7 @@ impl Service {
             stopping,
             graceful: Vec::new(),
             others: Vec::new(),
+            ops: None,
         };
         service.until_stopped(|stop| relay.run(stop));
         service.spawn(crate::relay::nudge(
@@ -144,12 +147,14 @@ impl Service {
         self.until_stopped(move |stop| crate::consumer::run(config, name, handler, link, stop));
     }
 
-    /// Runs `task` every `period` (the first run one period after start),
-    /// logging what it did: `Ok(n)` with n > 0 as `done`, errors as `failed`.
-    /// Stopped at once on shutdown (a sweep holds nothing).
-    pub fn every<F, Fut, E>(&mut self, period: Duration, what: &'static str, task: F)
+    /// Runs `task` on a clone of `state` every `period` (the first run one
+    /// period after start), logging what it did: `Ok(n)` with n > 0 as
+    /// `done`, errors as `failed`. Stopped at once on shutdown (a sweep holds
+    /// nothing).
+    pub fn every<S, F, Fut, E>(&mut self, period: Duration, what: &'static str, state: S, task: F)
     where
-        F: Fn() -> Fut + Send + 'static,
+        S: Clone + Send + Sync + 'static,
+        F: Fn(S) -> Fut + Send + 'static,
         Fut: Future<Output = Result<usize, E>> + Send,
         E: std::fmt::Display,
     {
@@ -159,7 +164,7 @@ impl Service {
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                match task().await {
+                match task(state.clone()).await {
                     Ok(0) => {}
                     Ok(done) => tracing::info!(done, task = what, "periodic task done"),
                     Err(error) => {
@@ -170,15 +175,16 @@ impl Service {
         }));
     }
 
-    /// The operators' console of this service ([`crate::ops`]), behind
-    /// `scope`, over its jobs table; starts keeping its dead letters.
-    /// Register `crate::ops::scope` with the returned [`Ops`]'s console.
+    /// Opens the operators' console of this service ([`crate::ops`]),
+    /// behind `scope`, over its jobs table: starts keeping its dead letters,
+    /// and [`Service::serve`] gives every worker its
+    /// [`crate::ops::Console`]. Register the routes with `crate::ops::scope`.
     pub fn console(
         &mut self,
         scope: &'static str,
         jobs_table: &'static str,
         wake_jobs: Arc<tokio::sync::Notify>,
-    ) -> Arc<crate::ops::Ops> {
+    ) {
         let ops = Arc::new(crate::ops::Ops {
             service: self.name,
             scope,
@@ -191,7 +197,7 @@ impl Service {
         });
         let (keeper, pool) = (ops.clone(), self.pool.clone());
         self.until_stopped(move |stop| crate::ops::dead_letters::keep(keeper, pool, stop));
-        ops
+        self.ops = Some(ops);
     }
 
     /// Prunes old rows by `rules` (see [`crate::retention`]).
@@ -268,11 +274,15 @@ impl Service {
         let mut worker_database = self.database_config.clone();
         worker_database.pool_size = self.database_config.pool_size.div_ceil(workers).max(1);
         let shared_pool = self.pool.clone();
+        let ops = self.ops;
         let server = HttpServer::new(move || {
             // The settings already built the background pool, so this cannot
             // fail; if it ever did, the worker would share that one.
             let pool = db::build_pool(&worker_database).unwrap_or_else(|_| shared_pool.clone());
             let routes = routes.clone();
+            let console = ops
+                .as_ref()
+                .map(|ops| web::Data::new(ops.console(pool.clone())));
             App::new()
                 .wrap(actix_web::middleware::from_fn(crate::rate_limit::headers))
                 .wrap(actix_web::middleware::from_fn(
@@ -297,7 +307,12 @@ impl Service {
                 .app_data(body_timeout)
                 .configure(http::extractor_config)
                 .configure(http::operations)
-                .configure(move |config| routes(config, &pool))
+                .configure(move |config| {
+                    if let Some(console) = console {
+                        config.app_data(console);
+                    }
+                    routes(config, &pool)
+                })
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
                 .default_service(web::to(http::route_not_found))
         })

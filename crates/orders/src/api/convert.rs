@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::bodies::*;
 use crate::domain::{
-    Address, AddressInput, Currency, LineItem, Money, ProductId, Quantity, Shipment, UserId,
-    VariantId, Violation,
+    Address, AddressInput, Currency, LineItem, Money, OrderDetails, ProductId, Quantity, Shipment,
+    UserId, VariantId, Violation,
     values::{optional_text, text},
 };
 use crate::service::{Actor, OrderDraft, PaymentMethod};
@@ -132,11 +132,13 @@ impl CreateOrderBody {
                 user_id: user_id?,
                 currency: currency?,
                 items: items.into_iter().collect::<Option<Vec<_>>>()?,
-                shipping_address: shipping_address.map_or(Some(None), |a| a.map(Some))?,
-                billing_address: billing_address.map_or(Some(None), |a| a.map(Some))?,
-                shipping_method: shipping_method?,
-                notes: notes?,
-                payment_method: payment_method?,
+                details: OrderDetails {
+                    shipping_address: shipping_address.map_or(Some(None), |a| a.map(Some))?,
+                    billing_address: billing_address.map_or(Some(None), |a| a.map(Some))?,
+                    shipping_method: shipping_method?,
+                    notes: notes?,
+                    payment_method: payment_method?,
+                },
                 payment: payment?,
                 coupon_code: coupon_code?,
             })

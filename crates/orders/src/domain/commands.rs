@@ -8,7 +8,7 @@ use super::money::{Currency, Money};
 use super::returns::{ReturnLine, ReturnPolicy};
 use super::status::OrderStatus;
 use super::totals::{Charges, LineItem};
-use super::values::{Address, OrderId, OrderNumber, Quantity, UserId};
+use super::values::{OrderDetails, OrderId, OrderNumber, Quantity, UserId};
 
 /// Place a new order. Ids and the order number are chosen by the caller so the
 /// aggregate stays pure (no clock, no randomness, no I/O).
@@ -19,11 +19,7 @@ pub struct PlaceOrder {
     pub user_id: UserId,
     pub currency: Currency,
     pub items: Vec<LineItem>,
-    pub shipping_address: Option<Address>,
-    pub billing_address: Option<Address>,
-    pub shipping_method: Option<String>,
-    pub notes: Option<String>,
-    pub payment_method: Option<String>,
+    pub details: OrderDetails,
     /// Tax, shipping and the coupon, from the shop's pricing at placement.
     pub charges: Charges,
 }

@@ -11,7 +11,7 @@ use super::money::{Currency, Money};
 use super::returns::ReturnLine;
 use super::status::OrderStatus;
 use super::totals::{Charges, LineItem, Totals};
-use super::values::{Address, OrderId, OrderNumber, Quantity, UserId};
+use super::values::{OrderDetails, OrderId, OrderNumber, Quantity, UserId};
 
 /// What happened to an order: past tense, immutable once recorded. These are the
 /// event store's payloads; a change to a shape needs a new `version` and an
@@ -117,11 +117,8 @@ pub struct OrderCreated {
     pub user_id: UserId,
     pub currency: Currency,
     pub items: Vec<LineItem>,
-    pub shipping_address: Option<Address>,
-    pub billing_address: Option<Address>,
-    pub shipping_method: Option<String>,
-    pub notes: Option<String>,
-    pub payment_method: Option<String>,
+    #[serde(flatten)]
+    pub details: OrderDetails,
     /// Absent in orders placed before charges existed (no tax, no shipping).
     #[serde(default)]
     pub charges: Charges,

@@ -26,5 +26,6 @@ pub use returns::{OrderReturn, ReturnLine, ReturnPolicy, ReturnStatus};
 pub use status::{OrderStatus, PaymentStatus};
 pub use totals::{Charges, LineItem, Totals};
 pub use values::{
-    Address, AddressInput, OrderId, OrderNumber, ProductId, Quantity, UserId, VariantId, Violation,
+    Address, AddressInput, OrderDetails, OrderId, OrderNumber, ProductId, Quantity, UserId,
+    VariantId, Violation,
 };

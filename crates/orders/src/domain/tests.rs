@@ -46,11 +46,13 @@ fn place(items: Vec<LineItem>) -> PlaceOrder {
         user_id: UserId::parse("usr_abc123").unwrap(),
         currency: usd(),
         items,
-        shipping_address: Some(address()),
-        billing_address: Some(address()),
-        shipping_method: Some("standard".into()),
-        notes: None,
-        payment_method: None,
+        details: OrderDetails {
+            shipping_address: Some(address()),
+            billing_address: Some(address()),
+            shipping_method: Some("standard".into()),
+            notes: None,
+            payment_method: None,
+        },
         charges: Charges::default(),
     }
 }

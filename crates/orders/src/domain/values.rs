@@ -145,6 +145,19 @@ pub struct Address {
     pub email: Option<String>,
 }
 
+/// What the customer said of an order beyond its lines: where it goes and
+/// how they pay. Addresses and notes are the order's personal data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderDetails {
+    /// None for what is not shipped (digital goods).
+    pub shipping_address: Option<Address>,
+    pub billing_address: Option<Address>,
+    pub shipping_method: Option<String>,
+    pub notes: Option<String>,
+    /// How the customer pays, as they name it (`CREDIT_CARD`, `card`).
+    pub payment_method: Option<String>,
+}
+
 /// Unvalidated address input, as a client sends it.
 #[derive(Debug, Clone, Default)]
 pub struct AddressInput<'a> {

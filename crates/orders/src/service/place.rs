@@ -9,8 +9,8 @@ use super::commit::{evolve, new_events, record};
 use super::{Actor, OrderError, Orders, jobs, metrics, stock};
 use crate::domain::pricing::Pricing;
 use crate::domain::{
-    Address, CouponRefusal, Currency, LineItem, Order, OrderId, PlaceOrder, RuleViolation, Totals,
-    UserId, Violation,
+    CouponRefusal, Currency, LineItem, Order, OrderDetails, OrderId, PlaceOrder, RuleViolation,
+    Totals, UserId, Violation,
 };
 use crate::store::{self, Also, Cause, StoreError, StoredResponse, coupons::CouponUse};
 use crate::users::UserCheck;
@@ -25,12 +25,8 @@ pub struct OrderDraft {
     /// items' provisional prices are in this currency or the default.
     pub currency: Option<Currency>,
     pub items: Vec<LineItem>,
-    pub shipping_address: Option<Address>,
-    pub billing_address: Option<Address>,
-    pub shipping_method: Option<String>,
-    pub notes: Option<String>,
-    /// How the customer pays, as they name it (`CREDIT_CARD`, `card`).
-    pub payment_method: Option<String>,
+    /// Addresses, shipping method, notes, how the customer pays.
+    pub details: OrderDetails,
     /// Charge the order at once with this method.
     pub payment: Option<PaymentMethod>,
     pub coupon_code: Option<String>,
@@ -73,14 +69,16 @@ impl Orders {
                 "only an admin may place an order for another user".into(),
             ));
         }
-        if draft.shipping_address.is_none()
-            && self.pricing.needs_address(draft.shipping_method.as_deref())
+        if draft.details.shipping_address.is_none()
+            && self
+                .pricing
+                .needs_address(draft.details.shipping_method.as_deref())
         {
             return Err(OrderError::Invalid(vec![Violation::new(
                 "shipping_address",
                 format!(
                     "is required for shipping method `{}`",
-                    draft.shipping_method.as_deref().unwrap_or_default()
+                    draft.details.shipping_method.as_deref().unwrap_or_default()
                 ),
             )]));
         }
@@ -142,7 +140,11 @@ impl Orders {
         let currency = draft
             .currency
             .unwrap_or_else(|| self.pricing.default_currency());
-        let shipping_method = draft.shipping_method.as_deref().map(Pricing::method_name);
+        let shipping_method = draft
+            .details
+            .shipping_method
+            .as_deref()
+            .map(Pricing::method_name);
         let mut charges = self
             .pricing
             .charges(shipping_method.as_deref(), currency)
@@ -171,13 +173,14 @@ impl Orders {
             user_id: draft.user_id,
             currency,
             items: draft.items,
-            shipping_address: draft.shipping_address,
-            billing_address: draft.billing_address,
-            shipping_method,
-            notes: draft.notes,
-            payment_method: draft
-                .payment_method
-                .or_else(|| draft.payment.as_ref().map(|p| p.method.clone())),
+            details: OrderDetails {
+                shipping_method,
+                payment_method: draft
+                    .details
+                    .payment_method
+                    .or_else(|| draft.payment.as_ref().map(|p| p.method.clone())),
+                ..draft.details
+            },
             charges,
         })
         .map_err(OrderError::Rule)?;

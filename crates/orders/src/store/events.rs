@@ -31,13 +31,9 @@ pub const OUTBOX: OutboxSource = OutboxSource {
     table: "orders.events",
     name: "orders",
     notify_channel: "orders_outbox",
-    select_unpublished: "SELECT position, id, order_id::text AS subject, sequence, event_type, \
-        snapshot::text AS data, traceparent, occurred_at FROM orders.events \
-        WHERE published_at IS NULL ORDER BY position LIMIT $1",
-    mark_published: "UPDATE orders.events SET published_at = now() WHERE position = ANY($1)",
-    backlog: "SELECT count(*)::int8 AS backlog, \
-        COALESCE(EXTRACT(EPOCH FROM now() - min(occurred_at)), 0)::float8 AS oldest \
-        FROM orders.events WHERE published_at IS NULL",
+    subject: "order_id::text",
+    sequence: "sequence",
+    data: "snapshot::text",
     source: contracts::order::SOURCE,
     data_schema: schema_of,
 };

@@ -24,7 +24,7 @@ mod rows;
 pub mod schema;
 pub mod story;
 
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::Error as DieselError;
 
 pub use events::{Also, Cause, HistoryEntry, NewEvent, OUTBOX};
 pub use idempotency::{KEYS, StoredResponse};
@@ -54,17 +54,9 @@ pub enum StoreError {
 
 impl From<DieselError> for StoreError {
     fn from(error: DieselError) -> Self {
-        match &error {
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
-                if info.constraint_name() == Some("events_order_sequence_key") =>
-            {
-                StoreError::Conflict
-            }
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
-                if info.constraint_name() == Some("inbox_pkey") =>
-            {
-                StoreError::Duplicate
-            }
+        match platform::db::violated_unique(&error) {
+            Some("events_order_sequence_key") => StoreError::Conflict,
+            Some("inbox_pkey") => StoreError::Duplicate,
             _ => StoreError::Unexpected(anyhow::Error::new(error).context("database error")),
         }
     }

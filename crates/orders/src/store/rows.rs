@@ -144,9 +144,9 @@ impl OrderRow {
             tax_minor: order.totals.tax.minor(),
             shipping_minor: order.totals.shipping.minor(),
             total_minor: order.totals.total.minor(),
-            shipping_method: order.shipping_method.clone(),
-            payment_method: order.payment_method.clone(),
-            notes: order.notes.clone(),
+            shipping_method: order.details.shipping_method.clone(),
+            payment_method: order.details.payment_method.clone(),
+            notes: order.details.notes.clone(),
             cancellation_reason: order.cancellation_reason.clone(),
             tax_rate_bp: i32::try_from(order.charges.tax_rate_bp).unwrap_or(i32::MAX),
             shipping_fee_minor: order.charges.shipping.map(|fee| fee.minor()),
@@ -264,8 +264,8 @@ pub(super) struct AddressRow {
 impl AddressRow {
     pub(super) fn from_order(order: &Order) -> Vec<Self> {
         [
-            ("shipping", &order.shipping_address),
-            ("billing", &order.billing_address),
+            ("shipping", &order.details.shipping_address),
+            ("billing", &order.details.billing_address),
         ]
         .into_iter()
         .filter_map(|(kind, address)| Some((kind, address.as_ref()?)))

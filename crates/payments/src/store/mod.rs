@@ -14,7 +14,7 @@ pub mod idempotency;
 pub mod payments;
 pub mod refunds;
 
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::Error as DieselError;
 use platform::relay::OutboxSource;
 
 pub mod schema {
@@ -110,13 +110,9 @@ pub const OUTBOX: OutboxSource = OutboxSource {
     table: "payments.outbox",
     name: "payments",
     notify_channel: "payments_outbox",
-    select_unpublished: "SELECT position, id, subject, NULL::int4 AS sequence, event_type, data::text AS data, \
-        traceparent, occurred_at FROM payments.outbox WHERE published_at IS NULL \
-        ORDER BY position LIMIT $1",
-    mark_published: "UPDATE payments.outbox SET published_at = now() WHERE position = ANY($1)",
-    backlog: "SELECT count(*)::int8 AS backlog, \
-        COALESCE(EXTRACT(EPOCH FROM now() - min(occurred_at)), 0)::float8 AS oldest \
-        FROM payments.outbox WHERE published_at IS NULL",
+    subject: "subject",
+    sequence: "NULL::int4",
+    data: "data::text",
     source: contracts::payment::SOURCE,
     data_schema: schema_of,
 };
@@ -137,12 +133,8 @@ pub enum StoreError {
 
 impl From<DieselError> for StoreError {
     fn from(error: DieselError) -> Self {
-        match &error {
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
-                if info.constraint_name() == Some("payments_one_live_per_order") =>
-            {
-                StoreError::OrderAlreadyHasPayment
-            }
+        match platform::db::violated_unique(&error) {
+            Some("payments_one_live_per_order") => StoreError::OrderAlreadyHasPayment,
             _ => StoreError::Unexpected(anyhow::Error::new(error).context("database error")),
         }
     }

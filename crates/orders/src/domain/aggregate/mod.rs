@@ -18,7 +18,7 @@ use super::money::{Currency, Money};
 use super::returns::OrderReturn;
 use super::status::{OrderStatus, PaymentStatus};
 use super::totals::{Charges, LineItem, Totals};
-use super::values::{Address, OrderId, OrderNumber, UserId};
+use super::values::{OrderDetails, OrderId, OrderNumber, UserId};
 
 /// Most line items an order may have.
 pub const MAX_ITEMS: usize = 100;
@@ -36,12 +36,7 @@ pub struct Order {
     pub payment_status: PaymentStatus,
     pub currency: Currency,
     pub items: Vec<LineItem>,
-    /// None for what is not shipped (digital goods).
-    pub shipping_address: Option<Address>,
-    pub billing_address: Option<Address>,
-    pub shipping_method: Option<String>,
-    pub notes: Option<String>,
-    pub payment_method: Option<String>,
+    pub details: OrderDetails,
     pub charges: Charges,
     pub totals: Totals,
     pub cancellation_reason: Option<String>,
@@ -179,11 +174,7 @@ impl Order {
             user_id: command.user_id,
             currency: command.currency,
             items: command.items,
-            shipping_address: command.shipping_address,
-            billing_address: command.billing_address,
-            shipping_method: command.shipping_method,
-            notes: command.notes,
-            payment_method: command.payment_method,
+            details: command.details,
             charges: command.charges,
             totals,
         }))])
