@@ -123,8 +123,8 @@ impl OrderEventType {
     }
 }
 
-/// The lifecycle state of an order: `pending → paid → shipped →
-/// delivered`, and `cancelled` from `pending`, `paid` or `shipped`.
+/// The lifecycle state of an order: pending, paid, shipped, delivered;
+/// or cancelled (from pending, paid or shipped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {

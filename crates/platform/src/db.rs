@@ -198,6 +198,17 @@ pub async fn connect(url: &str) -> anyhow::Result<AsyncPgConnection> {
         .context("connecting to the database")
 }
 
+/// The unique constraint `error` violated, if that is what it is.
+pub fn violated_unique(error: &diesel::result::Error) -> Option<&str> {
+    match error {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        ) => info.constraint_name(),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use diesel::{QueryableByName, sql_types::BigInt, sql_types::Text};
@@ -244,16 +255,5 @@ mod tests {
         }
         assert_eq!(prepared_copies(&mut conn, cached).await, 1);
         assert_eq!(prepared_copies(&mut conn, uncached).await, 0);
-    }
-}
-
-/// The unique constraint `error` violated, if that is what it is.
-pub fn violated_unique(error: &diesel::result::Error) -> Option<&str> {
-    match error {
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            info,
-        ) => info.constraint_name(),
-        _ => None,
     }
 }

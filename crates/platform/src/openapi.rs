@@ -95,6 +95,7 @@ fn is_problem(response: &utoipa::openapi::Response) -> bool {
 
 impl utoipa::Modify for StandardResponses {
     fn modify(&self, openapi: &mut OpenApi) {
+        bearer_scheme(openapi);
         for item in openapi.paths.paths.values_mut() {
             for (operation, write) in [
                 (item.get.as_mut(), false),
@@ -110,6 +111,39 @@ impl utoipa::Modify for StandardResponses {
             }
         }
     }
+}
+
+/// The `bearer` security scheme every secured operation names: a JWT whose
+/// `scope` claim holds the scopes the operations list.
+fn bearer_scheme(openapi: &mut OpenApi) {
+    use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+    let scopes: BTreeSet<String> = openapi
+        .paths
+        .paths
+        .values()
+        .filter_map(|item| serde_json::to_value(item).ok())
+        .flat_map(|item| {
+            let mut found = Vec::new();
+            for operation in item.as_object().into_iter().flat_map(|o| o.values()) {
+                for requirement in operation["security"].as_array().into_iter().flatten() {
+                    for scope in requirement["bearer"].as_array().into_iter().flatten() {
+                        found.extend(scope.as_str().map(str::to_owned));
+                    }
+                }
+            }
+            found
+        })
+        .collect();
+    let mut scheme = Http::new(HttpAuthScheme::Bearer);
+    scheme.bearer_format = Some("JWT".to_owned());
+    scheme.description = Some(format!(
+        "JWT with an OAuth2 `scope` claim: {}",
+        scopes.into_iter().collect::<Vec<_>>().join(", ")
+    ));
+    openapi
+        .components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme("bearer", SecurityScheme::Http(scheme));
 }
 
 fn standardise(operation: &mut Operation, write: bool) {

@@ -322,7 +322,7 @@ impl ListOrdersQuery {
         let before = match self.cursor.as_deref() {
             None => Some(None),
             Some(cursor) => errors
-                .check("query.cursor", decode_cursor(cursor))
+                .check("query.cursor", super::cursor::decode(cursor))
                 .map(Some),
         };
         let status = match self.status.as_deref() {

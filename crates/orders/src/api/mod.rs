@@ -2,7 +2,9 @@
 
 pub mod bodies;
 mod convert;
+mod cursor;
 mod error;
+pub mod items;
 pub mod ops;
 pub mod orders;
 pub mod rate_limit;
@@ -10,10 +12,7 @@ pub mod returns;
 
 use actix_web::web::{self, ServiceConfig};
 use platform::openapi::StandardResponses;
-use utoipa::{
-    Modify, OpenApi,
-    openapi::security::{Http, HttpAuthScheme, SecurityScheme},
-};
+use utoipa::OpenApi;
 
 /// Registers every route of the orders API under `/api/v1` (each write
 /// checks its own rate-limit class, `rate_limit`).
@@ -29,9 +28,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(orders::create_order)
             .service(orders::list_orders)
             .service(orders::list_order_events)
-            .service(orders::add_order_item)
-            .service(orders::change_order_item)
-            .service(orders::remove_order_item)
+            .service(items::add_order_item)
+            .service(items::change_order_item)
+            .service(items::remove_order_item)
             .service(returns::request_return)
             .service(returns::receive_return)
             .service(orders::find_order)
@@ -58,9 +57,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         orders::list_order_events,
         returns::request_return,
         returns::receive_return,
-        orders::add_order_item,
-        orders::change_order_item,
-        orders::remove_order_item,
+        items::add_order_item,
+        items::change_order_item,
+        items::remove_order_item,
         platform::http::health,
         platform::metrics::metrics_endpoint,
         platform::http::ready,
@@ -79,7 +78,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         platform::ops::audit::list_audit,
     ),
     components(schemas(platform::Problem, platform::FieldError, contracts::order::OrderData)),
-    modifiers(&BearerAuth, &StandardResponses),
+    modifiers(&StandardResponses),
     tags(
         (name = "orders", description = "Orders and their history"),
         (name = "operations", description = "Liveness and readiness"),
@@ -87,19 +86,3 @@ pub fn configure(cfg: &mut ServiceConfig) {
     )
 )]
 pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let mut scheme = Http::new(HttpAuthScheme::Bearer);
-        scheme.bearer_format = Some("JWT".to_owned());
-        scheme.description = Some(
-            "JWT with an OAuth2 `scope` claim: orders.read, orders.write, orders.admin".to_owned(),
-        );
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
-    }
-}

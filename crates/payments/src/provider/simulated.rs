@@ -1,11 +1,4 @@
-//! The payment provider: a trait the service charges through, and the built-in
-//! simulated provider whose test tokens are named after the well-known card
-//! test tokens.
-//!
-//! Providers are idempotent per payment id (as real ones are per idempotency
-//! key): charging or refunding the same payment again returns the first
-//! result and never moves money twice. The service relies on that to retry
-//! safely after a crash.
+//! The built-in simulated provider.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -19,78 +12,7 @@ use platform::db::PgPool;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Why a provider did not charge.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-pub enum ProviderError {
-    /// Final: the card was refused (`card_declined`, `insufficient_funds`,
-    /// `invalid_token`).
-    #[error("declined: {0}")]
-    Declined(String),
-    /// Worth retrying: the provider had a problem.
-    #[error("transient provider failure: {0}")]
-    Transient(String),
-}
-
-pub trait PaymentProvider: Send + Sync + 'static {
-    /// Charges `amount` to `token`; returns the provider's charge reference.
-    fn charge<'a>(
-        &'a self,
-        payment_id: Uuid,
-        token: &'a str,
-        amount: Money,
-    ) -> BoxFuture<'a, Result<String, ProviderError>>;
-
-    /// Refunds `amount` of a charge, once per `refund_id` (asking again
-    /// returns the first refund's reference); returns the refund reference.
-    /// A provider refuses ([`ProviderError::Declined`]) to give back more than
-    /// it took.
-    fn refund<'a>(
-        &'a self,
-        refund_id: Uuid,
-        payment_id: Uuid,
-        charge_reference: &'a str,
-        amount: Money,
-    ) -> BoxFuture<'a, Result<String, ProviderError>>;
-
-    /// Manual capture: holds `amount` on `token` without taking it; returns
-    /// the authorization's reference. Idempotent per payment id.
-    fn authorize<'a>(
-        &'a self,
-        payment_id: Uuid,
-        token: &'a str,
-        amount: Money,
-    ) -> BoxFuture<'a, Result<String, ProviderError>>;
-
-    /// Takes `amount` (at most what is held) of an authorization, once per
-    /// payment (asking again returns the first capture's reference); the
-    /// rest of the hold is released.
-    fn capture(
-        &self,
-        payment_id: Uuid,
-        amount: Money,
-    ) -> BoxFuture<'_, Result<String, ProviderError>>;
-
-    /// Releases an authorization nothing was captured of, so that it can
-    /// never be captured. Idempotent.
-    fn void(&self, payment_id: Uuid) -> BoxFuture<'_, Result<(), ProviderError>>;
-
-    /// What became of the charge of `payment_id` (reconciliation after a
-    /// crash): charged, declined, or never made, in which case the provider
-    /// voids the id so that a charge still in flight can no longer succeed
-    /// (as cancelling a payment intent does).
-    fn resolve(&self, payment_id: Uuid) -> BoxFuture<'_, Result<Resolution, ProviderError>>;
-}
-
-/// What a provider knows of a charge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resolution {
-    /// Money was taken: the charge reference.
-    Charged(String),
-    /// The charge was refused for good.
-    Declined(String),
-    /// No charge was made; none will be.
-    Voided,
-}
+use super::{PaymentProvider, ProviderError, Resolution, durable};
 
 /// The test token whose authorization succeeds and whose capture is declined.
 pub const CAPTURE_DECLINED: &str = "tok_captureDeclined";
@@ -140,7 +62,7 @@ impl std::fmt::Debug for SimulatedProvider {
 
 /// What the simulated provider knows of one payment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct Record {
+pub(super) struct Record {
     /// The outcome of the charge or authorization (its reference, or why not).
     #[serde(default)]
     outcome: Option<Result<String, ProviderError>>,
@@ -333,82 +255,6 @@ impl SimulatedProvider {
 }
 
 /// The simulated provider's rows in `payments.simulated_provider`.
-mod durable {
-    use diesel::sql_types::{Jsonb, Uuid as SqlUuid};
-    use diesel::{OptionalExtension, QueryableByName, sql_query};
-    use diesel_async::{AsyncConnection, RunQueryDsl};
-    use platform::db::PgPool;
-    use uuid::Uuid;
-
-    use super::Record;
-
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = Jsonb)]
-        record: serde_json::Value,
-    }
-
-    /// Runs `change` on the payment's row under a row lock and keeps the
-    /// result. A payment seen for the first time costs one statement: the
-    /// change applied to an empty record is inserted as it stands (when
-    /// another process inserted first, the locked path runs instead).
-    pub(super) async fn with_record<T: Send>(
-        pool: &PgPool,
-        payment_id: Uuid,
-        change: impl Fn(&mut Record) -> T + Send + Sync,
-    ) -> anyhow::Result<T> {
-        let mut conn = platform::db::connection(pool).await?;
-        let mut fresh = Record::default();
-        let result = change(&mut fresh);
-        if fresh == Record::default() {
-            // Nothing to keep for a new payment; an existing one decides.
-            let found: Option<Row> =
-                sql_query("SELECT record FROM payments.simulated_provider WHERE payment_id = $1")
-                    .bind::<SqlUuid, _>(payment_id)
-                    .get_result(&mut conn)
-                    .await
-                    .optional()?;
-            if found.is_none() {
-                return Ok(result);
-            }
-        } else {
-            let inserted = sql_query(
-                "INSERT INTO payments.simulated_provider (payment_id, record) VALUES ($1, $2) \
-                 ON CONFLICT (payment_id) DO NOTHING",
-            )
-            .bind::<SqlUuid, _>(payment_id)
-            .bind::<Jsonb, _>(serde_json::to_value(&fresh)?)
-            .execute(&mut conn)
-            .await?;
-            if inserted == 1 {
-                return Ok(result);
-            }
-        }
-        conn.transaction(async move |conn| {
-            let row: Row = sql_query(
-                "SELECT record FROM payments.simulated_provider WHERE payment_id = $1 FOR UPDATE",
-            )
-            .bind::<SqlUuid, _>(payment_id)
-            .get_result(conn)
-            .await?;
-            let mut record: Record = serde_json::from_value(row.record)?;
-            let before = record.clone();
-            let result = change(&mut record);
-            if record != before {
-                sql_query(
-                    "UPDATE payments.simulated_provider SET record = $2 WHERE payment_id = $1",
-                )
-                .bind::<SqlUuid, _>(payment_id)
-                .bind::<Jsonb, _>(serde_json::to_value(&record)?)
-                .execute(conn)
-                .await?;
-            }
-            Ok::<_, anyhow::Error>(result)
-        })
-        .await
-    }
-}
-
 impl PaymentProvider for SimulatedProvider {
     fn charge<'a>(
         &'a self,
@@ -468,135 +314,5 @@ impl PaymentProvider for SimulatedProvider {
             self.with_record(payment_id, |r| r.refund(refund_id, amount))
                 .await?
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use contracts::money::Currency;
-
-    fn one_dollar() -> Money {
-        Money::parse("1.00", Currency::parse("USD").unwrap()).unwrap()
-    }
-
-    #[tokio::test]
-    async fn test_tokens_behave_as_documented() {
-        let provider = SimulatedProvider::default();
-        let charge = |token: &'static str| provider.charge(Uuid::now_v7(), token, one_dollar());
-        assert!(charge("tok_visa").await.unwrap().starts_with("ch_"));
-        assert_eq!(
-            charge("tok_chargeDeclined").await,
-            Err(ProviderError::Declined("card_declined".into()))
-        );
-        assert_eq!(
-            charge("tok_chargeDeclinedInsufficientFunds").await,
-            Err(ProviderError::Declined("insufficient_funds".into()))
-        );
-        assert!(matches!(
-            charge("tok_processingError").await,
-            Err(ProviderError::Transient(_))
-        ));
-        assert_eq!(
-            charge("tok_unknown").await,
-            Err(ProviderError::Declined("invalid_token".into()))
-        );
-    }
-
-    #[tokio::test]
-    async fn charging_the_same_payment_twice_returns_the_first_charge() {
-        let provider = SimulatedProvider::default();
-        let id = Uuid::now_v7();
-        let first = provider.charge(id, "tok_visa", one_dollar()).await.unwrap();
-        let second = provider.charge(id, "tok_visa", one_dollar()).await.unwrap();
-        assert_eq!(first, second);
-        let refund_id = Uuid::now_v7();
-        let refund = provider
-            .refund(refund_id, id, &first, one_dollar())
-            .await
-            .unwrap();
-        assert_eq!(
-            provider
-                .refund(refund_id, id, &first, one_dollar())
-                .await
-                .unwrap(),
-            refund
-        );
-        // Never more than was taken.
-        assert_eq!(
-            provider
-                .refund(Uuid::now_v7(), id, &first, one_dollar())
-                .await,
-            Err(ProviderError::Declined("refund_exceeds_charge".into()))
-        );
-        assert_eq!(provider.ledger(), (1, 1));
-    }
-
-    #[tokio::test]
-    async fn an_authorization_is_captured_once_within_its_hold_or_voided() {
-        let provider = SimulatedProvider::default();
-        let cents = |minor| Money::from_minor(minor, Currency::parse("USD").unwrap()).unwrap();
-        let id = Uuid::now_v7();
-        provider
-            .authorize(id, "tok_visa", cents(100))
-            .await
-            .unwrap();
-        assert_eq!(provider.ledger(), (0, 0), "an authorization takes nothing");
-        assert_eq!(
-            provider.capture(id, cents(101)).await,
-            Err(ProviderError::Declined(
-                "capture_exceeds_authorization".into()
-            ))
-        );
-        let first = provider.capture(id, cents(60)).await.unwrap();
-        assert_eq!(provider.capture(id, cents(60)).await.unwrap(), first);
-        assert_eq!(
-            provider.void(id).await,
-            Err(ProviderError::Declined("already_captured".into()))
-        );
-        assert_eq!(provider.ledger(), (1, 0));
-
-        let held = Uuid::now_v7();
-        provider
-            .authorize(held, "tok_visa", cents(100))
-            .await
-            .unwrap();
-        provider.void(held).await.unwrap();
-        assert_eq!(
-            provider.capture(held, cents(100)).await,
-            Err(ProviderError::Declined("voided".into()))
-        );
-
-        let declined = Uuid::now_v7();
-        provider
-            .authorize(declined, CAPTURE_DECLINED, cents(100))
-            .await
-            .unwrap();
-        assert_eq!(
-            provider.capture(declined, cents(100)).await,
-            Err(ProviderError::Declined("capture_declined".into()))
-        );
-        assert_eq!(provider.ledger(), (1, 0));
-    }
-
-    #[tokio::test]
-    async fn resolving_reports_a_charge_or_voids_the_id() {
-        let provider = SimulatedProvider::default();
-        let charged = Uuid::now_v7();
-        let reference = provider
-            .charge(charged, "tok_visa", one_dollar())
-            .await
-            .unwrap();
-        assert_eq!(
-            provider.resolve(charged).await,
-            Ok(Resolution::Charged(reference))
-        );
-        let never = Uuid::now_v7();
-        assert_eq!(provider.resolve(never).await, Ok(Resolution::Voided));
-        assert_eq!(
-            provider.charge(never, "tok_visa", one_dollar()).await,
-            Err(ProviderError::Declined("voided".into()))
-        );
-        assert_eq!(provider.ledger(), (1, 0));
     }
 }
