@@ -21,9 +21,11 @@ use crate::{
     catalog::Catalog,
     config::Settings,
     domain::{Promotions, pricing::Pricing},
-    messaging::{dispatcher::Dispatcher, payment_events::PaymentEvents},
+    messaging::payment_events::PaymentEvents,
+    payments_client::PaymentsClient,
     service::{
-        CaptureJob, Orders, PayJob, RefundJob, RefundReturnJob, ReleaseJob, RestockJob, SYSTEM,
+        Orders, SYSTEM,
+        jobs::{self, Jobs},
     },
     store::{JOBS, OUTBOX},
     users::UserDirectory,
@@ -88,21 +90,17 @@ impl Application {
             &settings.auth,
             "payments",
             SYSTEM,
-            crate::messaging::dispatcher::SCOPES,
+            crate::payments_client::SCOPES,
             "payments.service_token",
         )?;
-        let dispatcher = Arc::new(Dispatcher::new(
+        let jobs = Arc::new(Jobs::new(
             orders.clone(),
-            &settings.payments,
-            credentials,
-        )?);
-        let worker = Worker::new(service.pool.clone(), JOBS, wake_jobs, settings.jobs.clone())
-            .register::<PayJob, _>(dispatcher.clone())
-            .register::<RefundJob, _>(dispatcher.clone())
-            .register::<CaptureJob, _>(dispatcher.clone())
-            .register::<RefundReturnJob, _>(dispatcher.clone())
-            .register::<RestockJob, _>(dispatcher.clone())
-            .register::<ReleaseJob, _>(dispatcher);
+            PaymentsClient::new(&settings.payments, credentials)?,
+        ));
+        let worker = jobs::register(
+            Worker::new(service.pool.clone(), JOBS, wake_jobs, settings.jobs.clone()),
+            jobs,
+        );
         service.until_stopped(|stop| worker.run(stop));
         service.consume(Arc::new(PaymentEvents {
             orders: orders.clone(),

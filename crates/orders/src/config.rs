@@ -11,7 +11,7 @@ use platform::{
     telemetry::LogConfig,
 };
 
-use crate::messaging::dispatcher::PaymentsClientConfig;
+use crate::payments_client::PaymentsClientConfig;
 use serde::Deserialize;
 
 const DEFAULTS: &str = include_str!("../config/default.yaml");

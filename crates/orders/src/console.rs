@@ -24,9 +24,7 @@ pub struct PaymentsConsole {
 }
 
 impl PaymentsConsole {
-    pub fn new(
-        config: &crate::messaging::dispatcher::PaymentsClientConfig,
-    ) -> anyhow::Result<Self> {
+    pub fn new(config: &crate::payments_client::PaymentsClientConfig) -> anyhow::Result<Self> {
         Ok(Self {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_millis(config.timeout_ms.max(100)))

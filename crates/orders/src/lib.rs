@@ -4,7 +4,8 @@
 //! - [`service`]: use cases (load, authorize, decide, save);
 //! - [`store`]: the event store and projections in schema `orders`;
 //! - [`api`]: HTTP handlers, request/response types, problem mapping;
-//! - [`messaging`]: the payment dispatcher and the `payment.*` consumer;
+//! - [`messaging`]: the `payment.*` consumer; [`payments_client`]: payments as
+//!   orders' jobs call it;
 //! - [`users`]: the User Service client (user validation);
 //! - [`app`]: configuration and start-up.
 
@@ -15,6 +16,7 @@ pub mod config;
 pub mod console;
 pub mod domain;
 pub mod messaging;
+pub mod payments_client;
 pub mod service;
 pub mod store;
 pub mod users;

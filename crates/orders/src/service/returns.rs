@@ -1,6 +1,6 @@
 //! Returns: the owner of a delivered order sends lines back; an admin marks
 //! a return received, which refunds the lines' share by durable work (the
-//! `refund_return` job, see [`crate::messaging::dispatcher`]).
+//! `refund_return` job, see [`crate::service::jobs`]).
 
 use platform::clock::now;
 use platform::db;
