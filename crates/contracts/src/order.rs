@@ -250,16 +250,16 @@ pub struct OrderData {
     pub currency: String,
     pub items: Vec<OrderItemData>,
     /// Absent for what is not shipped (digital goods).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping_address: Option<AddressData>,
     /// The shipping address unless another was given.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_address: Option<AddressData>,
     /// Lower case, e.g. `standard`.
     #[serde(default)]
     #[schema(example = "standard")]
     pub shipping_method: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
     /// As the client named it, e.g. `CREDIT_CARD` or `card`.
     #[serde(default)]
@@ -269,7 +269,7 @@ pub struct OrderData {
     #[serde(default)]
     #[schema(example = "SUMMER10")]
     pub coupon_code: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancellation_reason: Option<String>,
     /// Who carries the order, once shipped (when the fulfilment said).
     #[serde(default)]

@@ -1,12 +1,17 @@
 //! The full pay flow, counted where a shop would see it: orders are placed
 //! with a card (`POST /api/v1/orders`), and each is done when its
-//! `order.paid` reaches a subscriber of the orders exchange. Latency is from
+//! `order.paid` reaches a subscriber of the orders exchange. With
+//! `--wait-paid`, each connection waits for its order's `order.paid` before
+//! placing the next: a closed loop over the whole flow, as pgbench runs its
+//! floor (a client runs a whole paid order, then the next); without it,
+//! orders are placed as fast as they are accepted, and the pipeline behind
+//! them falls seconds behind. Latency is from
 //! the moment the order was sent to the moment `order.paid` arrived, for
 //! the orders placed after the warm-up; throughput is every order paid after
 //! the warm-up (whenever placed) per second, up to the last one measured.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -50,6 +55,10 @@ pub struct Args {
     /// not counted): pools and connections open, statements are prepared.
     #[arg(long, default_value_t = 2.0)]
     pub warmup: f64,
+    /// Each connection waits for its order's `order.paid` (at most 30 s)
+    /// before placing the next.
+    #[arg(long)]
+    pub wait_paid: bool,
     /// How long to wait for the last orders to be paid.
     #[arg(long, default_value_t = 60.0)]
     pub drain: f64,
@@ -57,7 +66,16 @@ pub struct Args {
     pub output: Output,
 }
 
-type Sent = Arc<Mutex<HashMap<String, Instant>>>;
+/// Orders placed and not yet paid: when each was sent, and who waits for
+/// it (`--wait-paid`); and the `order.paid`s that came before their
+/// placer heard its order's id.
+#[derive(Default)]
+struct Flows {
+    sent: HashMap<String, (Instant, Option<tokio::sync::oneshot::Sender<()>>)>,
+    early: HashSet<String>,
+}
+
+type Sent = Arc<Mutex<Flows>>;
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // The subscriber first, so no order.paid is missed.
@@ -109,7 +127,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let placers: Vec<_> = (0..args.concurrency.max(1))
         .map(|_| {
             let (template, pacer, sent) = (template.clone(), pacer.clone(), sent.clone());
-            tokio::spawn(async move { place(&template, pacer, measure_from, until, &sent).await })
+            let wait = args.wait_paid;
+            tokio::spawn(
+                async move { place(&template, pacer, measure_from, until, &sent, wait).await },
+            )
         })
         .collect();
 
@@ -159,9 +180,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .ok()
             .and_then(|event| event["subject"].as_str().map(str::to_owned));
         let Some(subject) = subject else { continue };
-        let Some(started) = sent.lock().map_or(None, |mut sent| sent.remove(&subject)) else {
+        let Some((started, waiting)) = sent.lock().map_or(None, |mut flows| {
+            let found = flows.sent.remove(&subject);
+            if found.is_none() {
+                flows.early.insert(subject);
+            }
+            found
+        }) else {
+            if arrived >= measure_from {
+                completed += 1;
+                last_paid = arrived;
+            }
             continue;
         };
+        if let Some(waiting) = waiting {
+            waiting.send(()).ok();
+        }
         if arrived >= measure_from {
             completed += 1;
             last_paid = arrived;
@@ -201,6 +235,7 @@ async fn place(
     measure_from: Instant,
     until: Instant,
     sent: &Sent,
+    wait_paid: bool,
 ) -> anyhow::Result<(u64, u64)> {
     let mut connection = Connection::open(&template.target).await?;
     let (mut placed, mut refused) = (0, 0);
@@ -214,9 +249,23 @@ async fn place(
                 let id = serde_json::from_slice::<serde_json::Value>(&body)
                     .ok()
                     .and_then(|order| order["id"].as_str().map(str::to_owned));
-                if let (Some(id), Ok(mut sent)) = (id, sent.lock()) {
-                    sent.insert(id, started);
-                    placed += u64::from(started >= measure_from);
+                let Some(id) = id else { continue };
+                let (paid, waiting) = tokio::sync::oneshot::channel();
+                let early = match sent.lock() {
+                    Ok(mut flows) => {
+                        let early = flows.early.remove(&id);
+                        if !early {
+                            flows.sent.insert(id, (started, wait_paid.then_some(paid)));
+                        }
+                        early
+                    }
+                    Err(_) => continue,
+                };
+                placed += u64::from(started >= measure_from && !early);
+                if wait_paid && !early {
+                    tokio::time::timeout(Duration::from_secs(30), waiting)
+                        .await
+                        .ok();
                 }
             }
             Ok(_) => refused += u64::from(started >= measure_from),

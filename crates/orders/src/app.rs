@@ -7,6 +7,7 @@
 use std::{sync::Arc, time::Duration};
 
 use actix_web::web;
+use platform::privacy::KeyRing;
 use platform::{
     auth::ServiceCredentials,
     http,
@@ -24,7 +25,7 @@ use crate::{
     messaging::payment_events::PaymentEvents,
     payments_client::PaymentsClient,
     service::{
-        Orders, SYSTEM,
+        Collaborators, Orders, SYSTEM,
         jobs::{self, Jobs},
     },
     store::{JOBS, OUTBOX},
@@ -60,6 +61,26 @@ impl Application {
                 "no catalogue: client-sent prices are accepted and no stock is reserved"
             );
         }
+        // Personal data is sealed with keys this configuration must open.
+        let privacy = Arc::new(KeyRing::new(&settings.privacy, settings.auth.production)?);
+        match platform::db::connection(&service.pool).await {
+            Ok(mut conn) => crate::store::keys::check(&mut conn, &privacy).await?,
+            // Served without its database (readiness says so): a wrong key
+            // then shows at the first read of sealed data.
+            Err(error) => tracing::warn!(
+                error.message = %error,
+                "could not check privacy.keys against the stored data keys: the database is unreachable"
+            ),
+        }
+        service.every(
+            Duration::from_secs(60),
+            "rewrap data keys with the active key-encryption key",
+            (service.pool.clone(), privacy.clone()),
+            |(pool, privacy)| async move {
+                let mut conn = platform::db::connection(&pool).await?;
+                crate::store::keys::rewrap(&mut conn, &privacy, 500).await
+            },
+        );
         let wake_jobs = Arc::new(Notify::new());
         service.console(api::ops::OPS, JOBS, wake_jobs.clone());
         let payments_console =
@@ -69,10 +90,14 @@ impl Application {
                 service.pool.clone(),
                 wake_jobs.clone(),
                 settings.idempotency.policy(),
-                users,
-                Pricing::from_config(&settings.pricing).map_err(anyhow::Error::msg)?,
-                Promotions::from_config(&settings.promotions).map_err(anyhow::Error::msg)?,
-                catalog,
+                Collaborators {
+                    users,
+                    catalog,
+                    pricing: Pricing::from_config(&settings.pricing).map_err(anyhow::Error::msg)?,
+                    promotions: Promotions::from_config(&settings.promotions)
+                        .map_err(anyhow::Error::msg)?,
+                    privacy: privacy.clone(),
+                },
             )
             .with_outbox(service.outbox_signal())
             .with_returns(crate::domain::ReturnPolicy {

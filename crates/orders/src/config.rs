@@ -37,6 +37,7 @@ pub struct Settings {
     pub promotions: crate::domain::promotions::PromotionsConfig,
     pub catalog: crate::catalog::CatalogConfig,
     pub log: LogConfig,
+    pub privacy: platform::privacy::PrivacyConfig,
 }
 
 /// Automatic cancellation of orders that are never paid.

@@ -2,6 +2,8 @@
 
 use contracts::order::{self as wire, AddressData, AddressType, OrderData, OrderItemData};
 
+use platform::db::JsonText;
+
 use crate::domain::{Address, Order};
 
 /// The shape of [`order_data`]'s JSON, stored beside every event's snapshot
@@ -10,7 +12,61 @@ use crate::domain::{Address, Order};
 /// afresh otherwise; so bump it whenever the representation changes (a field
 /// added, renamed, or formatted differently). `view_shape_is_pinned` fails
 /// until you do.
-pub const SHAPE: i16 = 2;
+pub const SHAPE: i16 = 3;
+
+/// The personal fields of an order's representation: sealed at rest,
+/// absent from published events.
+#[derive(Debug, Default, serde::Serialize)]
+struct Personal {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shipping_address: Option<AddressData>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    billing_address: Option<AddressData>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancellation_reason: Option<String>,
+}
+
+/// An order's representation in two parts: public, and personal (a JSON
+/// object, if there is any).
+pub type Parts = (JsonText, Option<String>);
+
+/// The order's representation in two parts: the public one (what events
+/// publish, stored as it is) and, if it has any, its personal fields as a
+/// JSON object (sealed at rest).
+pub fn split(order: &Order) -> anyhow::Result<Parts> {
+    let mut data = order_data(order);
+    let personal = Personal {
+        shipping_address: data.shipping_address.take(),
+        billing_address: data.billing_address.take(),
+        notes: data.notes.take(),
+        cancellation_reason: data.cancellation_reason.take(),
+    };
+    let public = JsonText::of(&data)?;
+    let personal = serde_json::to_string(&personal)?;
+    Ok((public, (personal != "{}").then_some(personal)))
+}
+
+/// The whole representation from its two parts: the personal object's
+/// fields appended to the public object's (the public part has none of
+/// them, so no key is repeated).
+pub fn join(public: &str, personal: &str) -> String {
+    let (Some(public_body), Some(personal_body)) = (
+        public.trim_end().strip_suffix('}'),
+        personal.trim_start().strip_prefix('{'),
+    ) else {
+        return public.to_owned();
+    };
+    if personal_body.trim() == "}" {
+        return public.to_owned();
+    }
+    let mut joined = String::with_capacity(public.len() + personal.len());
+    joined.push_str(public_body);
+    joined.push(',');
+    joined.push_str(personal_body);
+    joined
+}
 
 pub fn order_data(order: &Order) -> OrderData {
     OrderData {
@@ -118,7 +174,7 @@ mod tests {
         let schema = include_str!("../../../contracts/schemas/order.created.v1.json");
         assert_eq!(
             (super::SHAPE, fingerprint(schema.as_bytes())),
-            (2, 0xf38b_ecaf_8673_819e),
+            (3, 0xf38b_ecaf_8673_819e),
             "the order's representation changed: bump view::SHAPE, then pin the new fingerprint here"
         );
     }

@@ -25,6 +25,7 @@ pub mod json;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod privacy;
 pub mod problem;
 pub mod rate_limit;
 pub mod relay;

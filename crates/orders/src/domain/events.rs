@@ -44,6 +44,8 @@ pub enum OrderEvent {
 pub struct OrderReturnRequested {
     pub return_id: Uuid,
     pub lines: Vec<ReturnLine>,
+    /// Personal (sealed at rest): empty once its owner's data is erased.
+    #[serde(default)]
     pub reason: String,
 }
 

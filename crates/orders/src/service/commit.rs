@@ -3,9 +3,9 @@
 
 use diesel_async::AsyncPgConnection;
 use platform::clock::now;
-use platform::db::JsonText;
 use platform::idempotency::IdempotencyKey;
 use platform::jobs::NewJob;
+use platform::privacy::DataKey;
 use uuid::Uuid;
 
 use super::{Actor, OrderError, Orders, jobs, metrics};
@@ -64,15 +64,15 @@ impl Orders {
         decide: impl Fn(&Order) -> Result<Vec<OrderEvent>, OrderError>,
     ) -> Result<Decided, OrderError> {
         for _ in 0..MAX_ATTEMPTS {
-            let order = store::events::load_order(conn, id)
+            let (order, key) = store::events::load_order(conn, &self.privacy, id)
                 .await?
-                .filter(|order| write.actor.acts_for(order.user_id.as_str()))
+                .filter(|(order, _)| write.actor.acts_for(order.user_id.as_str()))
                 .ok_or(OrderError::NotFound)?;
             let events = decide(&order)?;
             if events.is_empty() {
                 return Ok(Decided::Unchanged(order));
             }
-            match self.commit(conn, order, events, write).await {
+            match self.commit(conn, order, key, events, write).await {
                 Ok(next) => return Ok(Decided::Changed(next)),
                 Err(StoreError::Conflict) => continue,
                 Err(StoreError::Duplicate) if write.consumed.is_some() => {
@@ -90,6 +90,7 @@ impl Orders {
         &self,
         conn: &mut AsyncPgConnection,
         order: Order,
+        key: Option<DataKey>,
         events: Vec<OrderEvent>,
         write: Write<'_>,
     ) -> Result<Order, StoreError> {
@@ -98,6 +99,14 @@ impl Orders {
         let recorded = record(id, version, events);
         let (next, snapshots) = evolve(Some(order), &recorded)?;
         let new_events = new_events(&recorded, snapshots);
+        // An order placed before its owner had a key (or read without one)
+        // gets one when it next has something personal to seal.
+        let key = match key {
+            None if new_events.iter().any(|event| event.personal.is_some()) => {
+                Some(store::keys::data_key(conn, &self.privacy, next.user_id.as_str()).await?)
+            }
+            key => key,
+        };
         let body = match write.answer_under {
             Some(_) => serde_json::to_vec(&view::order_data(&next)).map_err(anyhow::Error::from)?,
             None => Vec::new(),
@@ -120,7 +129,20 @@ impl Orders {
             actor: &write.actor.user_id,
             traceparent: write.traceparent,
         };
-        store::events::append(conn, &next, &new_events, cause, &also, Some(version)).await?;
+        let sealer = store::Sealer {
+            ring: &self.privacy,
+            key: key.as_ref(),
+        };
+        store::events::append(
+            conn,
+            &next,
+            &new_events,
+            cause,
+            &also,
+            Some(version),
+            sealer,
+        )
+        .await?;
         self.outbox.written();
         if !follow_up.is_empty() {
             self.jobs.notify_one();
@@ -226,12 +248,12 @@ pub(super) fn record(id: OrderId, version: u32, events: Vec<OrderEvent>) -> Vec<
 }
 
 /// Applies new events to `before` (`None` for a new order), returning the
-/// resulting order and the public state after each event (the data each will
-/// be published with).
+/// resulting order and the state after each event: its public part (the
+/// data each will be published with) and its personal part (sealed).
 pub(super) fn evolve(
     before: Option<Order>,
     recorded: &[Recorded],
-) -> anyhow::Result<(Order, Vec<JsonText>)> {
+) -> anyhow::Result<(Order, Vec<view::Parts>)> {
     let mut state = before;
     let mut snapshots = Vec::with_capacity(recorded.len());
     for event in recorded {
@@ -242,20 +264,21 @@ pub(super) fn evolve(
             }
             None => state.insert(Order::created(event)?),
         };
-        snapshots.push(JsonText::of(&view::order_data(order))?);
+        snapshots.push(view::split(order)?);
     }
     let order = state.ok_or_else(|| anyhow::anyhow!("no events to apply"))?;
     Ok((order, snapshots))
 }
 
-pub(super) fn new_events(recorded: &[Recorded], snapshots: Vec<JsonText>) -> Vec<NewEvent<'_>> {
+pub(super) fn new_events(recorded: &[Recorded], snapshots: Vec<view::Parts>) -> Vec<NewEvent<'_>> {
     recorded
         .iter()
         .zip(snapshots)
-        .map(|(recorded, snapshot)| NewEvent {
+        .map(|(recorded, (snapshot, personal))| NewEvent {
             id: Uuid::now_v7(),
             recorded,
             snapshot,
+            personal,
         })
         .collect()
 }

@@ -82,9 +82,9 @@ impl Orders {
         };
         // With a catalogue: price the new line and reserve the new
         // quantities first, then commit on the version that was decided on.
-        let current = crate::store::events::load_order(&mut conn, id)
+        let (current, _) = crate::store::events::load_order(&mut conn, &self.privacy, id)
             .await?
-            .filter(|order| actor.acts_for(order.user_id.as_str()))
+            .filter(|(order, _)| actor.acts_for(order.user_id.as_str()))
             .ok_or(OrderError::NotFound)?;
         drop(conn);
         let mut command = decide(&current)?;

@@ -32,6 +32,8 @@ mod stock;
 
 use std::sync::Arc;
 
+use platform::privacy::KeyRing;
+
 use platform::db::PgPool;
 use platform::idempotency::KeyPolicy;
 use platform::relay::OutboxSignal;
@@ -133,18 +135,30 @@ pub struct Orders {
     max_history_page: u32,
     /// How long after delivery a return may be asked for.
     returns: ReturnPolicy,
+    /// Seals personal data at rest ([`platform::privacy`]).
+    privacy: Arc<KeyRing>,
+}
+
+/// What the use cases ask besides the database: the User Service and the
+/// catalogue (when configured), the shop's prices and coupons, and the keys
+/// that seal personal data.
+pub struct Collaborators {
+    pub users: Option<UserDirectory>,
+    pub catalog: Option<Catalog>,
+    pub pricing: Pricing,
+    pub promotions: Promotions,
+    pub privacy: Arc<KeyRing>,
 }
 
 impl Orders {
-    pub fn new(
-        pool: PgPool,
-        jobs: Arc<Notify>,
-        keys: KeyPolicy,
-        users: Option<UserDirectory>,
-        pricing: Pricing,
-        promotions: Promotions,
-        catalog: Option<Catalog>,
-    ) -> Self {
+    pub fn new(pool: PgPool, jobs: Arc<Notify>, keys: KeyPolicy, with: Collaborators) -> Self {
+        let Collaborators {
+            users,
+            catalog,
+            pricing,
+            promotions,
+            privacy,
+        } = with;
         Self {
             pool,
             numbers: Arc::default(),
@@ -158,6 +172,7 @@ impl Orders {
             max_events: u32::MAX,
             max_history_page: 500,
             returns: ReturnPolicy::default(),
+            privacy,
         }
     }
 

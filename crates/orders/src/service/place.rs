@@ -219,7 +219,21 @@ impl Orders {
             actor: &actor.user_id,
             traceparent: actor.traceparent.as_deref(),
         };
-        match store::events::append(&mut conn, &order, &new_events, cause, &also, None).await {
+        // The owner's data key seals the order's personal fields (created
+        // with their first order).
+        let key = match new_events.iter().any(|event| event.personal.is_some()) {
+            true => {
+                Some(store::keys::data_key(&mut conn, &self.privacy, order.user_id.as_str()).await?)
+            }
+            false => None,
+        };
+        let sealer = store::Sealer {
+            ring: &self.privacy,
+            key: key.as_ref(),
+        };
+        match store::events::append(&mut conn, &order, &new_events, cause, &also, None, sealer)
+            .await
+        {
             Ok(()) => self.outbox.written(),
             Err(StoreError::CouponLimit) => {
                 let code = redemption.map(|r| r.coupon.code).unwrap_or_default();

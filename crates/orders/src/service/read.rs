@@ -65,15 +65,16 @@ impl Orders {
         let mut conn = db::connection(&self.pool).await?;
         let stored = store::projections::find_view(&mut conn, &key)
             .await?
-            .filter(|stored| actor.acts_for(&stored.user_id))
+            .filter(|stored| actor.acts_for(&stored.seal.user_id))
             .ok_or(OrderError::NotFound)?;
-        let version = u32::try_from(stored.version).context("negative order version")?;
+        let version = u32::try_from(stored.seal.version).context("negative order version")?;
         if let (Some(view::SHAPE), Some(json)) = (stored.shape, stored.body) {
+            let json = stored.seal.open(&self.privacy, stored.id, json)?;
             return Ok(OrderView { version, json });
         }
         // Rendered from its history: what the projection does not hold
         // (returns) is shown too.
-        let order = store::events::load_order(&mut conn, OrderId(stored.id))
+        let (order, _) = store::events::load_order(&mut conn, &self.privacy, OrderId(stored.id))
             .await?
             .ok_or(OrderError::NotFound)?;
         let json = JsonText::of(&view::order_data(&order)).context("rendering an order")?;
@@ -116,12 +117,15 @@ impl Orders {
         let mut orders = Vec::with_capacity(page.views.len());
         for listed in page.views {
             match (listed.shape, listed.body) {
-                (Some(view::SHAPE), Some(json)) => orders.push(json),
+                (Some(view::SHAPE), Some(json)) => {
+                    orders.push(listed.seal.open(&self.privacy, listed.id, json)?)
+                }
                 // Stored in another shape: rendered from its history.
                 _ => {
-                    let order = store::events::load_order(&mut conn, OrderId(listed.id))
-                        .await?
-                        .ok_or(OrderError::NotFound)?;
+                    let (order, _) =
+                        store::events::load_order(&mut conn, &self.privacy, OrderId(listed.id))
+                            .await?
+                            .ok_or(OrderError::NotFound)?;
                     orders.push(
                         JsonText::of(&view::order_data(&order))
                             .context("rendering an order")?
@@ -150,6 +154,6 @@ impl Orders {
         // read from the event store.
         self.find(actor, id).await?;
         let mut conn = db::connection(&self.pool).await?;
-        Ok(store::events::history_entries(&mut conn, id, after, limit).await?)
+        Ok(store::events::history_entries(&mut conn, &self.privacy, id, after, limit).await?)
     }
 }

@@ -1,7 +1,7 @@
 //! `orders.events`: the event store, which is also the outbox.
 //!
 //! Writing an order is one transaction: its new events are appended and the
-//! projections (`orders`, `order_items`, `order_addresses`) are brought up to
+//! projections (`orders`, `order_items`) are brought up to
 //! date, with whatever else the change decides ([`Also`]). The statements
 //! are *pipelined*: sent together and answered together, so the whole write
 //! costs three round trips (BEGIN, the batch, COMMIT) however many rows it
@@ -13,16 +13,17 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::future::{BoxFuture, try_join_all};
 use platform::db::Prepared;
 use platform::jobs::NewJob;
+use platform::privacy::{DataKey, KeyRing};
 use platform::relay::OutboxSource;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::coupons::{self, CouponUse};
 use super::idempotency::{self, StoredResponse};
-use super::rows::{AddressRow, EventRow, ItemRow, NewEventRow, OrderChangeRow, OrderRow};
 pub use super::rows::{Cause, NewEvent};
-use super::schema::{events, order_addresses, order_items, orders};
-use super::{INBOX, JOBS, StoreError};
+use super::rows::{EventRow, ItemRow, NewEventRow, OrderChangeRow, OrderRow};
+use super::schema::{events, order_items, orders};
+use super::{INBOX, JOBS, StoreError, keys, sealed::Sealer};
 use crate::domain::{Order, OrderEvent, OrderId, Recorded};
 
 /// The outbox the shared relay publishes: the event store itself, each
@@ -69,18 +70,15 @@ pub async fn append(
     cause: Cause<'_>,
     also: &[Also<'_>],
     previous_version: Option<u32>,
+    sealer: Sealer<'_>,
 ) -> Result<(), StoreError> {
     let event_rows = new_events
         .iter()
-        .map(|event| NewEventRow::new(event, cause))
+        .map(|event| NewEventRow::new(event, cause, sealer))
         .collect::<Result<Vec<_>, _>>()?;
-    let new_order = previous_version.is_none().then(|| {
-        (
-            OrderRow::from_order(order),
-            ItemRow::from_order(order),
-            AddressRow::from_order(order),
-        )
-    });
+    let new_order = previous_version
+        .is_none()
+        .then(|| (OrderRow::from_order(order), ItemRow::from_order(order)));
     let change = OrderChangeRow::from_order(order);
     // Item events rewrite the order's lines (a handful of rows).
     let items_changed = new_events
@@ -97,17 +95,13 @@ pub async fn append(
         // Every statement of the write goes out in one pipelined batch.
         let mut batch: Vec<BoxFuture<'_, diesel::QueryResult<usize>>> = Vec::with_capacity(8);
         match (&new_order, previous_version) {
-            (Some((order_row, item_rows, address_rows)), _) => {
+            (Some((order_row, item_rows)), _) => {
                 batch.push(Box::pin(
                     Prepared(diesel::insert_into(orders::table).values(order_row))
                         .execute(&mut &*conn),
                 ));
                 batch.push(Box::pin(
                     Prepared(diesel::insert_into(order_items::table).values(item_rows))
-                        .execute(&mut &*conn),
-                ));
-                batch.push(Box::pin(
-                    Prepared(diesel::insert_into(order_addresses::table).values(address_rows))
                         .execute(&mut &*conn),
                 ));
             }
@@ -183,31 +177,83 @@ pub async fn append(
     .await
 }
 
-/// The order's full history, oldest first (empty if there is no such order).
+/// An order's event rows from `after` on (at most `limit`), and its owner's
+/// data key (none if erased, or if the order has none): two statements in
+/// one round trip.
+async fn rows_and_key(
+    conn: &mut AsyncPgConnection,
+    ring: &KeyRing,
+    id: OrderId,
+    after: u32,
+    limit: i64,
+) -> Result<(Vec<EventRow>, Option<DataKey>), StoreError> {
+    let conn: &AsyncPgConnection = conn;
+    let rows = events::table
+        .filter(events::order_id.eq(id.0))
+        .filter(events::sequence.gt(i32::try_from(after).unwrap_or(i32::MAX)))
+        .order(events::sequence.asc())
+        .limit(limit)
+        .select(EventRow::as_select())
+        .load::<EventRow>(&mut &*conn);
+    let key =
+        Prepared(diesel::sql_query(keys::KEY_OF_ORDER).bind::<diesel::sql_types::Uuid, _>(id.0))
+            .get_result::<keys::KeyRow>(&mut &*conn);
+    let (rows, key) = futures_util::future::join(rows, key).await;
+    let key = key.optional()?.map(|row| row.unwrap(ring)).transpose()?;
+    Ok((rows?, key))
+}
+
+/// The order's full history, oldest first (empty if there is no such
+/// order), with its owner's data key (to seal what a change adds).
 pub async fn load_history(
     conn: &mut AsyncPgConnection,
+    ring: &KeyRing,
     id: OrderId,
-) -> Result<Vec<Recorded>, StoreError> {
+) -> Result<(Vec<Recorded>, Option<DataKey>), StoreError> {
+    let (rows, key) = rows_and_key(conn, ring, id, 0, i64::MAX).await?;
+    let history = rows
+        .into_iter()
+        .map(|row| row.into_recorded(key.as_ref()).map_err(StoreError::from))
+        .collect::<Result<_, _>>()?;
+    Ok((history, key))
+}
+
+/// Rebuilds an order from its events, or `None` if it has none; with its
+/// owner's data key.
+pub async fn load_order(
+    conn: &mut AsyncPgConnection,
+    ring: &KeyRing,
+    id: OrderId,
+) -> Result<Option<(Order, Option<DataKey>)>, StoreError> {
+    let (history, key) = load_history(conn, ring, id).await?;
+    if history.is_empty() {
+        return Ok(None);
+    }
+    let order = Order::replay(&history)
+        .with_context(|| format!("replaying order {id}"))
+        .map_err(StoreError::from)?;
+    Ok(Some((order, key)))
+}
+
+/// Rebuilds an order from its events without opening their personal
+/// fields (the read model holds none), or `None` if it has none.
+pub async fn load_order_impersonal(
+    conn: &mut AsyncPgConnection,
+    id: OrderId,
+) -> Result<Option<Order>, StoreError> {
     let rows: Vec<EventRow> = events::table
         .filter(events::order_id.eq(id.0))
         .order(events::sequence.asc())
         .select(EventRow::as_select())
         .load(conn)
         .await?;
-    rows.into_iter()
-        .map(|row| row.into_recorded().map_err(StoreError::from))
-        .collect()
-}
-
-/// Rebuilds an order from its events, or `None` if it has none.
-pub async fn load_order(
-    conn: &mut AsyncPgConnection,
-    id: OrderId,
-) -> Result<Option<Order>, StoreError> {
-    let history = load_history(conn, id).await?;
-    if history.is_empty() {
+    if rows.is_empty() {
         return Ok(None);
     }
+    let history = rows
+        .into_iter()
+        .map(|row| row.into_recorded(None))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Order::replay(&history)
         .map(Some)
         .with_context(|| format!("replaying order {id}"))
@@ -228,20 +274,15 @@ pub struct HistoryEntry {
 /// The audit trail of an order, oldest first.
 pub async fn history_entries(
     conn: &mut AsyncPgConnection,
+    ring: &KeyRing,
     id: OrderId,
     after: u32,
     limit: u32,
 ) -> Result<Vec<HistoryEntry>, StoreError> {
-    let rows: Vec<EventRow> = events::table
-        .filter(events::order_id.eq(id.0))
-        .filter(events::sequence.gt(i32::try_from(after).unwrap_or(i32::MAX)))
-        .order(events::sequence.asc())
-        .limit(i64::from(limit))
-        .select(EventRow::as_select())
-        .load(conn)
-        .await?;
+    let (rows, key) = rows_and_key(conn, ring, id, after, i64::from(limit)).await?;
     rows.into_iter()
-        .map(|row| {
+        .map(|mut row| {
+            row.open(key.as_ref())?;
             Ok(HistoryEntry {
                 id: row.id,
                 sequence: u32::try_from(row.sequence).context("negative sequence")?,

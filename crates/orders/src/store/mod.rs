@@ -5,8 +5,9 @@
 //! - [`events`]: the event store, which is also the outbox; appending an
 //!   order's events writes everything the change decides, in one pipelined
 //!   round trip;
-//! - [`projections`]: the read model (`orders`, `order_items`,
-//!   `order_addresses`), written with the events, read by the API;
+//! - [`projections`]: the read model (`orders`, `order_items`), written with
+//!   the events, read by the API;
+//! - [`keys`]: each user's data key (personal data sealed at rest);
 //! - [`idempotency`]: `Idempotency-Key`s and the answers stored under them;
 //! - [`coupons`]: per-user coupon uses;
 //! - the inbox and the jobs table are [`platform::inbox`] and
@@ -17,11 +18,13 @@
 pub mod coupons;
 pub mod events;
 pub mod idempotency;
+pub mod keys;
 mod numbers;
 pub mod projections;
 pub mod rebuild;
 mod rows;
 pub mod schema;
+pub mod sealed;
 pub mod story;
 
 use diesel::result::Error as DieselError;
@@ -30,6 +33,7 @@ pub use events::{Also, Cause, HistoryEntry, NewEvent, OUTBOX};
 pub use idempotency::{KEYS, StoredResponse};
 pub use numbers::OrderNumbers;
 pub use projections::{COUNT_CAP, ListFilter, MAX_OFFSET, OrderKey};
+pub use sealed::Sealer;
 
 /// The jobs table of schema `orders` (see [`platform::jobs`]).
 pub const JOBS: &str = "orders.jobs";

@@ -1,11 +1,14 @@
-//! The read model: `orders`, `order_items` and `order_addresses`, brought up
-//! to date in the transaction of every change (see [`super::events::append`])
-//! and read by the API.
+//! The read model: `orders` and `order_items` (no personal field: an
+//! order's view is its last event's snapshot, its personal part sealed),
+//! brought up to date in the transaction of every change (see
+//! [`super::events::append`]) and read by the API.
 
+use anyhow::Context;
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Nullable, SmallInt, Text};
+use diesel::sql_types::{Bytea, Integer, Nullable, SmallInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use platform::db::Prepared;
+use platform::privacy::{KeyRing, WrappedKey};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -107,6 +110,53 @@ pub struct ViewPage {
     pub has_more: bool,
 }
 
+/// What opens a stored view's personal part: the order's owner, the event
+/// the view is stored with, its sealed part and the owner's data key.
+#[derive(Debug, QueryableByName)]
+pub struct ViewSeal {
+    #[diesel(sql_type = Text)]
+    pub user_id: String,
+    #[diesel(sql_type = Integer)]
+    pub version: i32,
+    #[diesel(sql_type = Nullable<Bytea>)]
+    sealed: Option<Vec<u8>>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Uuid>)]
+    key_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    kek_id: Option<String>,
+    #[diesel(sql_type = Nullable<Bytea>)]
+    wrapped: Option<Vec<u8>>,
+}
+
+/// The columns of a [`ViewSeal`], from `orders o`, `events e` and
+/// `data_keys k`.
+const SEAL_COLUMNS: &str = "o.user_id, o.version, e.sealed, k.key_id, k.kek_id, k.wrapped";
+/// The joins a view query needs.
+const VIEW_JOINS: &str = "LEFT JOIN orders.events e ON e.order_id = o.id AND e.sequence = o.version \
+     LEFT JOIN orders.data_keys k ON k.user_id = o.user_id";
+
+impl ViewSeal {
+    /// The whole representation of order `id` from its stored public part.
+    pub fn open(&self, ring: &KeyRing, id: Uuid, public: String) -> anyhow::Result<String> {
+        let Some(sealed) = &self.sealed else {
+            return Ok(public);
+        };
+        let key = match (self.key_id, &self.kek_id, &self.wrapped) {
+            (Some(key_id), Some(kek_id), Some(wrapped)) => Some(ring.unwrap(
+                &self.user_id,
+                &WrappedKey {
+                    id: key_id,
+                    kek_id: kek_id.clone(),
+                    wrapped: wrapped.clone(),
+                },
+            )?),
+            _ => None,
+        };
+        let sequence = u32::try_from(self.version).context("negative version")?;
+        super::sealed::open_snapshot(key.as_ref(), Some(sealed), id, sequence, public)
+    }
+}
+
 /// One order of a list: its stored representation, and where it sorts.
 #[derive(Debug, QueryableByName)]
 pub struct ListedView {
@@ -118,6 +168,8 @@ pub struct ListedView {
     pub shape: Option<i16>,
     #[diesel(sql_type = Nullable<Text>)]
     pub body: Option<String>,
+    #[diesel(embed)]
+    pub seal: ViewSeal,
 }
 
 #[derive(Debug, QueryableByName)]
@@ -182,9 +234,8 @@ pub async fn list_views(
 ) -> Result<ViewPage, StoreError> {
     let (clause, bind) = list_where(filter);
     let sql = format!(
-        "SELECT o.id, o.created_at, e.snapshot_shape AS shape, e.snapshot::text AS body \
-         FROM orders.orders o LEFT JOIN orders.events e \
-         ON e.order_id = o.id AND e.sequence = o.version{clause} \
+        "SELECT o.id, o.created_at, e.snapshot_shape AS shape, e.snapshot::text AS body, \
+         {SEAL_COLUMNS} FROM orders.orders o {VIEW_JOINS}{clause} \
          ORDER BY o.created_at DESC, o.id DESC LIMIT ${bind} OFFSET ${}",
         bind + 1
     );
@@ -226,23 +277,23 @@ pub enum OrderKey {
 pub struct StoredView {
     #[diesel(sql_type = diesel::sql_types::Uuid)]
     pub id: Uuid,
-    #[diesel(sql_type = Text)]
-    pub user_id: String,
-    #[diesel(sql_type = Integer)]
-    pub version: i32,
     #[diesel(sql_type = Nullable<SmallInt>)]
     pub shape: Option<i16>,
     #[diesel(sql_type = Nullable<Text>)]
     pub body: Option<String>,
+    #[diesel(embed)]
+    pub seal: ViewSeal,
 }
 
 /// The view query, selecting the order by `$where`.
 macro_rules! view_where {
     ($where:literal) => {
         concat!(
-            "SELECT o.id, o.user_id, o.version, e.snapshot_shape AS shape, ",
-            "e.snapshot::text AS body FROM orders.orders o LEFT JOIN orders.events e ",
-            "ON e.order_id = o.id AND e.sequence = o.version WHERE ",
+            "SELECT o.id, e.snapshot_shape AS shape, e.snapshot::text AS body, ",
+            "o.user_id, o.version, e.sealed, k.key_id, k.kek_id, k.wrapped ",
+            "FROM orders.orders o LEFT JOIN orders.events e ",
+            "ON e.order_id = o.id AND e.sequence = o.version ",
+            "LEFT JOIN orders.data_keys k ON k.user_id = o.user_id WHERE ",
             $where
         )
     };

@@ -9,7 +9,10 @@ use platform::db::JsonText;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::schema::{events, order_addresses, order_items, orders};
+use super::schema::{events, order_items, orders};
+use platform::privacy::DataKey;
+
+use super::sealed::Sealer;
 use crate::domain::{Order, OrderEvent, OrderId, Recorded};
 
 /// An event about to be appended, with what the store records beside it.
@@ -19,6 +22,9 @@ pub struct NewEvent<'a> {
     pub recorded: &'a Recorded,
     /// The public order state after this event (the published data).
     pub snapshot: JsonText,
+    /// The personal fields of that state, a JSON object (sealed when
+    /// written).
+    pub personal: Option<String>,
 }
 
 /// Who caused a write, recorded with its events.
@@ -28,7 +34,7 @@ pub struct Cause<'a> {
     pub traceparent: Option<&'a str>,
 }
 
-/// Decodes a stored event (used by the history and by replay).
+/// Decodes a stored event whose personal fields are back in its payload.
 pub(super) fn decode(row: &EventRow) -> anyhow::Result<OrderEvent> {
     let version = u16::try_from(row.event_version).context("negative event version")?;
     OrderEvent::decode(&row.event_type, version, row.payload.clone())
@@ -46,14 +52,26 @@ pub(super) struct NewEventRow<'a> {
     payload: JsonText,
     snapshot: &'a JsonText,
     snapshot_shape: i16,
+    sealed: Option<Vec<u8>>,
     actor: Option<&'a str>,
     traceparent: Option<&'a str>,
     occurred_at: OffsetDateTime,
 }
 
 impl<'a> NewEventRow<'a> {
-    pub(super) fn new(event: &'a NewEvent<'_>, cause: Cause<'a>) -> anyhow::Result<Self> {
+    pub(super) fn new(
+        event: &'a NewEvent<'_>,
+        cause: Cause<'a>,
+        sealer: Sealer<'_>,
+    ) -> anyhow::Result<Self> {
         let recorded = event.recorded;
+        let (payload, sealed) = super::sealed::seal(
+            sealer,
+            &recorded.event,
+            recorded.order_id.0,
+            recorded.sequence,
+            event.personal.as_deref(),
+        )?;
         Ok(Self {
             id: event.id,
             order_id: recorded.order_id.0,
@@ -61,9 +79,10 @@ impl<'a> NewEventRow<'a> {
             event_type: recorded.event.event_type(),
             event_version: i16::try_from(recorded.event.event_version())
                 .context("event version overflow")?,
-            payload: JsonText::of(&recorded.event).context("serializing an event")?,
+            payload,
             snapshot: &event.snapshot,
             snapshot_shape: crate::view::SHAPE,
+            sealed,
             actor: Some(cause.actor),
             traceparent: cause.traceparent,
             occurred_at: recorded.occurred_at,
@@ -80,12 +99,27 @@ pub(super) struct EventRow {
     pub event_type: String,
     pub event_version: i16,
     pub payload: serde_json::Value,
+    pub sealed: Option<Vec<u8>>,
     pub actor: Option<String>,
     pub occurred_at: OffsetDateTime,
 }
 
 impl EventRow {
-    pub(super) fn into_recorded(self) -> anyhow::Result<Recorded> {
+    /// Puts the personal fields back into the payload (with the owner's
+    /// data key; none if erased).
+    pub(super) fn open(&mut self, key: Option<&DataKey>) -> anyhow::Result<()> {
+        let sequence = u32::try_from(self.sequence).context("negative sequence")?;
+        super::sealed::open_payload(
+            key,
+            self.sealed.as_deref(),
+            self.order_id,
+            sequence,
+            &mut self.payload,
+        )
+    }
+
+    pub(super) fn into_recorded(mut self, key: Option<&DataKey>) -> anyhow::Result<Recorded> {
+        self.open(key)?;
         let event = decode(&self)?;
         Ok(Recorded {
             order_id: OrderId(self.order_id),
@@ -112,8 +146,6 @@ pub(super) struct OrderRow {
     total_minor: i64,
     shipping_method: Option<String>,
     payment_method: Option<String>,
-    notes: Option<String>,
-    cancellation_reason: Option<String>,
     tax_rate_bp: i32,
     shipping_fee_minor: Option<i64>,
     version: i32,
@@ -146,8 +178,6 @@ impl OrderRow {
             total_minor: order.totals.total.minor(),
             shipping_method: order.details.shipping_method.clone(),
             payment_method: order.details.payment_method.clone(),
-            notes: order.details.notes.clone(),
-            cancellation_reason: order.cancellation_reason.clone(),
             tax_rate_bp: i32::try_from(order.charges.tax_rate_bp).unwrap_or(i32::MAX),
             shipping_fee_minor: order.charges.shipping.map(|fee| fee.minor()),
             version: i32::try_from(order.version).unwrap_or(i32::MAX),
@@ -172,7 +202,6 @@ impl OrderRow {
 pub(super) struct OrderChangeRow {
     status: &'static str,
     payment_status: &'static str,
-    cancellation_reason: Option<String>,
     subtotal_minor: i64,
     discount_minor: i64,
     tax_minor: i64,
@@ -191,7 +220,6 @@ impl OrderChangeRow {
         Self {
             status: order.status.as_str(),
             payment_status: order.payment_status.as_str(),
-            cancellation_reason: order.cancellation_reason.clone(),
             subtotal_minor: order.totals.subtotal.minor(),
             discount_minor: order.totals.discount.minor(),
             tax_minor: order.totals.tax.minor(),
@@ -241,48 +269,5 @@ impl ItemRow {
                 variant_id: item.variant_id.as_ref().map(|v| v.as_str().to_owned()),
             })
             .collect()
-    }
-}
-
-#[derive(Debug, Queryable, Selectable, Insertable, serde::Serialize)]
-#[diesel(table_name = order_addresses, treat_none_as_default_value = false)]
-pub(super) struct AddressRow {
-    order_id: Uuid,
-    kind: String,
-    first_name: String,
-    last_name: String,
-    line1: String,
-    line2: Option<String>,
-    city: String,
-    region: Option<String>,
-    postal_code: String,
-    country: String,
-    phone: Option<String>,
-    email: Option<String>,
-}
-
-impl AddressRow {
-    pub(super) fn from_order(order: &Order) -> Vec<Self> {
-        [
-            ("shipping", &order.details.shipping_address),
-            ("billing", &order.details.billing_address),
-        ]
-        .into_iter()
-        .filter_map(|(kind, address)| Some((kind, address.as_ref()?)))
-        .map(|(kind, address)| Self {
-            order_id: order.id.0,
-            kind: kind.to_owned(),
-            first_name: address.first_name.clone(),
-            last_name: address.last_name.clone(),
-            line1: address.line1.clone(),
-            line2: address.line2.clone(),
-            city: address.city.clone(),
-            region: address.region.clone(),
-            postal_code: address.postal_code.clone(),
-            country: address.country.clone(),
-            phone: address.phone.clone(),
-            email: address.email.clone(),
-        })
-        .collect()
     }
 }

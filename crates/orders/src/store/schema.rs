@@ -16,6 +16,7 @@ diesel::table! {
         payload -> Json,
         snapshot -> Json,
         snapshot_shape -> Int2,
+        sealed -> Nullable<Bytea>,
         actor -> Nullable<Text>,
         traceparent -> Nullable<Text>,
         occurred_at -> Timestamptz,
@@ -38,8 +39,6 @@ diesel::table! {
         total_minor -> Int8,
         shipping_method -> Nullable<Text>,
         payment_method -> Nullable<Text>,
-        notes -> Nullable<Text>,
-        cancellation_reason -> Nullable<Text>,
         tax_rate_bp -> Int4,
         shipping_fee_minor -> Nullable<Int8>,
         version -> Int4,
@@ -68,26 +67,8 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    orders.order_addresses (order_id, kind) {
-        order_id -> Uuid,
-        kind -> Text,
-        first_name -> Text,
-        last_name -> Text,
-        line1 -> Text,
-        line2 -> Nullable<Text>,
-        city -> Text,
-        region -> Nullable<Text>,
-        postal_code -> Text,
-        country -> Text,
-        phone -> Nullable<Text>,
-        email -> Nullable<Text>,
-    }
-}
-
 diesel::joinable!(order_items -> orders (order_id));
-diesel::joinable!(order_addresses -> orders (order_id));
-diesel::allow_tables_to_appear_in_same_query!(events, orders, order_items, order_addresses);
+diesel::allow_tables_to_appear_in_same_query!(events, orders, order_items);
 
 diesel::table! {
     orders.inbox (event_id) {

@@ -88,7 +88,7 @@ async fn a_write_decided_on_a_stale_version_is_a_conflict_and_writes_nothing() {
         .to_owned();
     let id = OrderId(Uuid::parse_str(&id).unwrap());
     let mut conn = app.conn().await;
-    let order = store::events::load_order(&mut conn, id)
+    let order = store::events::load_order_impersonal(&mut conn, id)
         .await
         .unwrap()
         .unwrap();
@@ -113,13 +113,23 @@ async fn a_write_decided_on_a_stale_version_is_a_conflict_and_writes_nothing() {
             id: Uuid::now_v7(),
             recorded,
             snapshot: platform::db::JsonText("null".to_owned()),
+            personal: None,
         }];
+        let ring = platform::privacy::KeyRing::new(
+            &orders::config::Settings::defaults().unwrap().privacy,
+            false,
+        )
+        .unwrap();
+        let sealer = store::Sealer {
+            ring: &ring,
+            key: None,
+        };
         let mut conn = app.conn().await;
         let cause = Cause {
             actor: "test",
             traceparent: None,
         };
-        store::events::append(&mut conn, next, &new_events, cause, &[], Some(1)).await
+        store::events::append(&mut conn, next, &new_events, cause, &[], Some(1), sealer).await
     }
 
     let first = save(&app, &paid, &paid_order).await;
@@ -127,7 +137,7 @@ async fn a_write_decided_on_a_stale_version_is_a_conflict_and_writes_nothing() {
 
     assert!(first.is_ok(), "{first:?}");
     assert!(matches!(second, Err(StoreError::Conflict)), "{second:?}");
-    let stored = store::events::load_order(&mut conn, id)
+    let stored = store::events::load_order_impersonal(&mut conn, id)
         .await
         .unwrap()
         .unwrap();

@@ -16,6 +16,7 @@ mod jobs;
 mod lifecycle;
 mod operations;
 mod overload;
+mod privacy;
 mod rate_limit;
 mod read;
 mod shutdown;

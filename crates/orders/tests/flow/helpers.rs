@@ -539,6 +539,45 @@ impl Platform {
         panic!("no dead letter came to {base}'s console");
     }
 
+    /// Every row of every table of both services' schemas, as text (what a
+    /// dump of the databases would hold).
+    pub async fn dump_tables(&self) -> String {
+        use diesel::sql_types::Text;
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = Text)]
+            text: String,
+        }
+        let mut dump = String::new();
+        for (db, schema) in [(&self.orders_db, "orders"), (&self.payments_db, "payments")] {
+            let mut conn = db.connect().await.unwrap();
+            let tables: Vec<Row> = diesel::sql_query(
+                "SELECT table_name::text AS text FROM information_schema.tables \
+                 WHERE table_schema = $1 AND table_type = 'BASE TABLE'",
+            )
+            .bind::<Text, _>(schema)
+            .load(&mut conn)
+            .await
+            .unwrap();
+            assert!(tables.len() > 3, "{schema} has its tables");
+            for table in tables {
+                let rows: Vec<Row> = diesel::sql_query(format!(
+                    "SELECT t::text AS text FROM {schema}.\"{}\" t",
+                    table.text
+                ))
+                .load(&mut conn)
+                .await
+                .unwrap();
+                for row in rows {
+                    dump.push_str(&row.text);
+                    dump.push('\n');
+                }
+            }
+        }
+        dump
+    }
+
     /// Runs `sql` on orders' database (to break or mend what a test needs).
     pub async fn orders_sql(&self, sql: &str) {
         use diesel_async::SimpleAsyncConnection;

@@ -370,8 +370,7 @@ async fn a_projection_row_corrupted_by_hand_is_reported_then_rebuilt_from_the_ev
     platform
         .orders_sql(&format!(
             "UPDATE orders.orders SET status = 'delivered', total_minor = 1 WHERE id = '{id}'; \
-             UPDATE orders.order_items SET quantity = 9 WHERE order_id = '{id}' AND line = 0; \
-             UPDATE orders.order_addresses SET city = 'Nowhere' WHERE order_id = '{id}'"
+             UPDATE orders.order_items SET quantity = 9 WHERE order_id = '{id}' AND line = 0"
         ))
         .await;
 
@@ -392,10 +391,6 @@ async fn a_projection_row_corrupted_by_hand_is_reported_then_rebuilt_from_the_ev
     assert!(fields.contains(&"orders.status"), "{fields:?}");
     assert!(fields.contains(&"orders.total_minor"), "{fields:?}");
     assert!(fields.contains(&"order_items[0].quantity"), "{fields:?}");
-    assert!(
-        fields.contains(&"order_addresses[shipping].city"),
-        "{fields:?}"
-    );
     let status_difference = report["differences"]
         .as_array()
         .unwrap()

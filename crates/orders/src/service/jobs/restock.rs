@@ -44,7 +44,11 @@ impl Orders {
         let id = OrderId(job.order_id);
         let loaded = async {
             let mut conn = db::connection(&self.pool).await?;
-            Ok::<_, OrderError>(crate::store::events::load_order(&mut conn, id).await?)
+            Ok::<_, OrderError>(
+                crate::store::events::load_order(&mut conn, &self.privacy, id)
+                    .await?
+                    .map(|(order, _)| order),
+            )
         }
         .await;
         let order = match loaded {
