@@ -34,7 +34,8 @@ const SEALED_VERSION: u8 = 1;
 const HEADER_LEN: usize = 1 + 16 + NONCE_LEN;
 
 /// Key-encryption keys known from this repository (examples and
-/// development): refused when `auth.production` is set.
+/// development): with `auth.production` set, left out of the ring (and
+/// refused as the active key).
 pub const KNOWN_KEYS: &[&str] = &["ZGV2ZWxvcG1lbnQta2V5LWVuY3J5cHRpb24ta2V5ISE="];
 
 /// `privacy:` in a service's settings.
@@ -127,9 +128,10 @@ fn wrap_aad(subject: &str, id: Uuid) -> Vec<u8> {
 }
 
 impl KeyRing {
-    /// The configured keys; refuses an active key that is not among them, a
-    /// key that is not 32 bytes of base64, and (in `production`) a key known
-    /// from this repository.
+    /// The configured keys; refuses an active key that is not among them and
+    /// a key that is not 32 bytes of base64. In `production` a key known from
+    /// this repository is left out (the built-in defaults hold one), so it
+    /// can be neither active nor open anything.
     pub fn new(config: &PrivacyConfig, production: bool) -> anyhow::Result<Self> {
         ensure!(
             !config.keys.is_empty(),
@@ -139,9 +141,12 @@ impl KeyRing {
         for (id, encoded) in &config.keys {
             let encoded = encoded.expose_secret().trim();
             if production && KNOWN_KEYS.contains(&encoded) {
-                bail!(
-                    "privacy.keys.{id} is the development key from this repository; with auth.production set, give a key of your own"
-                );
+                if *id == config.active_key {
+                    bail!(
+                        "privacy.keys.{id} is the development key from this repository; with auth.production set, make a key of your own active"
+                    );
+                }
+                continue;
             }
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(encoded)
@@ -399,5 +404,11 @@ mod tests {
         assert!(KeyRing::new(&config(&[("a", "not base64!")], "a"), false).is_err());
         assert!(KeyRing::new(&config(&[("dev", KNOWN_KEYS[0])], "dev"), false).is_ok());
         assert!(KeyRing::new(&config(&[("dev", KNOWN_KEYS[0])], "dev"), true).is_err());
+        let production =
+            KeyRing::new(&config(&[("dev", KNOWN_KEYS[0]), ("a", A)], "a"), true).unwrap();
+        assert!(
+            !production.keys.contains_key("dev"),
+            "left out in production"
+        );
     }
 }
