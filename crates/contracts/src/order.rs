@@ -68,10 +68,15 @@ pub enum OrderEventType {
     /// The shop received a return; the lines' share is being refunded.
     #[serde(rename = "order.return_received")]
     ReturnReceived,
+    /// Its owner's personal data was erased on request: the addresses,
+    /// notes and reasons of the order are gone for good (its amounts, items
+    /// and states stay); a subscriber that kept a copy erases it.
+    #[serde(rename = "order.personal_data_erased")]
+    PersonalDataErased,
 }
 
 impl OrderEventType {
-    pub const ALL: [OrderEventType; 17] = [
+    pub const ALL: [OrderEventType; 18] = [
         OrderEventType::Created,
         OrderEventType::Paid,
         OrderEventType::Shipped,
@@ -89,6 +94,7 @@ impl OrderEventType {
         OrderEventType::PaymentVoided,
         OrderEventType::ReturnRequested,
         OrderEventType::ReturnReceived,
+        OrderEventType::PersonalDataErased,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -110,6 +116,7 @@ impl OrderEventType {
             OrderEventType::PaymentVoided => "order.payment_voided",
             OrderEventType::ReturnRequested => "order.return_requested",
             OrderEventType::ReturnReceived => "order.return_received",
+            OrderEventType::PersonalDataErased => "order.personal_data_erased",
         }
     }
 

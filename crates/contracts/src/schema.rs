@@ -76,6 +76,11 @@ fn order_description(event: OrderEventType) -> &'static str {
         OrderEventType::Paid => "A successful payment of the order's total paid it.",
         OrderEventType::Shipped => "The order was shipped.",
         OrderEventType::Delivered => "The order was delivered.",
+        OrderEventType::PersonalDataErased => {
+            "Its owner's personal data was erased on request: the order's addresses, notes and \
+             reasons are gone for good (amounts, items and states stay). A subscriber that kept a \
+             copy of them erases it."
+        }
         OrderEventType::Cancelled => "The order was cancelled (from pending, paid or shipped).",
         OrderEventType::PaymentFailed => {
             "A payment attempt failed; the order stays pending and payable."

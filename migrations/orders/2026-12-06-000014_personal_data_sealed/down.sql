@@ -1,3 +1,4 @@
+DROP TABLE orders.erasures;
 ALTER TABLE orders.events DROP COLUMN sealed;
 DROP TABLE orders.data_keys;
 ALTER TABLE orders.orders ADD COLUMN notes TEXT, ADD COLUMN cancellation_reason TEXT;

@@ -14,3 +14,14 @@ CREATE INDEX data_keys_kek_idx ON orders.data_keys (kek_id);
 ALTER TABLE orders.events ADD COLUMN sealed BYTEA;
 ALTER TABLE orders.orders DROP COLUMN notes, DROP COLUMN cancellation_reason;
 DROP TABLE orders.order_addresses;
+-- Every erasure asked for (DELETE /api/v1/users/{user_id}/personal-data):
+-- who asked, when, and whether a data key was destroyed.
+CREATE TABLE orders.erasures (
+    id BIGSERIAL PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    key_destroyed BOOLEAN NOT NULL,
+    orders INTEGER NOT NULL DEFAULT 0,
+    erased_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX erasures_user_idx ON orders.erasures (user_id);

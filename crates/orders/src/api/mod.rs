@@ -7,6 +7,7 @@ mod error;
 pub mod items;
 pub mod ops;
 pub mod orders;
+pub mod privacy;
 pub mod rate_limit;
 pub mod returns;
 
@@ -35,7 +36,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(returns::receive_return)
             .service(orders::find_order)
             .service(orders::update_order)
-            .service(orders::cancel_order),
+            .service(orders::cancel_order)
+            .service(privacy::erase_personal_data),
     );
 }
 
@@ -60,6 +62,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         items::add_order_item,
         items::change_order_item,
         items::remove_order_item,
+        privacy::erase_personal_data,
         platform::http::health,
         platform::metrics::metrics_endpoint,
         platform::http::ready,
@@ -77,11 +80,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         platform::ops::outbox::republish_outbox,
         platform::ops::audit::list_audit,
     ),
-    components(schemas(platform::Problem, platform::FieldError, contracts::order::OrderData)),
+    components(schemas(platform::Problem, platform::FieldError, contracts::order::OrderData, crate::service::Erasure)),
     modifiers(&StandardResponses),
     tags(
         (name = "orders", description = "Orders and their history"),
         (name = "operations", description = "Liveness and readiness"),
+        (name = "privacy", description = "Erasing a user's personal data on request; needs the `orders.privacy` scope (no other scope opens it)."),
         (name = "ops", description = "The operators' console: dead letters, jobs, the outbox, the audit trail, an order's story and projection rebuilds. Every operation needs the `orders.ops` scope (no other scope opens it); every change is audited. The story is also a page for people at `/ops/orders/{id}`."),
     )
 )]

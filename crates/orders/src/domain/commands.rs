@@ -29,6 +29,8 @@ pub struct PlaceOrder {
 pub enum OrderCommand {
     /// An operator marks the order paid (outside the payment flow).
     MarkPaid,
+    /// Its owner's personal data was erased: record it (once).
+    ErasePersonalData,
     Ship(Shipment),
     Deliver,
     Cancel {
@@ -137,6 +139,7 @@ impl OrderCommand {
             | OrderCommand::RecordPaymentFailure { .. }
             | OrderCommand::RecordRefund { .. }
             | OrderCommand::Expire
+            | OrderCommand::ErasePersonalData
             | OrderCommand::AddItem { .. }
             | OrderCommand::ChangeItem { .. }
             | OrderCommand::RemoveItem { .. } => None,

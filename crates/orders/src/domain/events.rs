@@ -24,6 +24,7 @@ pub enum OrderEvent {
     Paid(OrderPaid),
     Shipped(OrderShipped),
     Delivered(OrderDelivered),
+    PersonalDataErased(OrderPersonalDataErased),
     Cancelled(OrderCancelled),
     PaymentFailed(OrderPaymentFailed),
     PaymentRejected(OrderPaymentRejected),
@@ -191,6 +192,11 @@ pub struct OrderShipped {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderDelivered {}
 
+/// Its owner's personal data was erased on request (its data key
+/// destroyed): from here on the order has no addresses, notes or reasons.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPersonalDataErased {}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderCancelled {
     /// The status the order had when it was cancelled.
@@ -218,6 +224,7 @@ impl OrderEvent {
             OrderEvent::PaymentVoided(_) => OrderEventType::PaymentVoided,
             OrderEvent::ReturnRequested(_) => OrderEventType::ReturnRequested,
             OrderEvent::ReturnReceived(_) => OrderEventType::ReturnReceived,
+            OrderEvent::PersonalDataErased(_) => OrderEventType::PersonalDataErased,
         }
     }
 
@@ -253,6 +260,9 @@ impl OrderEvent {
             OrderEventType::Paid => OrderEvent::Paid(serde_json::from_value(payload)?),
             OrderEventType::Shipped => OrderEvent::Shipped(serde_json::from_value(payload)?),
             OrderEventType::Delivered => OrderEvent::Delivered(serde_json::from_value(payload)?),
+            OrderEventType::PersonalDataErased => {
+                OrderEvent::PersonalDataErased(serde_json::from_value(payload)?)
+            }
             OrderEventType::Cancelled => OrderEvent::Cancelled(serde_json::from_value(payload)?),
             OrderEventType::PaymentFailed => {
                 OrderEvent::PaymentFailed(serde_json::from_value(payload)?)

@@ -19,6 +19,7 @@
 
 mod change_status;
 mod commit;
+mod erasure;
 mod expiry;
 mod items;
 pub mod jobs;
@@ -45,6 +46,7 @@ use crate::domain::{CouponRefusal, Currency, Promotions, ReturnPolicy, RuleViola
 use crate::store::{OrderNumbers, StoreError};
 use crate::users::UserDirectory;
 
+pub use erasure::Erasure;
 pub use items::ItemsChanged;
 pub use jobs::{CaptureJob, PayJob, RefundJob, RefundReturnJob, ReleaseJob, RestockJob};
 pub use payment_events::Consumed;

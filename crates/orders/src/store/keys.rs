@@ -134,3 +134,65 @@ pub async fn rewrap(
     }
     Ok(done)
 }
+
+/// Destroys `user`'s data key (crypto-shredding: every value sealed with it
+/// is unreadable from now on) and records the erasure; whether a key was
+/// destroyed (none: erased before, or never had one). One transaction.
+pub async fn destroy(
+    conn: &mut AsyncPgConnection,
+    user: &str,
+    operator: &str,
+) -> Result<bool, StoreError> {
+    use diesel_async::AsyncConnection;
+    let (user, operator) = (user.to_owned(), operator.to_owned());
+    conn.transaction(async move |conn| {
+        let destroyed = diesel::sql_query("DELETE FROM orders.data_keys WHERE user_id = $1")
+            .bind::<Text, _>(&user)
+            .execute(conn)
+            .await?
+            > 0;
+        diesel::sql_query(
+            "INSERT INTO orders.erasures (user_id, operator, key_destroyed) VALUES ($1, $2, $3)",
+        )
+        .bind::<Text, _>(&user)
+        .bind::<Text, _>(&operator)
+        .bind::<diesel::sql_types::Bool, _>(destroyed)
+        .execute(conn)
+        .await?;
+        Ok(destroyed)
+    })
+    .await
+}
+
+/// Records how many orders an erasure announced itself on.
+pub async fn record_announced(
+    conn: &mut AsyncPgConnection,
+    user: &str,
+    orders: i32,
+) -> Result<(), StoreError> {
+    diesel::sql_query(
+        "UPDATE orders.erasures SET orders = $2 WHERE id = \
+         (SELECT max(id) FROM orders.erasures WHERE user_id = $1)",
+    )
+    .bind::<Text, _>(user)
+    .bind::<diesel::sql_types::Integer, _>(orders)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct OrderIdRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+/// The ids of every order of `user`.
+pub async fn orders_of(conn: &mut AsyncPgConnection, user: &str) -> Result<Vec<Uuid>, StoreError> {
+    let rows: Vec<OrderIdRow> =
+        diesel::sql_query("SELECT id FROM orders.orders WHERE user_id = $1 ORDER BY created_at")
+            .bind::<Text, _>(user)
+            .load(conn)
+            .await?;
+    Ok(rows.into_iter().map(|row| row.id).collect())
+}

@@ -515,5 +515,15 @@ async fn every_endpoint_refuses_hostile_text_anywhere_in_the_request() {
             .sign();
     let sent = assert_all_refused(&app.address, &operator, &console).await;
     assert!(sent > 100, "only {sent} cases");
+    // Erasure (its own scope): a hostile user id is refused, never a 500.
+    let officer =
+        test_support::tokens::TokenSpec::new(crate::helpers::AUDIENCE, "dpo", &["orders.privacy"])
+            .sign();
+    let erasure = [Endpoint::new(
+        Method::DELETE,
+        "/api/v1/users/usr_x/personal-data".to_owned(),
+    )];
+    let sent = assert_all_refused(&app.address, &officer, &erasure).await;
+    assert!(sent > 5, "only {sent} cases");
     assert_eq!(app.event_count().await, events, "a refused request wrote");
 }

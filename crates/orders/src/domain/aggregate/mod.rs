@@ -40,6 +40,8 @@ pub struct Order {
     pub charges: Charges,
     pub totals: Totals,
     pub cancellation_reason: Option<String>,
+    /// Its owner's personal data was erased (`order.personal_data_erased`).
+    pub personal_data_erased: bool,
     /// Carrier and tracking number, once shipped (when given).
     pub shipment: Shipment,
     /// When it was delivered.
@@ -239,6 +241,11 @@ impl Order {
             }
             OrderCommand::Deliver => self.transition(OrderStatus::Delivered, || {
                 OrderEvent::Delivered(OrderDelivered {})
+            }),
+            OrderCommand::ErasePersonalData => Ok(if self.personal_data_erased {
+                Vec::new()
+            } else {
+                vec![OrderEvent::PersonalDataErased(OrderPersonalDataErased {})]
             }),
             OrderCommand::Cancel { reason } => self.transition(OrderStatus::Cancelled, || {
                 OrderEvent::Cancelled(OrderCancelled {

@@ -43,6 +43,7 @@ impl Order {
             charges: created.charges,
             totals: created.totals,
             cancellation_reason: None,
+            personal_data_erased: false,
             shipment: Shipment::default(),
             completed_at: None,
             cancelled_at: None,
@@ -145,6 +146,16 @@ impl Order {
             OrderEvent::Delivered(_) => {
                 self.status = OrderStatus::Delivered;
                 self.completed_at = Some(recorded.occurred_at);
+            }
+            OrderEvent::PersonalDataErased(_) => {
+                self.personal_data_erased = true;
+                self.details.shipping_address = None;
+                self.details.billing_address = None;
+                self.details.notes = None;
+                self.cancellation_reason = None;
+                for r in &mut self.returns {
+                    r.reason.clear();
+                }
             }
             OrderEvent::Cancelled(cancelled) => {
                 self.status = OrderStatus::Cancelled;
