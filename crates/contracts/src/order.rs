@@ -323,7 +323,8 @@ pub struct ReturnData {
     #[schema(example = "received")]
     pub status: String,
     #[schema(example = "damaged")]
-    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub items: Vec<ReturnItemData>,
     /// What receiving it refunds: the lines' price with their share of the
     /// discount and tax (shipping is not refunded). Set once received.

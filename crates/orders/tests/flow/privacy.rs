@@ -23,6 +23,7 @@ const PERSONAL: &[&str] = &[
     "zephyrine.q@example.net",
     "brass owl bell",
     "moved to Xanadu",
+    "Quokkaquiet",
 ];
 
 fn personal_order() -> Value {
@@ -66,6 +67,19 @@ async fn personal_data_never_reaches_the_logs_or_the_metrics() {
         .await;
     assert_eq!(platform.ship(&id).await, 200);
     assert_eq!(platform.patch(&id, "delivered").await, 200);
+    // A return, with a reason only its owner may read.
+    let returned = platform
+        .client
+        .post(format!("{}/api/v1/orders/{id}/returns", platform.orders))
+        .bearer_auth(orders_token("zq_user"))
+        .json(&json!({
+            "items": [{"item_id": order["items"][0]["id"], "quantity": 1}],
+            "reason": "the neighbour Quokkaquiet signed for it"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(returned.status(), 201);
 
     // Refused: invalid fields around the personal ones.
     let mut invalid = personal_order();
@@ -124,6 +138,14 @@ async fn personal_data_never_reaches_the_logs_or_the_metrics() {
         assert!(history.contains(value), "its history shows {value}");
     }
     assert!(reason.contains("moved to Xanadu"), "{reason}");
+    assert!(
+        whole.contains("Quokkaquiet"),
+        "the return's reason: {whole}"
+    );
+    assert!(
+        history.contains("Quokkaquiet"),
+        "the return's reason in the history"
+    );
     // At rest, none of it is in plain text, in either service's tables.
     let dump = platform.dump_tables().await;
     assert!(dump.contains(&id), "the dump holds the order");
