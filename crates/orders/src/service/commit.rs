@@ -107,9 +107,20 @@ impl Orders {
             }
             key => key,
         };
-        let body = match write.answer_under {
-            Some(_) => serde_json::to_vec(&view::order_data(&next)).map_err(anyhow::Error::from)?,
-            None => Vec::new(),
+        let sealer = store::Sealer {
+            ring: &self.privacy,
+            key: key.as_ref(),
+        };
+        let body = match (write.answer_under, new_events.last()) {
+            (Some(answer_under), Some(last)) => store::sealed::seal_answer(
+                sealer,
+                next.user_id.as_str(),
+                &write.actor.user_id,
+                &answer_under.key,
+                &serde_json::to_vec(&view::order_data(&next)).map_err(anyhow::Error::from)?,
+                &last.snapshot.0,
+            )?,
+            _ => Vec::new(),
         };
         let mut also: Vec<Also<'_>> = follow_up.iter().map(Also::Job).collect();
         if let Some(key) = write.answer_under {
@@ -128,10 +139,6 @@ impl Orders {
         let cause = Cause {
             actor: &write.actor.user_id,
             traceparent: write.traceparent,
-        };
-        let sealer = store::Sealer {
-            ring: &self.privacy,
-            key: key.as_ref(),
         };
         store::events::append(
             conn,

@@ -7,7 +7,7 @@ use platform::db;
 use platform::idempotency::{Claim, IdempotencyKey};
 
 use super::{Actor, OrderError, Orders, Placed};
-use crate::store::{KEYS, StoreError};
+use crate::store::{self, KEYS, StoreError};
 
 impl Orders {
     /// Claims the caller's Idempotency-Key before anything else happens: a
@@ -33,11 +33,24 @@ impl Orders {
             // A request that died before committing wrote nothing: the
             // retry simply starts afresh.
             Claim::New | Claim::Abandoned { .. } => Ok(None),
-            Claim::Done { body } => Ok(Some(Placed {
-                body,
-                replayed: true,
-                order: None,
-            })),
+            Claim::Done { body } => {
+                // Opened with the order owner's data key (its public part
+                // once their data is erased).
+                let body = match store::sealed::SealedAnswer::parse(&body)? {
+                    Some(sealed) => {
+                        let data_key =
+                            store::keys::key_of_user(&mut conn, &self.privacy, sealed.subject)
+                                .await?;
+                        sealed.open(data_key.as_ref(), &actor.user_id, &key.key)?
+                    }
+                    None => body,
+                };
+                Ok(Some(Placed {
+                    body,
+                    replayed: true,
+                    order: None,
+                }))
+            }
             Claim::InFlight => Err(OrderError::KeyInFlight),
             Claim::Mismatch => Err(OrderError::KeyMismatch),
         }

@@ -199,13 +199,36 @@ impl Orders {
                 traceparent: actor.traceparent.clone(),
             })
         });
+        // The owner's data key seals the order's personal fields (created
+        // with their first order).
+        let data_key = match new_events.iter().any(|event| event.personal.is_some()) {
+            true => {
+                Some(store::keys::data_key(&mut conn, &self.privacy, order.user_id.as_str()).await?)
+            }
+            false => None,
+        };
+        let sealer = store::Sealer {
+            ring: &self.privacy,
+            key: data_key.as_ref(),
+        };
         let body = serde_json::to_vec(&view::order_data(&order)).map_err(anyhow::Error::from)?;
+        let stored = match (key, new_events.last()) {
+            (Some(key), Some(last)) => store::sealed::seal_answer(
+                sealer,
+                order.user_id.as_str(),
+                &actor.user_id,
+                &key.key,
+                &body,
+                &last.snapshot.0,
+            )?,
+            _ => Vec::new(),
+        };
         let mut also: Vec<Also<'_>> = charge.iter().map(Also::Job).collect();
         if let Some(key) = key {
             also.push(Also::Answer(StoredResponse {
                 owner: &actor.user_id,
                 key: &key.key,
-                body: &body,
+                body: &stored,
             }));
         }
         if let Some(redemption) = &redemption {
@@ -218,18 +241,6 @@ impl Orders {
         let cause = Cause {
             actor: &actor.user_id,
             traceparent: actor.traceparent.as_deref(),
-        };
-        // The owner's data key seals the order's personal fields (created
-        // with their first order).
-        let key = match new_events.iter().any(|event| event.personal.is_some()) {
-            true => {
-                Some(store::keys::data_key(&mut conn, &self.privacy, order.user_id.as_str()).await?)
-            }
-            false => None,
-        };
-        let sealer = store::Sealer {
-            ring: &self.privacy,
-            key: key.as_ref(),
         };
         match store::events::append(&mut conn, &order, &new_events, cause, &also, None, sealer)
             .await

@@ -196,3 +196,21 @@ pub async fn orders_of(conn: &mut AsyncPgConnection, user: &str) -> Result<Vec<U
             .await?;
     Ok(rows.into_iter().map(|row| row.id).collect())
 }
+
+/// `user`'s data key, if they have one.
+pub async fn key_of_user(
+    conn: &mut AsyncPgConnection,
+    ring: &KeyRing,
+    user: &str,
+) -> Result<Option<DataKey>, StoreError> {
+    let row: Option<KeyRow> = Prepared(
+        diesel::sql_query(
+            "SELECT user_id, key_id, kek_id, wrapped FROM orders.data_keys WHERE user_id = $1",
+        )
+        .bind::<Text, _>(user),
+    )
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(row.map(|row| row.unwrap(ring)).transpose()?)
+}

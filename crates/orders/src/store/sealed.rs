@@ -148,3 +148,89 @@ pub fn open_snapshot(
         None => public,
     })
 }
+
+/// Marks a stored answer (under an Idempotency-Key) whose personal part is
+/// sealed; a JSON answer never starts with a NUL byte.
+const ANSWER_MAGIC: &[u8] = b"\0sealed-answer-1\0";
+
+fn answer_aad(owner: &str, key: &str) -> Vec<u8> {
+    let mut aad = b"answer\0".to_vec();
+    aad.extend_from_slice(owner.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(key.as_bytes());
+    aad
+}
+
+/// The answer to store under `owner`'s Idempotency-Key `key`: as it is when
+/// it holds nothing personal (`sealer.key` is `None`), else sealed whole
+/// with the data key of the order's owner (`subject`), beside its public
+/// part (what a replay answers once the subject's data is erased).
+pub fn seal_answer(
+    sealer: Sealer<'_>,
+    subject: &str,
+    owner: &str,
+    key: &str,
+    body: &[u8],
+    public: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let Some(data_key) = sealer.key else {
+        return Ok(body.to_vec());
+    };
+    let sealed = sealer.ring.seal(data_key, body, &answer_aad(owner, key))?;
+    let subject_len = u16::try_from(subject.len()).context("subject too long")?;
+    let public_len = u32::try_from(public.len()).context("answer too long")?;
+    let mut stored =
+        Vec::with_capacity(ANSWER_MAGIC.len() + 6 + subject.len() + public.len() + sealed.len());
+    stored.extend_from_slice(ANSWER_MAGIC);
+    stored.extend_from_slice(&subject_len.to_be_bytes());
+    stored.extend_from_slice(subject.as_bytes());
+    stored.extend_from_slice(&public_len.to_be_bytes());
+    stored.extend_from_slice(public.as_bytes());
+    stored.extend_from_slice(&sealed);
+    Ok(stored)
+}
+
+/// A stored answer whose personal part is sealed.
+#[derive(Debug)]
+pub struct SealedAnswer<'a> {
+    /// The order's owner, whose data key opens it.
+    pub subject: &'a str,
+    public: &'a [u8],
+    sealed: &'a [u8],
+}
+
+impl<'a> SealedAnswer<'a> {
+    /// `None`: the answer was stored as it is.
+    pub fn parse(stored: &'a [u8]) -> anyhow::Result<Option<Self>> {
+        let Some(rest) = stored.strip_prefix(ANSWER_MAGIC) else {
+            return Ok(None);
+        };
+        let malformed = || anyhow::anyhow!("a stored answer is malformed");
+        let (len, rest) = rest.split_at_checked(2).ok_or_else(malformed)?;
+        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        let (subject, rest) = rest.split_at_checked(len).ok_or_else(malformed)?;
+        let (len, rest) = rest.split_at_checked(4).ok_or_else(malformed)?;
+        let len = usize::try_from(u32::from_be_bytes([len[0], len[1], len[2], len[3]]))?;
+        let (public, sealed) = rest.split_at_checked(len).ok_or_else(malformed)?;
+        Ok(Some(Self {
+            subject: std::str::from_utf8(subject)?,
+            public,
+            sealed,
+        }))
+    }
+
+    /// The answer as it was first given, or its public part once the
+    /// subject's data is erased.
+    pub fn open(
+        &self,
+        key: Option<&DataKey>,
+        owner: &str,
+        idempotency_key: &str,
+    ) -> anyhow::Result<Vec<u8>> {
+        match platform::privacy::open(key, self.sealed, &answer_aad(owner, idempotency_key)) {
+            Ok(body) => Ok(body),
+            Err(OpenError::Erased) => Ok(self.public.to_vec()),
+            Err(OpenError::Tampered) => Err(anyhow::anyhow!("a stored answer was altered")),
+        }
+    }
+}

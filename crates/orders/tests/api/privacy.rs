@@ -123,6 +123,31 @@ async fn erasing_a_user_destroys_their_personal_data_and_nothing_else() {
     assert_eq!(app.cancel(&alice, &second_id).await.status(), 200);
     let bob = user("kept_bob");
     let bobs = app.create_order(&bob).await;
+    // One placed with an Idempotency-Key: its stored answer is sealed too.
+    let keyed = || {
+        app.client
+            .post(format!("{}/api/v1/orders", app.address))
+            .bearer_auth(&alice)
+            .header("Idempotency-Key", "erasure-test-key-1")
+            .json(&crate::helpers::order_body())
+            .send()
+    };
+    let first = keyed().await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first = first.bytes().await.unwrap();
+    let replayed = keyed().await.unwrap();
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        replayed.bytes().await.unwrap(),
+        first,
+        "replayed byte for byte"
+    );
+    let stored = stored_answers(&app).await;
+    assert!(stored.contains("erasure-test-key-1"), "{stored}");
+    assert!(
+        !stored.contains("Lovelace"),
+        "a stored answer in plain text: {stored}"
+    );
 
     // Only the privacy scope opens it; an admin is refused.
     assert_eq!(erase(&app, &admin(), "erased_alice").await.0, 403);
@@ -135,8 +160,16 @@ async fn erasing_a_user_destroys_their_personal_data_and_nothing_else() {
     let (status, erased) = erase(&app, &privacy_officer(), "erased_alice").await;
     assert_eq!(status, 200, "{erased}");
     assert_eq!(erased["key_destroyed"], true);
-    assert_eq!(erased["orders"], 2);
-    assert_eq!(erased["orders_erased"], 2);
+    assert_eq!(erased["orders"], 3);
+    assert_eq!(erased["orders_erased"], 3);
+
+    // The keyed request replayed after the erasure: the order without its
+    // personal part.
+    let replayed = keyed().await.unwrap();
+    assert_eq!(replayed.status(), 201);
+    let replayed: Value = replayed.json().await.unwrap();
+    assert!(replayed.get("shipping_address").is_none(), "{replayed}");
+    assert!(replayed.get("total").is_some(), "{replayed}");
 
     // The order reads whole but for its personal fields.
     let read: Value = app
@@ -240,4 +273,22 @@ async fn erasing_a_user_destroys_their_personal_data_and_nothing_else() {
     assert_eq!(status, 200);
     assert_eq!(unknown["orders"], 0);
     assert_eq!(unknown["key_destroyed"], false);
+}
+
+/// Every stored Idempotency-Key row, as text.
+async fn stored_answers(app: &crate::helpers::TestApp) -> String {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        text: String,
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT k.key || ' ' || encode(k.response_body, 'escape') AS text \
+         FROM orders.idempotency_keys k WHERE k.response_body IS NOT NULL",
+    )
+    .load(&mut app.db.connect().await.unwrap())
+    .await
+    .unwrap();
+    rows.into_iter().map(|row| row.text).collect()
 }
