@@ -101,12 +101,9 @@ impl Orders {
         let new_events = new_events(&recorded, snapshots);
         // An order placed before its owner had a key (or read without one)
         // gets one when it next has something personal to seal.
-        let key = match key {
-            None if new_events.iter().any(|event| event.personal.is_some()) => {
-                Some(store::keys::data_key(conn, &self.privacy, next.user_id.as_str()).await?)
-            }
-            key => key,
-        };
+        let key = self
+            .sealing_key(conn, next.user_id.as_str(), key, &new_events)
+            .await?;
         let sealer = store::Sealer {
             ring: &self.privacy,
             key: key.as_ref(),
@@ -162,6 +159,25 @@ impl Orders {
     /// transaction: a cancellation releases the order's stock; a rejected
     /// charge is refunded; a shipment of an authorized order captures it; a
     /// received return is refunded and its units go back to the catalogue.
+    /// The data key to seal `new_events`' personal parts with: `loaded`
+    /// (the owner's, read with the order), or the owner's fetched or made
+    /// now when there is something personal to seal and none was loaded (a
+    /// new order, or one placed before its owner had a key).
+    pub(super) async fn sealing_key(
+        &self,
+        conn: &mut AsyncPgConnection,
+        owner: &str,
+        loaded: Option<DataKey>,
+        new_events: &[NewEvent<'_>],
+    ) -> Result<Option<DataKey>, StoreError> {
+        match loaded {
+            None if new_events.iter().any(|event| event.personal.is_some()) => Ok(Some(
+                store::keys::data_key(conn, &self.privacy, owner).await?,
+            )),
+            loaded => Ok(loaded),
+        }
+    }
+
     fn follow_up(
         &self,
         order: &Order,

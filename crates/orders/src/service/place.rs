@@ -201,12 +201,9 @@ impl Orders {
         });
         // The owner's data key seals the order's personal fields (created
         // with their first order).
-        let data_key = match new_events.iter().any(|event| event.personal.is_some()) {
-            true => {
-                Some(store::keys::data_key(&mut conn, &self.privacy, order.user_id.as_str()).await?)
-            }
-            false => None,
-        };
+        let data_key = self
+            .sealing_key(&mut conn, order.user_id.as_str(), None, &new_events)
+            .await?;
         let sealer = store::Sealer {
             ring: &self.privacy,
             key: data_key.as_ref(),

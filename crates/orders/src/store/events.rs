@@ -177,12 +177,12 @@ pub async fn append(
     .await
 }
 
-/// An order's event rows from `after` on (at most `limit`), and its owner's
-/// data key (none if erased, or if the order has none): two statements in
-/// one round trip.
+/// An order's event rows from `after` on (at most `limit`), and, with a
+/// `ring`, its owner's data key (none if erased, or if the order has none):
+/// two statements in one round trip.
 async fn rows_and_key(
     conn: &mut AsyncPgConnection,
-    ring: &KeyRing,
+    ring: Option<&KeyRing>,
     id: OrderId,
     after: u32,
     limit: i64,
@@ -195,6 +195,9 @@ async fn rows_and_key(
         .limit(limit)
         .select(EventRow::as_select())
         .load::<EventRow>(&mut &*conn);
+    let Some(ring) = ring else {
+        return Ok((rows.await?, None));
+    };
     let key =
         Prepared(diesel::sql_query(keys::KEY_OF_ORDER).bind::<diesel::sql_types::Uuid, _>(id.0))
             .get_result::<keys::KeyRow>(&mut &*conn);
@@ -205,9 +208,9 @@ async fn rows_and_key(
 
 /// The order's full history, oldest first (empty if there is no such
 /// order), with its owner's data key (to seal what a change adds).
-pub async fn load_history(
+async fn load_history(
     conn: &mut AsyncPgConnection,
-    ring: &KeyRing,
+    ring: Option<&KeyRing>,
     id: OrderId,
 ) -> Result<(Vec<Recorded>, Option<DataKey>), StoreError> {
     let (rows, key) = rows_and_key(conn, ring, id, 0, i64::MAX).await?;
@@ -225,14 +228,7 @@ pub async fn load_order(
     ring: &KeyRing,
     id: OrderId,
 ) -> Result<Option<(Order, Option<DataKey>)>, StoreError> {
-    let (history, key) = load_history(conn, ring, id).await?;
-    if history.is_empty() {
-        return Ok(None);
-    }
-    let order = Order::replay(&history)
-        .with_context(|| format!("replaying order {id}"))
-        .map_err(StoreError::from)?;
-    Ok(Some((order, key)))
+    replay(conn, Some(ring), id).await
 }
 
 /// Rebuilds an order from its events without opening their personal
@@ -241,23 +237,22 @@ pub async fn load_order_impersonal(
     conn: &mut AsyncPgConnection,
     id: OrderId,
 ) -> Result<Option<Order>, StoreError> {
-    let rows: Vec<EventRow> = events::table
-        .filter(events::order_id.eq(id.0))
-        .order(events::sequence.asc())
-        .select(EventRow::as_select())
-        .load(conn)
-        .await?;
-    if rows.is_empty() {
+    Ok(replay(conn, None, id).await?.map(|(order, _)| order))
+}
+
+async fn replay(
+    conn: &mut AsyncPgConnection,
+    ring: Option<&KeyRing>,
+    id: OrderId,
+) -> Result<Option<(Order, Option<DataKey>)>, StoreError> {
+    let (history, key) = load_history(conn, ring, id).await?;
+    if history.is_empty() {
         return Ok(None);
     }
-    let history = rows
-        .into_iter()
-        .map(|row| row.into_recorded(None))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Order::replay(&history)
-        .map(Some)
+    let order = Order::replay(&history)
         .with_context(|| format!("replaying order {id}"))
-        .map_err(StoreError::from)
+        .map_err(StoreError::from)?;
+    Ok(Some((order, key)))
 }
 
 /// One entry of an order's audit trail.
@@ -279,7 +274,7 @@ pub async fn history_entries(
     after: u32,
     limit: u32,
 ) -> Result<Vec<HistoryEntry>, StoreError> {
-    let (rows, key) = rows_and_key(conn, ring, id, after, i64::from(limit)).await?;
+    let (rows, key) = rows_and_key(conn, Some(ring), id, after, i64::from(limit)).await?;
     rows.into_iter()
         .map(|mut row| {
             row.open(key.as_ref())?;
